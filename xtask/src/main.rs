@@ -1,0 +1,27 @@
+//! Project automation: `cargo xtask <task>`. Each task lives in its own module.
+use std::process::ExitCode;
+
+mod bench;
+mod demo;
+mod vm;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest = args.get(1..).unwrap_or_default().to_vec();
+    let result = match args.first().map(String::as_str) {
+        Some("demo") => demo::run(&rest),
+        Some("vm-test") => vm::run(&rest),
+        Some("bench") => bench::run(&rest),
+        _ => {
+            eprintln!("usage: cargo xtask <demo|vm-test [SCENARIO...]|bench>");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
