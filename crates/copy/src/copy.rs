@@ -1,0 +1,325 @@
+//! copy_tree: the walking thread creates every entry (so each directory's
+//! entries all exist before its metadata and times are set, post-order),
+//! and hands open regular files to a bounded pool of workers that copy the
+//! data and then apply the file's metadata.
+
+use std::collections::HashMap;
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::SyncSender;
+
+use crate::file::{self, DataCtx};
+use crate::meta::{self, Target};
+use crate::shared::{self, Shared};
+use crate::sys::{self, Stat};
+use crate::walk::{self, Ctx, Descend, Visitor};
+use crate::xattr::XNode;
+use crate::{CopyError, CopyOptions, CopyStats};
+
+struct FileJob {
+    src: OwnedFd,
+    dst: OwnedFd,
+    st: Stat,
+    path: PathBuf,
+}
+
+/// A hardlinked inode already copied: where, and how many more links to expect.
+struct LinkEntry {
+    rel: Vec<u8>,
+    remaining: u64,
+}
+
+fn io(path: PathBuf, op: &'static str) -> impl FnOnce(io::Error) -> CopyError {
+    move |source| CopyError::Io { path, op, source }
+}
+
+fn op_err(path: PathBuf) -> impl FnOnce(meta::OpError) -> CopyError {
+    move |(op, source)| CopyError::Io { path, op, source }
+}
+
+fn run_job(job: FileJob, sh: &Shared, data: &DataCtx, buf: &mut Vec<u8>) -> Result<(), CopyError> {
+    let (s, d) = (job.src.as_raw_fd(), job.dst.as_raw_fd());
+    let mut on_bytes = |n: u64| {
+        sh.bytes.fetch_add(n, Ordering::Relaxed);
+        sh.report(false);
+    };
+    file::copy_data(s, d, &job.st, data, buf, &mut on_bytes)
+        .map_err(io(job.path.clone(), "copy data"))?;
+    meta::apply(&XNode::Fd(s), &Target::Fd(d), &job.st).map_err(op_err(job.path))?;
+    sh.files.fetch_add(1, Ordering::Relaxed);
+    sh.report(false);
+    Ok(())
+}
+
+struct CopyVisitor<'s, 'a> {
+    sh: &'s Shared<'a>,
+    data: &'s DataCtx,
+    tx: Option<SyncSender<FileJob>>,
+    buf: Vec<u8>,
+    links: HashMap<(u64, u64), LinkEntry>,
+    dst_root: RawFd,
+    dst_root_id: (u64, u64),
+    stats: CopyStats,
+}
+
+impl CopyVisitor<'_, '_> {
+    fn link(&self, rel: &[u8], dst: RawFd, name: &CStr) -> io::Result<()> {
+        let old = sys::cstring(rel)?;
+        match sys::linkat(self.dst_root, &old, dst, name) {
+            Err(e) if e.raw_os_error() == Some(libc::ENAMETOOLONG) => {}
+            r => return r,
+        }
+        // Too long for one path: walk to the directory holding the first link.
+        let mut parts: Vec<&[u8]> = rel.split(|&b| b == b'/').collect();
+        let last = parts.pop().unwrap_or_default();
+        let mut dir: Option<OwnedFd> = None;
+        for p in parts {
+            let c = sys::cstring(p)?;
+            let base = dir.as_ref().map_or(self.dst_root, |d| d.as_raw_fd());
+            dir = Some(sys::open_dir(base, &c)?);
+        }
+        let base = dir.as_ref().map_or(self.dst_root, |d| d.as_raw_fd());
+        sys::linkat(base, &sys::cstring(last)?, dst, name)
+    }
+
+    fn submit(&mut self, job: FileJob) -> Result<(), CopyError> {
+        match &self.tx {
+            Some(tx) => {
+                if let Err(e) = tx.send(job) {
+                    // Workers are gone: only after an error was recorded.
+                    drop(e);
+                    return Err(self.sh.take_err().unwrap_or_else(|| CopyError::Io {
+                        path: PathBuf::new(),
+                        op: "queue file copy",
+                        source: io::Error::other("worker pool stopped"),
+                    }));
+                }
+                Ok(())
+            }
+            None => run_job(job, self.sh, self.data, &mut self.buf),
+        }
+    }
+}
+
+impl Visitor for CopyVisitor<'_, '_> {
+    fn entry(&mut self, cx: &Ctx, name: &CStr, st: &Stat) -> Result<Descend, CopyError> {
+        let path = || cx.path(Some(name));
+        let Some(dst) = cx.dst else {
+            return Err(CopyError::Io {
+                path: path(),
+                op: "copy",
+                source: io::Error::other("no destination directory"),
+            });
+        };
+        let ft = sys::file_type(st);
+        let key = (st.st_dev, st.st_ino);
+        let linked = ft != libc::S_IFDIR && ft != libc::S_IFSOCK && st.st_nlink > 1;
+        if linked {
+            if let Some(le) = self.links.get(&key) {
+                self.link(&le.rel, dst, name).map_err(io(path(), "link"))?;
+                self.stats.hardlinks += 1;
+                let remaining = le.remaining.saturating_sub(1);
+                if remaining == 0 {
+                    self.links.remove(&key);
+                } else if let Some(le) = self.links.get_mut(&key) {
+                    le.remaining = remaining;
+                }
+                self.sh.files.fetch_add(1, Ordering::Relaxed);
+                self.sh.report(false);
+                return Ok(Descend::No);
+            }
+        }
+        let mut descend = Descend::No;
+        match ft {
+            libc::S_IFDIR => {
+                if key == self.dst_root_id {
+                    return Err(CopyError::DestInsideSource(path()));
+                }
+                sys::mkdirat(dst, name, 0o700).map_err(io(path(), "mkdir"))?;
+                let fd = sys::open_dir(dst, name).map_err(io(path(), "open new directory"))?;
+                self.stats.dirs += 1;
+                descend = Descend::Yes(Some(fd));
+            }
+            libc::S_IFREG => {
+                let s = sys::open_read(cx.src, name, 0).map_err(io(path(), "open"))?;
+                let d = sys::openat(
+                    dst,
+                    name,
+                    libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
+                    0o600,
+                )
+                .map_err(io(path(), "create"))?;
+                self.stats.files += 1;
+                self.stats.bytes += st.st_size.max(0) as u64;
+                self.submit(FileJob {
+                    src: s,
+                    dst: d,
+                    st: *st,
+                    path: path(),
+                })?;
+            }
+            libc::S_IFLNK => {
+                let target = sys::readlinkat(cx.src, name, st.st_size.max(0) as usize)
+                    .map_err(io(path(), "readlink"))?;
+                sys::symlinkat(&target, dst, name).map_err(io(path(), "symlink"))?;
+                let src_node = XNode::at(cx.src, name).map_err(io(path(), "xattr path"))?;
+                meta::apply(&src_node, &Target::At(dst, name), st).map_err(op_err(path()))?;
+                self.stats.symlinks += 1;
+            }
+            libc::S_IFCHR | libc::S_IFBLK | libc::S_IFIFO => {
+                sys::mknodat(dst, name, ft | 0o600, st.st_rdev).map_err(io(path(), "mknod"))?;
+                let src_node = XNode::at(cx.src, name).map_err(io(path(), "xattr path"))?;
+                meta::apply(&src_node, &Target::At(dst, name), st).map_err(op_err(path()))?;
+                self.stats.specials += 1;
+            }
+            libc::S_IFSOCK => {
+                log::warn!("skipping socket {}", path().display());
+                self.stats.skipped_sockets += 1;
+                return Ok(Descend::No);
+            }
+            _ => {
+                return Err(CopyError::Io {
+                    path: path(),
+                    op: "copy",
+                    source: io::Error::other(format!("unknown file type {:o}", st.st_mode)),
+                })
+            }
+        }
+        if linked {
+            self.links.insert(
+                key,
+                LinkEntry {
+                    rel: cx.rel(name),
+                    remaining: st.st_nlink - 1,
+                },
+            );
+        }
+        if ft != libc::S_IFREG {
+            self.sh.files.fetch_add(1, Ordering::Relaxed);
+            self.sh.report(false);
+        }
+        Ok(descend)
+    }
+
+    fn leave(&mut self, cx: &Ctx, st: &Stat) -> Result<(), CopyError> {
+        let Some(dst) = cx.dst else {
+            return Err(CopyError::Io {
+                path: cx.path(None),
+                op: "copy",
+                source: io::Error::other("no destination directory"),
+            });
+        };
+        meta::apply(&XNode::Fd(cx.src), &Target::Fd(dst), st).map_err(op_err(cx.path(None)))
+    }
+
+    fn check(&mut self) -> Result<(), CopyError> {
+        if self.sh.aborted() {
+            return Err(self.sh.take_err().unwrap_or_else(|| CopyError::Io {
+                path: PathBuf::new(),
+                op: "copy",
+                source: io::Error::other("aborted"),
+            }));
+        }
+        Ok(())
+    }
+}
+
+fn open_root(p: &Path) -> Result<OwnedFd, CopyError> {
+    sys::open_dir_path(p).map_err(io(p.into(), "open directory"))
+}
+
+fn dup(fd: &OwnedFd, p: &Path) -> Result<OwnedFd, CopyError> {
+    fd.try_clone().map_err(io(p.into(), "dup"))
+}
+
+pub(crate) fn copy_tree(
+    src: &Path,
+    dst: &Path,
+    opts: &CopyOptions,
+) -> Result<CopyStats, CopyError> {
+    let src_fd = open_root(src)?;
+    let dst_fd = open_root(dst)?;
+    if !sys::dir_is_empty(dst_fd.as_raw_fd()).map_err(io(dst.into(), "read directory"))? {
+        return Err(CopyError::DestNotEmpty(dst.into()));
+    }
+    crate::mounts::check_no_submounts(src)?;
+    let src_st = sys::fstat(src_fd.as_raw_fd()).map_err(io(src.into(), "stat"))?;
+    let dst_st = sys::fstat(dst_fd.as_raw_fd()).map_err(io(dst.into(), "stat"))?;
+    let dst_root_id = (dst_st.st_dev, dst_st.st_ino);
+    if (src_st.st_dev, src_st.st_ino) == dst_root_id {
+        return Err(CopyError::DestInsideSource(dst.into()));
+    }
+
+    let sh = Shared::new(
+        opts.progress,
+        opts.progress_interval,
+        opts.total_files,
+        opts.total_bytes,
+    );
+    let data = DataCtx::default();
+    let workers = opts.workers;
+    let stats = std::thread::scope(|s| {
+        let mut v = CopyVisitor {
+            sh: &sh,
+            data: &data,
+            tx: None,
+            buf: Vec::new(),
+            links: HashMap::new(),
+            dst_root: dst_fd.as_raw_fd(),
+            dst_root_id,
+            stats: CopyStats::default(),
+        };
+        if workers > 1 {
+            let (tx, rx) = shared::queue::<FileJob>(workers * 4);
+            for _ in 0..workers {
+                let rx = rx.clone();
+                let (sh, data) = (&sh, &data);
+                s.spawn(move || {
+                    let mut buf = Vec::new();
+                    while let Some(job) = shared::next_job(&rx) {
+                        if sh.aborted() {
+                            continue;
+                        }
+                        if let Err(e) = run_job(job, sh, data, &mut buf) {
+                            sh.fail(e);
+                        }
+                    }
+                });
+            }
+            v.tx = Some(tx);
+        }
+        let r = (|| {
+            let s2 = dup(&src_fd, src)?;
+            let d2 = dup(&dst_fd, dst)?;
+            walk::walk(src, s2, Some(d2), &mut v)
+        })();
+        if let Err(e) = r {
+            sh.fail(e);
+        }
+        // Closing the queue lets the workers finish; the scope joins them.
+        v.tx = None;
+        std::mem::take(&mut v.stats)
+    });
+    if let Some(e) = sh.take_err() {
+        return Err(e);
+    }
+    meta::apply(
+        &XNode::Fd(src_fd.as_raw_fd()),
+        &Target::Fd(dst_fd.as_raw_fd()),
+        &src_st,
+    )
+    .map_err(op_err(dst.into()))?;
+    sh.report(true);
+    Ok(stats)
+}
+
+pub(crate) fn copy_dir_metadata(src: &Path, dst: &Path) -> Result<(), CopyError> {
+    let s = open_root(src)?;
+    let d = open_root(dst)?;
+    let st = sys::fstat(s.as_raw_fd()).map_err(io(src.into(), "stat"))?;
+    meta::apply(&XNode::Fd(s.as_raw_fd()), &Target::Fd(d.as_raw_fd()), &st)
+        .map_err(op_err(dst.into()))
+}
