@@ -1,0 +1,470 @@
+//! Carrying out a [`Decision`]: format, migrate, commit, write the unit,
+//! start it. Every step is durable and can be interrupted; the next run
+//! reads the marker and finishes or redoes what was left.
+
+use crate::bus::Systemd;
+use crate::config::Volume;
+use crate::error::Failure;
+use crate::mountinfo;
+use crate::namespace::TempMount;
+use crate::plan::{self, Action, Decision, Outcome};
+use crate::probe::{self, Probe};
+use crate::state::{self, Phase, State};
+use crate::unit::{self, MountSpec};
+use crate::{fsutil, vlog};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub struct Options {
+    pub unit_dir: PathBuf,
+    /// Stop the services using a directory, and restart them afterwards.
+    pub stop_services: bool,
+    pub copy_workers: usize,
+}
+
+/// What went wrong with one volume, and which exit code it means.
+#[derive(Debug)]
+pub struct VolumeError {
+    pub failure: Failure,
+    pub message: String,
+}
+
+fn failed(message: impl std::fmt::Display) -> VolumeError {
+    VolumeError {
+        failure: Failure::Failed,
+        message: message.to_string(),
+    }
+}
+
+fn refused(message: impl std::fmt::Display) -> VolumeError {
+    VolumeError {
+        failure: Failure::Refused,
+        message: message.to_string(),
+    }
+}
+
+/// A named point where tests and the VM rig can crash or pause datavol.
+/// `FAILPOINTS=name=return` aborts the process on the spot, like a power cut.
+fn failpoint(name: &str) {
+    #[cfg(feature = "failpoints")]
+    log::info!("failpoint {name}");
+    fail::fail_point!(name, |_| {
+        log::error!("failpoint {name}: aborting to simulate a crash");
+        std::process::abort()
+    });
+    let _ = name;
+}
+
+/// Lazily connected, so a healthy run never touches the bus.
+pub struct Bus {
+    conn: Option<Systemd>,
+}
+
+impl Bus {
+    pub fn new() -> Self {
+        Bus { conn: None }
+    }
+    pub fn get(&mut self) -> Result<&Systemd, VolumeError> {
+        if self.conn.is_none() {
+            self.conn = Some(Systemd::connect().map_err(failed)?);
+        }
+        self.conn.as_ref().ok_or_else(|| failed("no bus"))
+    }
+}
+
+impl Default for Bus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+const SERVICE_TIMEOUT: Duration = Duration::from_secs(300);
+const MOUNT_TIMEOUT: Duration = Duration::from_secs(300);
+
+pub fn apply_volume(
+    vol: &Volume,
+    decision: &Decision,
+    opts: &Options,
+    bus: &mut Bus,
+) -> Result<(), VolumeError> {
+    let action = match &decision.outcome {
+        Outcome::Act(a) => a.clone(),
+        Outcome::Fail { failure } => {
+            return Err(VolumeError {
+                failure: *failure,
+                message: decision.reason.clone(),
+            })
+        }
+    };
+    let dev = decision
+        .device
+        .clone()
+        .ok_or_else(|| failed("no device resolved"))?;
+    let devs = dev.node.display().to_string();
+    let name = vol.name.as_str();
+    vlog!(info, name, devs.as_str(), "plan", "{}: {}", action.describe(), decision.reason);
+
+    let mounted = !matches!(action, Action::Nothing)
+        && mountinfo::read()
+            .map_err(failed)?
+            .iter()
+            .any(|m| m.mount_point == vol.mount_point && (m.major, m.minor) == (dev.major, dev.minor));
+
+    // Nothing may use the directory while it is copied or covered by a mount.
+    let mut stopped = Vec::new();
+    if !mounted {
+        stopped = quiesce(vol, &devs, opts, bus)?;
+    }
+    let result = (|| {
+        let uuid = match &action {
+            Action::Nothing => return Ok(()),
+            Action::Mount { uuid } => uuid.clone(),
+            Action::Adopt { uuid } => {
+                adopt(vol, &dev.node, &devs)?;
+                uuid.clone()
+            }
+            Action::FormatOnly | Action::FormatAndMigrate => {
+                let uuid = format(vol, &dev.node, &devs)?;
+                migrate(vol, &dev.node, &devs, None, matches!(action, Action::FormatAndMigrate), opts)?;
+                uuid
+            }
+            Action::Resume { uuid, phase } => {
+                migrate(vol, &dev.node, &devs, *phase, true, opts)?;
+                uuid.clone()
+            }
+        };
+        mount(vol, &uuid, &devs, (dev.major, dev.minor), mounted, opts, bus)
+    })();
+    // Services come back whatever happened: a failed run must not leave the node down.
+    for s in stopped {
+        vlog!(info, name, devs.as_str(), "services", "starting {s} again");
+        if let Err(e) = bus.get().and_then(|b| b.start_unit(&s, SERVICE_TIMEOUT).map_err(failed)) {
+            vlog!(error, name, devs.as_str(), "services", "starting {s} again failed: {}", e.message);
+        }
+    }
+    result
+}
+
+fn quiesce(
+    vol: &Volume,
+    devs: &str,
+    opts: &Options,
+    bus: &mut Bus,
+) -> Result<Vec<String>, VolumeError> {
+    let mut active = Vec::new();
+    for s in &vol.services {
+        let st = bus.get()?.active_state(s).map_err(failed)?;
+        if let Some(st) = st.filter(|st| st != "inactive" && st != "failed") {
+            active.push((s.clone(), st));
+        }
+    }
+    if active.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = active
+        .iter()
+        .map(|(s, st)| format!("{s} ({st})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if !opts.stop_services {
+        return Err(refused(format!(
+            "volume {}: {list} is running and uses {}; refusing to copy or mount under it; hint: run datavol before those units start (datavol.service does), or pass --stop-services",
+            vol.name,
+            vol.mount_point.display()
+        )));
+    }
+    let mut stopped = Vec::new();
+    for (s, _) in active {
+        vlog!(info, vol.name.as_str(), devs, "services", "stopping {s}");
+        bus.get()?.stop_unit(&s, SERVICE_TIMEOUT).map_err(failed)?;
+        stopped.push(s);
+    }
+    Ok(stopped)
+}
+
+fn format(vol: &Volume, node: &Path, devs: &str) -> Result<String, VolumeError> {
+    let name = vol.name.as_str();
+    let lock = probe::lock_whole_disk(node).map_err(failed)?;
+    // Probe again under the lock: only now is the answer safe to act on.
+    match probe::probe(node).map_err(failed)? {
+        Probe::Blank => {}
+        other => {
+            return Err(refused(format!(
+                "volume {name}: device {devs} is no longer blank ({}); not formatting",
+                other.describe()
+            )))
+        }
+    }
+    vlog!(info, name, devs, "format", "mkfs.{} -L {} {devs}", vol.filesystem, vol.label);
+    let t = Instant::now();
+    let uuid = probe::mkfs(&lock, node, vol.filesystem, &vol.label).map_err(failed)?;
+    drop(lock);
+    vlog!(info, name, devs, "format", "formatted {} UUID={uuid} in {:.1}s", vol.filesystem, t.elapsed().as_secs_f64());
+    failpoint("mkfs-done");
+    probe::settle_udev(node);
+    Ok(uuid)
+}
+
+fn adopt(vol: &Volume, node: &Path, devs: &str) -> Result<(), VolumeError> {
+    let m = TempMount::new(node, &plan::work_mount_dir(vol), vol.filesystem.as_str(), false, "")
+        .map_err(failed)?;
+    let now = state::now();
+    state::write(
+        &m.target,
+        &State {
+            version: 1,
+            volume: vol.name.clone(),
+            phase: Phase::Committed,
+            source: vol.mount_point.clone(),
+            started_at: now,
+            committed_at: Some(now),
+            files: 0,
+            dirs: 0,
+            bytes: 0,
+            copy_seconds: 0.0,
+            seeds: 0,
+        },
+    )
+    .map_err(failed)?;
+    vlog!(info, vol.name.as_str(), devs, "commit", "adopted the existing filesystem; marker written");
+    m.unmount().map_err(failed)
+}
+
+fn fs_free(path: &Path) -> Result<u64, VolumeError> {
+    let s = nix::sys::statvfs::statvfs(path).map_err(|e| failed(format!("statvfs {}: {e}", path.display())))?;
+    Ok(s.blocks_available() as u64 * s.fragment_size() as u64)
+}
+
+/// Copies the directory onto the filesystem (under `.datavol/staging`),
+/// verifies it, and commits it into the filesystem root.
+fn migrate(
+    vol: &Volume,
+    node: &Path,
+    devs: &str,
+    phase: Option<Phase>,
+    copy: bool,
+    opts: &Options,
+) -> Result<(), VolumeError> {
+    let name = vol.name.as_str();
+    let m = TempMount::new(node, &plan::work_mount_dir(vol), vol.filesystem.as_str(), false, "")
+        .map_err(failed)?;
+    let root = m.target.clone();
+    let src = vol.mount_point.clone();
+    let have_src = copy && src.is_dir();
+    let staging = state::staging(&root);
+    let mut st = match state::read(&root).map_err(failed)? {
+        Some(s) => s,
+        None => State {
+            version: 1,
+            volume: vol.name.clone(),
+            phase: Phase::Copying,
+            source: src.clone(),
+            started_at: state::now(),
+            committed_at: None,
+            files: 0,
+            dirs: 0,
+            bytes: 0,
+            copy_seconds: 0.0,
+            seeds: 0,
+        },
+    };
+    let _ = phase;
+
+    if st.phase == Phase::Copying {
+        if staging.exists() {
+            vlog!(info, name, devs, "copy", "discarding the partial copy of an interrupted run");
+            std::fs::remove_dir_all(&staging)
+                .map_err(|e| failed(format!("removing {}: {e}", staging.display())))?;
+        }
+        st.phase = Phase::Copying;
+        st.started_at = state::now();
+        state::write(&root, &st).map_err(failed)?;
+        fsutil::create_dir_durable(&staging, 0o700).map_err(|e| failed(format!("{}: {e}", staging.display())))?;
+
+        if have_src {
+            let usage = datavol_copy::survey(&src).map_err(|e| refused(format!("volume {name}: source {}: {e}", src.display())))?;
+            let free = fs_free(&root)?;
+            if usage.allocated_bytes > free {
+                return Err(refused(format!(
+                    "volume {name}: {} needs {} bytes but {devs} has {free} free; hint: use a larger volume",
+                    src.display(),
+                    usage.allocated_bytes
+                )));
+            }
+            vlog!(info, name, devs, "copy", "copying {} ({} entries, {} MiB) to {}", src.display(), usage.entries, usage.allocated_bytes >> 20, staging.display());
+            let t = Instant::now();
+            let stats = copy_with_progress(vol, devs, &src, &staging, &usage, opts)?;
+            nix::unistd::syncfs(std::fs::File::open(&root).map_err(failed)?)
+                .map_err(|e| failed(format!("syncfs {}: {e}", root.display())))?;
+            st.copy_seconds = t.elapsed().as_secs_f64();
+            st.files = stats.files;
+            st.dirs = stats.dirs;
+            st.bytes = stats.bytes;
+            vlog!(info, name, devs, "copy", "copied {} files, {} dirs, {} bytes in {:.1}s", stats.files, stats.dirs, stats.bytes, st.copy_seconds);
+            failpoint("copied");
+            vlog!(info, name, devs, "verify", "verifying the copy against {}", src.display());
+            let v = datavol_copy::verify_tree(&src, &staging)
+                .map_err(|e| failed(format!("volume {name}: verification of the copy failed, nothing committed: {e}")))?;
+            vlog!(info, name, devs, "verify", "verified {} files, {} dirs", v.files, v.dirs);
+        }
+        failpoint("verified");
+        st.phase = Phase::Verified;
+        state::write(&root, &st).map_err(failed)?;
+    }
+
+    if st.phase == Phase::Verified {
+        commit(&staging, &root).map_err(|e| failed(format!("volume {name}: committing: {e}")))?;
+        if have_src {
+            datavol_copy::copy_dir_metadata(&src, &root).map_err(failed)?;
+        }
+        st.phase = Phase::Committed;
+        st.committed_at = Some(state::now());
+        st.seeds += 1;
+        state::write(&root, &st).map_err(failed)?;
+        nix::unistd::syncfs(std::fs::File::open(&root).map_err(failed)?)
+            .map_err(|e| failed(format!("syncfs {}: {e}", root.display())))?;
+        vlog!(info, name, devs, "commit", "migration committed");
+        failpoint("committed");
+    }
+    m.unmount().map_err(failed)
+}
+
+fn copy_with_progress(
+    vol: &Volume,
+    devs: &str,
+    src: &Path,
+    dst: &Path,
+    usage: &datavol_copy::TreeUsage,
+    opts: &Options,
+) -> Result<datavol_copy::CopyStats, VolumeError> {
+    let name = vol.name.clone();
+    let dev = devs.to_string();
+    let total_files = usage.entries;
+    let total_bytes = usage.allocated_bytes;
+    let last = std::sync::Mutex::new(Instant::now());
+    let halfway = std::sync::atomic::AtomicBool::new(false);
+    let progress = move |p: &datavol_copy::Progress| {
+        if ((total_files > 0 && p.files * 2 >= total_files) || (total_bytes > 0 && p.bytes * 2 >= total_bytes)) && !halfway.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            failpoint("copy-halfway");
+        }
+        let Ok(mut l) = last.lock() else { return };
+        if l.elapsed() < Duration::from_secs(5) {
+            return;
+        }
+        *l = Instant::now();
+        let secs = p.elapsed.as_secs_f64().max(0.001);
+        let rate = p.bytes as f64 / secs;
+        let eta = if rate > 0.0 && total_bytes > p.bytes {
+            format!("{:.0}s", (total_bytes - p.bytes) as f64 / rate)
+        } else {
+            "-".into()
+        };
+        vlog!(info, name.as_str(), dev.as_str(), "copy", "progress: {}/{} files, {} MiB, {:.1} MiB/s, ETA {eta}", p.files, total_files, p.bytes >> 20, rate / 1048576.0);
+    };
+    let copy_opts = datavol_copy::CopyOptions {
+        workers: opts.copy_workers,
+        progress: Some(&progress),
+        // Failpoint builds look at every file so a tiny test tree can stop halfway.
+        progress_interval: if cfg!(feature = "failpoints") {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(500)
+        },
+        total_files: usage.entries,
+        total_bytes: usage.allocated_bytes,
+    };
+    datavol_copy::copy_tree(src, dst, &copy_opts)
+        .map_err(|e| failed(format!("volume {}: copying {} failed, nothing committed: {e}", vol.name, src.display())))
+}
+
+/// Moves everything from staging into the root. Each rename is atomic and
+/// refuses to replace; a crash in between leaves the rest for the next run.
+fn commit(staging: &Path, root: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    if staging.exists() {
+        for e in std::fs::read_dir(staging)? {
+            let e = e?;
+            let from = std::ffi::CString::new(e.path().as_os_str().as_bytes())?;
+            let to = std::ffi::CString::new(root.join(e.file_name()).as_os_str().as_bytes())?;
+            // SAFETY: both are valid NUL-terminated paths owned by this frame.
+            let rc = unsafe {
+                libc::renameat2(
+                    libc::AT_FDCWD,
+                    from.as_ptr(),
+                    libc::AT_FDCWD,
+                    to.as_ptr(),
+                    libc::RENAME_NOREPLACE,
+                )
+            };
+            if rc != 0 {
+                let err = std::io::Error::last_os_error();
+                return Err(std::io::Error::new(
+                    err.kind(),
+                    format!("moving {} into {}: {err}", e.path().display(), root.display()),
+                ));
+            }
+        }
+        fsutil::sync_dir(root)?;
+        std::fs::remove_dir(staging)?;
+        if let Some(p) = staging.parent() {
+            fsutil::sync_dir(p)?;
+        }
+    }
+    Ok(())
+}
+
+fn mount(
+    vol: &Volume,
+    uuid: &str,
+    devs: &str,
+    majmin: (u32, u32),
+    mounted: bool,
+    opts: &Options,
+    bus: &mut Bus,
+) -> Result<(), VolumeError> {
+    let name = vol.name.as_str();
+    let spec = MountSpec::new(vol, uuid);
+    let unit_name = unit::mount_unit_name(&vol.mount_point)
+        .ok_or_else(|| failed(format!("volume {name}: mount point cannot be a unit name")))?;
+    let (path, changed) = unit::write(&opts.unit_dir, &spec).map_err(failed)?;
+    if changed {
+        vlog!(info, name, devs, "unit", "wrote {}", path.display());
+    }
+    failpoint("unit-written");
+    let flag = spec
+        .ready_flag()
+        .ok_or_else(|| failed("no ready flag path"))?;
+    if !flag.exists() {
+        if let Some(d) = flag.parent() {
+            std::fs::create_dir_all(d).map_err(|e| failed(format!("{}: {e}", d.display())))?;
+        }
+        std::fs::write(&flag, b"").map_err(|e| failed(format!("{}: {e}", flag.display())))?;
+    }
+    if changed {
+        bus.get()?.reload().map_err(failed)?;
+    }
+    if mounted {
+        return Ok(());
+    }
+    vlog!(info, name, devs, "mount", "starting {unit_name}");
+    bus.get()?.start_unit(&unit_name, MOUNT_TIMEOUT).map_err(|e| {
+        failed(format!("volume {name}: {e}"))
+    })?;
+    failpoint("unit-started");
+    let mounts = mountinfo::read().map_err(failed)?;
+    match mountinfo::mounted_at(&mounts, &vol.mount_point) {
+        Some(m) if (m.major, m.minor) == majmin => {
+            vlog!(info, name, devs, "mount", "{} is mounted from {devs}", vol.mount_point.display());
+            Ok(())
+        }
+        Some(m) => Err(failed(format!(
+            "volume {name}: {unit_name} started, but {} is mounted from {} instead of {devs}",
+            vol.mount_point.display(),
+            m.source
+        ))),
+        None => Err(failed(format!(
+            "volume {name}: {unit_name} reported done, but {} is not a mount point; hint: journalctl -u {unit_name}",
+            vol.mount_point.display()
+        ))),
+    }
+}

@@ -1,0 +1,341 @@
+//! Deciding what to do with one volume. `plan` prints these decisions;
+//! `apply` carries them out. Both look the same way, so they agree.
+
+use crate::config::Volume;
+use crate::device::{self, Device, DeviceError};
+use crate::error::Failure;
+use crate::mountinfo::{self, MountEntry};
+use crate::namespace::TempMount;
+use crate::probe::{self, Probe};
+use crate::state::{self, Phase, State};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where datavol mounts a volume's filesystem for its own work.
+pub const WORK_MOUNTS: &str = "/run/datavol/mnt";
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Mounted from the right device, unit in place.
+    Nothing,
+    /// datavol's committed filesystem (or an adopted one): write the unit, mount it.
+    Mount { uuid: String },
+    /// Blank device: format, copy the directory over, mount.
+    FormatAndMigrate,
+    /// Blank device and `migrate = false`: format and mount empty.
+    FormatOnly,
+    /// datavol's filesystem with an unfinished migration: finish or redo it.
+    Resume { uuid: String, phase: Option<Phase> },
+    /// The configured filesystem without datavol's marker, and adopt_existing.
+    Adopt { uuid: String },
+}
+
+impl Action {
+    pub fn migrates(&self) -> bool {
+        matches!(self, Action::FormatAndMigrate | Action::Resume { .. })
+    }
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Action::Nothing => "nothing to do",
+            Action::Mount { .. } => "mount",
+            Action::FormatAndMigrate => "format, migrate, mount",
+            Action::FormatOnly => "format, mount",
+            Action::Resume { .. } => "resume migration, mount",
+            Action::Adopt { .. } => "adopt existing filesystem, mount",
+        }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Decision {
+    pub volume: String,
+    pub device: Option<Device>,
+    pub probe: Option<Probe>,
+    pub mount_point: PathBuf,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Act(Action),
+    Fail { failure: Failure },
+}
+
+impl Decision {
+    pub fn failure(&self) -> Option<Failure> {
+        match self.outcome {
+            Outcome::Fail { failure } => Some(failure),
+            Outcome::Act(_) => None,
+        }
+    }
+}
+
+/// How to look at a device: plan must not write; apply may replay a journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Plan,
+    Apply,
+}
+
+pub fn work_mount_dir(vol: &Volume) -> PathBuf {
+    Path::new(WORK_MOUNTS).join(&vol.name)
+}
+
+/// Inspection mount options that guarantee no write at all, for plan and status.
+pub fn no_write_options(fstype: &str) -> &'static str {
+    if fstype == "xfs" {
+        "norecovery"
+    } else {
+        "noload"
+    }
+}
+
+fn refuse(vol: &Volume, dev: Option<Device>, probe: Option<Probe>, reason: String) -> Decision {
+    fail(vol, dev, probe, Failure::Refused, reason)
+}
+
+fn fail(
+    vol: &Volume,
+    dev: Option<Device>,
+    probe: Option<Probe>,
+    failure: Failure,
+    reason: String,
+) -> Decision {
+    Decision {
+        volume: vol.name.clone(),
+        device: dev,
+        probe,
+        mount_point: vol.mount_point.clone(),
+        outcome: Outcome::Fail { failure },
+        reason,
+    }
+}
+
+fn act(vol: &Volume, dev: Device, probe: Option<Probe>, a: Action, reason: String) -> Decision {
+    Decision {
+        volume: vol.name.clone(),
+        device: Some(dev),
+        probe,
+        mount_point: vol.mount_point.clone(),
+        outcome: Outcome::Act(a),
+        reason,
+    }
+}
+
+/// Entries a fresh mkfs leaves, plus our own state directory.
+fn only_ours(root: &Path) -> std::io::Result<bool> {
+    for e in std::fs::read_dir(root)? {
+        let name = e?.file_name();
+        if name != "lost+found" && name != state::STATE_DIR {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Reads datavol's marker from a filesystem that is not mounted yet.
+fn inspect(vol: &Volume, dev: &Device, mode: Mode) -> Result<(Option<State>, bool), String> {
+    let target = work_mount_dir(vol);
+    let fstype = vol.filesystem.as_str();
+    let opts = match mode {
+        Mode::Plan => no_write_options(fstype),
+        Mode::Apply => "",
+    };
+    let m = TempMount::new(&dev.node, &target, fstype, true, opts).map_err(|e| e.to_string())?;
+    let st = state::read(&m.target).map_err(|e| e.to_string())?;
+    let empty = only_ours(&m.target).map_err(|e| format!("{}: {e}", target.display()))?;
+    m.unmount().map_err(|e| e.to_string())?;
+    Ok((st, empty))
+}
+
+pub fn decide(vol: &Volume, mode: Mode, mounts: &[MountEntry]) -> Decision {
+    let timeout = match mode {
+        Mode::Plan => Duration::ZERO,
+        Mode::Apply => vol.device_timeout,
+    };
+    let dev = match device::wait_for(&vol.device, timeout) {
+        Ok(d) => d,
+        Err(DeviceError::Timeout { device, secs }) => {
+            let reason = match mode {
+                Mode::Plan => format!(
+                    "device {} is not present; apply would wait up to {}s for it",
+                    device.display(),
+                    vol.device_timeout.as_secs()
+                ),
+                Mode::Apply => format!(
+                    "device {} did not appear within {secs}s; {}; hint: check the block device mapping, or raise device_timeout",
+                    device.display(),
+                    if vol.required {
+                        "the volume is required, so its services will not start"
+                    } else {
+                        "not required: its services run on the root disk's content"
+                    }
+                ),
+            };
+            return fail(vol, None, None, Failure::DeviceTimeout, reason);
+        }
+        Err(e) => return fail(vol, None, None, Failure::Failed, e.to_string()),
+    };
+
+    let probed = match probe::probe(&dev.node) {
+        Ok(p) => p,
+        Err(e) => return fail(vol, Some(dev), None, Failure::Failed, e.to_string()),
+    };
+
+    if let Some(m) = mountinfo::mounted_at(mounts, &vol.mount_point) {
+        if (m.major, m.minor) == (dev.major, dev.minor) {
+            let uuid = match &probed {
+                Probe::Signature {
+                    uuid: Some(u),
+                    fstype,
+                    ..
+                } if fstype == vol.filesystem.as_str() => u.clone(),
+                other => {
+                    return refuse(
+                        vol,
+                        Some(dev),
+                        Some(probed.clone()),
+                        format!(
+                            "{} is mounted from the device, but the device probes as {}; hint: unmount it and check the device",
+                            vol.mount_point.display(),
+                            other.describe()
+                        ),
+                    )
+                }
+            };
+            return act(
+                vol,
+                dev,
+                Some(probed),
+                Action::Mount { uuid },
+                "already mounted from the device; the unit and the ready flag are kept current".into(),
+            );
+        }
+        return refuse(
+            vol,
+            Some(dev),
+            Some(probed),
+            format!(
+                "{} is already mounted from {} ({}); datavol will not stack a mount on top; hint: unmount it or change mount_point",
+                vol.mount_point.display(),
+                m.source,
+                m.fstype
+            ),
+        );
+    }
+
+    if let Some(why) = device::in_use(&dev, mounts, &[]) {
+        return refuse(
+            vol,
+            Some(dev.clone()),
+            Some(probed),
+            format!(
+                "device {} is in use: {why}; datavol only formats or mounts a disk nothing else uses",
+                dev.node.display()
+            ),
+        );
+    }
+
+    let fs = vol.filesystem.as_str();
+    match &probed {
+        Probe::Blank => {
+            let (a, why) = if vol.migrate {
+                (
+                    Action::FormatAndMigrate,
+                    format!(
+                        "device is blank: format it {fs}, copy {} onto it, mount it",
+                        vol.mount_point.display()
+                    ),
+                )
+            } else {
+                (
+                    Action::FormatOnly,
+                    format!("device is blank and migrate = false: format it {fs} and mount it empty"),
+                )
+            };
+            act(vol, dev, Some(probed), a, why)
+        }
+        Probe::Ambiguous => refuse(
+            vol,
+            Some(dev),
+            Some(probed),
+            "libblkid finds several contradicting signatures; hint: inspect with `wipefs` and clear it by hand if the data is disposable".into(),
+        ),
+        Probe::PartitionTable { pttype } => refuse(
+            vol,
+            Some(dev),
+            Some(probed.clone()),
+            format!("device holds a {pttype} partition table; datavol never overwrites a signature it did not write; hint: point device at a blank disk, or `wipefs -a` it if its data is disposable"),
+        ),
+        Probe::Signature { fstype, uuid, label } if fstype == fs => {
+            let uuid = uuid.clone().unwrap_or_default();
+            let (st, empty) = match inspect(vol, &dev, mode) {
+                Ok(x) => x,
+                Err(e) => {
+                    return fail(
+                        vol,
+                        Some(dev),
+                        Some(probed),
+                        Failure::Failed,
+                        format!("cannot look inside the {fs} filesystem: {e}"),
+                    )
+                }
+            };
+            match st {
+                Some(s) if s.volume != vol.name => refuse(
+                    vol,
+                    Some(dev),
+                    Some(probed),
+                    format!("the filesystem belongs to datavol volume {:?}, not {:?}; hint: fix the device of one of them", s.volume, vol.name),
+                ),
+                Some(s) if s.phase == Phase::Committed => act(
+                    vol,
+                    dev,
+                    Some(probed),
+                    Action::Mount { uuid },
+                    format!("datavol's own {fs}, migration committed; mount it without copying"),
+                ),
+                Some(s) => act(
+                    vol,
+                    dev,
+                    Some(probed),
+                    Action::Resume {
+                        uuid,
+                        phase: Some(s.phase),
+                    },
+                    format!("datavol's own {fs}, migration interrupted while {:?}; finish it", s.phase),
+                ),
+                None if empty && label.as_deref() == Some(vol.label.as_str()) => act(
+                    vol,
+                    dev,
+                    Some(probed),
+                    Action::Resume { uuid, phase: None },
+                    format!("empty {fs} with datavol's label {:?}: formatted by an interrupted run; migrate onto it", vol.label),
+                ),
+                None if vol.adopt_existing => act(
+                    vol,
+                    dev,
+                    Some(probed),
+                    Action::Adopt { uuid },
+                    format!("{fs} without datavol's marker and adopt_existing = true: mount it as it is"),
+                ),
+                None => refuse(
+                    vol,
+                    Some(dev),
+                    Some(probed),
+                    format!("device holds a {fs} filesystem datavol did not make (no marker); hint: set adopt_existing = true to mount it as it is (an image-cache snapshot), or point device at a blank disk"),
+                ),
+            }
+        }
+        Probe::Signature { fstype, .. } => refuse(
+            vol,
+            Some(dev),
+            Some(probed.clone()),
+            format!("device holds a foreign signature ({fstype}); datavol never overwrites a signature it did not write; hint: point device at a blank disk, or `wipefs -a` it if its data is disposable"),
+        ),
+    }
+}

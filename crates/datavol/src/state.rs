@@ -1,0 +1,96 @@
+//! datavol's marker on the filesystem it made: `/.datavol/state.json` in the
+//! filesystem root. It is written durably at every step, so any crash leaves
+//! a state the next run knows how to finish or redo.
+
+use crate::fsutil;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+pub const STATE_DIR: &str = ".datavol";
+pub const STATE_FILE: &str = "state.json";
+pub const STAGING: &str = "staging";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Copying into staging; a crash here means: throw staging away, copy again.
+    Copying,
+    /// Staging verified; entries are being moved into the root. Resume the moves.
+    Verified,
+    /// Done: the root holds the migrated tree.
+    Committed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    pub version: u32,
+    pub volume: String,
+    pub phase: Phase,
+    pub source: PathBuf,
+    /// Seconds since the epoch.
+    pub started_at: u64,
+    pub committed_at: Option<u64>,
+    #[serde(default)]
+    pub files: u64,
+    #[serde(default)]
+    pub dirs: u64,
+    #[serde(default)]
+    pub bytes: u64,
+    #[serde(default)]
+    pub copy_seconds: f64,
+    /// How many times this volume was seeded from the root disk.
+    #[serde(default)]
+    pub seeds: u32,
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+pub fn dir(root: &Path) -> PathBuf {
+    root.join(STATE_DIR)
+}
+
+pub fn staging(root: &Path) -> PathBuf {
+    dir(root).join(STAGING)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not a datavol state file ({source}); hint: this filesystem was changed by something else; inspect it before going on")]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+pub fn read(root: &Path) -> Result<Option<State>, StateError> {
+    let path = dir(root).join(STATE_FILE);
+    match std::fs::read(&path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|source| StateError::Corrupt { path, source }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(StateError::Io { path, source }),
+    }
+}
+
+pub fn write(root: &Path, state: &State) -> Result<(), StateError> {
+    let d = dir(root);
+    let io = |source| StateError::Io {
+        path: d.clone(),
+        source,
+    };
+    fsutil::create_dir_durable(&d, 0o700).map_err(io)?;
+    let data = serde_json::to_vec_pretty(state).map_err(|e| io(std::io::Error::other(e)))?;
+    fsutil::write_atomic(&d.join(STATE_FILE), &data, 0o600).map_err(io)
+}

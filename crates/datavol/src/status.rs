@@ -1,0 +1,129 @@
+//! `datavol status`: what each volume looks like right now.
+
+use crate::config::{Config, Volume};
+use crate::mountinfo;
+use crate::namespace::TempMount;
+use crate::plan;
+use crate::probe::{self, Probe};
+use crate::state::{self, State};
+use std::process::ExitCode;
+
+#[derive(Debug, serde::Serialize)]
+pub struct VolumeStatus {
+    pub volume: String,
+    pub device: String,
+    pub node: Option<String>,
+    pub fstype: Option<String>,
+    pub uuid: Option<String>,
+    pub mount_point: String,
+    pub mounted: bool,
+    pub mounted_from: Option<String>,
+    pub migration: Option<State>,
+    pub used_bytes: Option<u64>,
+    pub free_bytes: Option<u64>,
+    pub error: Option<String>,
+}
+
+pub fn volume_status(v: &Volume, mounts: &[mountinfo::MountEntry]) -> VolumeStatus {
+    let mut s = VolumeStatus {
+        volume: v.name.clone(),
+        device: v.device.display().to_string(),
+        node: None,
+        fstype: None,
+        uuid: None,
+        mount_point: v.mount_point.display().to_string(),
+        mounted: false,
+        mounted_from: None,
+        migration: None,
+        used_bytes: None,
+        free_bytes: None,
+        error: None,
+    };
+    let at = mountinfo::mounted_at(mounts, &v.mount_point);
+    if let Some(m) = at {
+        s.mounted_from = Some(m.source.clone());
+    }
+    let dev = match crate::device::describe(&v.device) {
+        Ok(d) => d,
+        Err(e) => {
+            s.error = Some(e.to_string());
+            return s;
+        }
+    };
+    s.node = Some(dev.node.display().to_string());
+    match probe::probe(&dev.node) {
+        Ok(Probe::Signature { fstype, uuid, .. }) => {
+            s.fstype = Some(fstype);
+            s.uuid = uuid;
+        }
+        Ok(other) => s.fstype = Some(other.describe()),
+        Err(e) => s.error = Some(e.to_string()),
+    }
+    s.mounted = at.is_some_and(|m| (m.major, m.minor) == (dev.major, dev.minor));
+    if s.mounted {
+        s.migration = state::read(&v.mount_point).ok().flatten();
+        if let Ok(st) = nix::sys::statvfs::statvfs(&v.mount_point) {
+            let f = st.fragment_size() as u64;
+            s.free_bytes = Some(st.blocks_available() as u64 * f);
+            s.used_bytes = Some((st.blocks() as u64 - st.blocks_free() as u64) * f);
+        }
+    } else if s.fstype.as_deref() == Some(v.filesystem.as_str())
+        && crate::device::in_use(&dev, mounts, &[]).is_none()
+    {
+        let fs = v.filesystem.as_str();
+        if let Ok(m) = TempMount::new(&dev.node, &plan::work_mount_dir(v), fs, true, plan::no_write_options(fs)) {
+            s.migration = state::read(&m.target).ok().flatten();
+            let _ = m.unmount();
+        }
+    }
+    s
+}
+
+pub fn print(cfg: &Config, json: bool) -> ExitCode {
+    let mounts = mountinfo::read().unwrap_or_default();
+    let all: Vec<VolumeStatus> = cfg.volumes.iter().map(|v| volume_status(v, &mounts)).collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+        return ExitCode::SUCCESS;
+    }
+    if all.is_empty() {
+        println!("no volumes configured");
+    }
+    for s in &all {
+        println!("volume {}:", s.volume);
+        println!("  device:     {} ({})", s.device, s.node.as_deref().unwrap_or("absent"));
+        println!(
+            "  filesystem: {} UUID={}",
+            s.fstype.as_deref().unwrap_or("-"),
+            s.uuid.as_deref().unwrap_or("-")
+        );
+        println!(
+            "  mount:      {} {}",
+            s.mount_point,
+            match (&s.mounted, &s.mounted_from) {
+                (true, Some(f)) => format!("mounted from {f}"),
+                (false, Some(f)) => format!("NOT from the device; mounted from {f}"),
+                _ => "not mounted".into(),
+            }
+        );
+        match &s.migration {
+            Some(m) => println!(
+                "  migration:  {:?}{} ({} files, {} bytes, {:.1}s; seeded {} time(s))",
+                m.phase,
+                m.committed_at.map(|t| format!(" at {t} (epoch s)")).unwrap_or_default(),
+                m.files,
+                m.bytes,
+                m.copy_seconds,
+                m.seeds
+            ),
+            None => println!("  migration:  none recorded"),
+        }
+        if let (Some(u), Some(f)) = (s.used_bytes, s.free_bytes) {
+            println!("  space:      {u} bytes used, {f} bytes free");
+        }
+        if let Some(e) = &s.error {
+            println!("  error:      {e}");
+        }
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,220 @@
+//! systemd `.mount` units: the name (`systemd-escape --path`), the text, and a
+//! durable write that leaves an identical file alone.
+
+use crate::config::Volume;
+use crate::fsutil;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// Where mount units go unless `--unit-dir` says otherwise. /etc, not /run:
+/// the unit must outlive a reboot so a healthy boot rewrites nothing.
+pub const DEFAULT_UNIT_DIR: &str = "/etc/systemd/system";
+/// datavol creates a flag here once a volume is verified this boot. The mount
+/// unit's condition on it stops anything that pulls the unit in early from
+/// mounting an unchecked (say, blank instance-store) disk before datavol ran.
+pub const READY_DIR: &str = "/run/datavol/ready";
+
+/// Escapes an absolute path exactly like `systemd-escape --path`.
+/// Returns None for paths systemd refuses (relative, or containing "..").
+pub fn escape_path(path: &Path) -> Option<String> {
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.first() != Some(&b'/') {
+        return None;
+    }
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for part in bytes.split(|&b| b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => return None,
+            p => parts.push(p),
+        }
+    }
+    if parts.is_empty() {
+        return Some("-".into());
+    }
+    let joined = parts.join(&b'/');
+    let mut out = String::with_capacity(joined.len());
+    for (i, &b) in joined.iter().enumerate() {
+        match b {
+            b'/' => out.push('-'),
+            b'.' if i == 0 => out.push_str("\\x2e"),
+            b if b.is_ascii_alphanumeric() || b == b':' || b == b'_' || b == b'.' => {
+                out.push(b as char)
+            }
+            b => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    Some(out)
+}
+
+/// `/var/lib/containerd` -> `var-lib-containerd.mount`.
+pub fn mount_unit_name(mount_point: &Path) -> Option<String> {
+    escape_path(mount_point).map(|s| format!("{s}.mount"))
+}
+
+/// Everything the rendered unit depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountSpec {
+    pub volume: String,
+    pub uuid: String,
+    pub mount_point: PathBuf,
+    pub fstype: String,
+    pub options: Vec<String>,
+    pub before: Vec<String>,
+}
+
+impl MountSpec {
+    pub fn new(vol: &Volume, uuid: &str) -> Self {
+        MountSpec {
+            volume: vol.name.clone(),
+            uuid: uuid.to_string(),
+            mount_point: vol.mount_point.clone(),
+            fstype: vol.filesystem.as_str().to_string(),
+            options: vol.options.clone(),
+            before: vol.services.clone(),
+        }
+    }
+
+    pub fn what(&self) -> String {
+        format!("/dev/disk/by-uuid/{}", self.uuid)
+    }
+
+    pub fn ready_flag(&self) -> Option<PathBuf> {
+        mount_unit_name(&self.mount_point).map(|n| Path::new(READY_DIR).join(n))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UnitError {
+    #[error("volume {volume}: mount point {path} cannot be named as a systemd unit; hint: use a normalised absolute path")]
+    BadPath { volume: String, path: PathBuf },
+    #[error("volume {volume}: refusing to write {what:?} into a unit file: it holds a character that could inject a directive")]
+    Unsafe { volume: String, what: String },
+    #[error("volume {volume}: writing unit {path}: {source}; hint: the unit directory must be writable by root")]
+    Write {
+        volume: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The config validated these already; this is the last line of defence.
+fn safe(s: &str) -> bool {
+    !s.is_empty() && !s.chars().any(|c| c.is_control())
+}
+
+fn safe_uuid(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+}
+
+pub fn render(spec: &MountSpec) -> Result<String, UnitError> {
+    let unsafe_err = |what: &str| UnitError::Unsafe {
+        volume: spec.volume.clone(),
+        what: what.to_string(),
+    };
+    let where_ = spec
+        .mount_point
+        .to_str()
+        .filter(|s| safe(s) && !s.contains(' '))
+        .ok_or_else(|| unsafe_err(&spec.mount_point.to_string_lossy()))?;
+    if !safe_uuid(&spec.uuid) {
+        return Err(unsafe_err(&spec.uuid));
+    }
+    for s in spec.options.iter().chain(&spec.before).chain([&spec.fstype]) {
+        if !safe(s) || s.contains(' ') {
+            return Err(unsafe_err(s));
+        }
+    }
+    if !crate::config::valid_name(&spec.volume) {
+        return Err(unsafe_err(&spec.volume));
+    }
+    let flag = spec.ready_flag().ok_or_else(|| UnitError::BadPath {
+        volume: spec.volume.clone(),
+        path: spec.mount_point.clone(),
+    })?;
+    let mut u = String::new();
+    u.push_str(&format!(
+        "# Written by datavol for volume {}. Do not edit: datavol rewrites it.\n",
+        spec.volume
+    ));
+    u.push_str("# datavol.service starts this unit after it checked the disk; it must not\n");
+    u.push_str("# be ordered After=datavol.service, or that start would deadlock.\n");
+    u.push_str("[Unit]\n");
+    u.push_str(&format!(
+        "Description=datavol volume {} on {}\n",
+        spec.volume, where_
+    ));
+    u.push_str("Documentation=man:datavol(8)\n");
+    if !spec.before.is_empty() {
+        u.push_str(&format!("Before={}\n", spec.before.join(" ")));
+    }
+    u.push_str(&format!("ConditionPathExists={}\n", flag.display()));
+    u.push_str("\n[Mount]\n");
+    u.push_str(&format!("What={}\n", spec.what()));
+    u.push_str(&format!("Where={where_}\n"));
+    u.push_str(&format!("Type={}\n", spec.fstype));
+    if !spec.options.is_empty() {
+        u.push_str(&format!("Options={}\n", spec.options.join(",")));
+    }
+    Ok(u)
+}
+
+/// Writes the unit durably; returns whether anything changed.
+pub fn write(unit_dir: &Path, spec: &MountSpec) -> Result<(PathBuf, bool), UnitError> {
+    let name = mount_unit_name(&spec.mount_point).ok_or_else(|| UnitError::BadPath {
+        volume: spec.volume.clone(),
+        path: spec.mount_point.clone(),
+    })?;
+    let text = render(spec)?;
+    let path = unit_dir.join(&name);
+    let werr = |source| UnitError::Write {
+        volume: spec.volume.clone(),
+        path: path.clone(),
+        source,
+    };
+    fsutil::create_dir_durable(unit_dir, 0o755).map_err(werr)?;
+    let changed = fsutil::write_if_changed(&path, text.as_bytes(), 0o644).map_err(werr)?;
+    Ok((path, changed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_like_systemd() {
+        for (p, e) in [
+            ("/var/lib/containerd", "var-lib-containerd"),
+            ("/var/lib/my-dir", "var-lib-my\\x2ddir"),
+            ("/", "-"),
+            ("//a//b/", "a-b"),
+            ("/a/./b", "a-b"),
+            ("/.hidden/x", "\\x2ehidden-x"),
+            ("/a/.b", "a-.b"),
+            ("/a b/\u{fc}", "a\\x20b-\\xc3\\xbc"),
+        ] {
+            assert_eq!(escape_path(Path::new(p)).as_deref(), Some(e), "{p}");
+        }
+        assert_eq!(escape_path(Path::new("/a/../b")), None);
+        assert_eq!(escape_path(Path::new("rel")), None);
+    }
+
+    #[test]
+    fn render_refuses_injection() {
+        let mut s = MountSpec {
+            volume: "containerd".into(),
+            uuid: "0b1c2d3e-aaaa-bbbb-cccc-000000000000".into(),
+            mount_point: "/var/lib/containerd".into(),
+            fstype: "xfs".into(),
+            options: vec!["noatime".into()],
+            before: vec!["containerd.service".into()],
+        };
+        assert!(render(&s).is_ok());
+        s.options = vec!["noatime\nExecStartPre=/bin/evil".into()];
+        assert!(matches!(render(&s), Err(UnitError::Unsafe { .. })));
+        s.options = vec![];
+        s.uuid = "x\n[Service]".into();
+        assert!(matches!(render(&s), Err(UnitError::Unsafe { .. })));
+    }
+}
