@@ -283,6 +283,14 @@ impl Visitor for VerifyVisitor<'_> {
         };
         let d = match sys::fstatat(dst, name) {
             Ok(d) => d,
+            Err(e)
+                if e.raw_os_error() == Some(libc::ENOENT)
+                    && sys::file_type(s) == libc::S_IFSOCK =>
+            {
+                log::warn!("verify: skipping socket {}", path().display());
+                self.stats.skipped_sockets += 1;
+                return Ok(Descend::No);
+            }
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
                 self.rep.diff(&path(), "missing from the copy");
                 return Ok(Descend::No);
@@ -290,6 +298,12 @@ impl Visitor for VerifyVisitor<'_> {
             Err(e) => return Err(io_err(path(), "lstat copy")(e)),
         };
         let ft = sys::file_type(s);
+        if ft == libc::S_IFSOCK {
+            // copy_tree skips sockets by design.
+            log::warn!("verify: skipping socket {}", path().display());
+            self.stats.skipped_sockets += 1;
+            return Ok(Descend::No);
+        }
         if ft != sys::file_type(&d) {
             self.rep.diff(
                 &path(),

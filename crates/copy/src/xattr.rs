@@ -13,6 +13,14 @@ use std::os::fd::RawFd;
 
 pub(crate) const CAPABILITY: &[u8] = b"security.capability";
 
+/// XFS lists its on-disk form of POSIX ACLs under these names; they mirror
+/// system.posix_acl_access/default (which are copied and compared), are
+/// recreated by the filesystem when those are set, and must not be written
+/// to other filesystems as plain trusted.* attributes.
+pub(crate) fn is_fs_internal(name: &[u8]) -> bool {
+    name == b"trusted.SGI_ACL_FILE" || name == b"trusted.SGI_ACL_DEFAULT"
+}
+
 /// Where the attributes live.
 pub(crate) enum XNode {
     Fd(RawFd),
@@ -121,10 +129,14 @@ pub(crate) fn set(node: &XNode, name: &CStr, value: &[u8]) -> io::Result<()> {
     }
 }
 
-/// All attributes with values, sorted by name.
+/// All attributes with values, sorted by name (filesystem-internal mirrors
+/// of ACLs left out).
 pub(crate) fn read_all(node: &XNode) -> io::Result<Vec<(CString, Vec<u8>)>> {
     let mut out = Vec::new();
     for name in list(node)? {
+        if is_fs_internal(name.to_bytes()) {
+            continue;
+        }
         if let Some(v) = get(node, &name)? {
             out.push((name, v));
         }
