@@ -418,8 +418,8 @@ pub fn build_fixture(root: &Path) -> Vec<&'static str> {
         "trusted.overlay.redirect",
         b"/old/place",
     );
-    mknod(&ov.join("whiteout"), libc::S_IFCHR | 0o000, 0, 0);
-    mknod(&ov.join("opaque").join("wh2"), libc::S_IFCHR | 0o000, 0, 0);
+    mknod(&ov.join("whiteout"), libc::S_IFCHR, 0, 0);
+    mknod(&ov.join("opaque").join("wh2"), libc::S_IFCHR, 0, 0);
     lsetxattr(
         &ov.join("opaque").join("wh2"),
         "trusted.overlay.whiteout",
@@ -778,15 +778,11 @@ fn cmp_dir(c: &mut Cmp, a: RawFd, b: RawFd, path: &str) {
             c.diffs.push(format!("{p}: xattrs"));
         }
         match sa.st_mode & libc::S_IFMT {
-            libc::S_IFREG => {
-                if read_at(a, n) != read_at(b, n) {
-                    c.diffs.push(format!("{p}: content"));
-                }
+            libc::S_IFREG if read_at(a, n) != read_at(b, n) => {
+                c.diffs.push(format!("{p}: content"));
             }
-            libc::S_IFLNK => {
-                if readlink_at(a, n) != readlink_at(b, n) {
-                    c.diffs.push(format!("{p}: link target"));
-                }
+            libc::S_IFLNK if readlink_at(a, n) != readlink_at(b, n) => {
+                c.diffs.push(format!("{p}: link target"));
             }
             libc::S_IFDIR => {
                 let fa = openat_dir(a, n, false);
