@@ -273,7 +273,7 @@ pub(crate) fn copy_tree(
             stats: CopyStats::default(),
         };
         if workers > 1 {
-            let (tx, rx) = shared::queue::<FileJob>(workers * 4);
+            let (tx, rx) = shared::queue::<FileJob>(workers * 2);
             for _ in 0..workers {
                 let rx = rx.clone();
                 let (sh, data) = (&sh, &data);

@@ -19,7 +19,7 @@ use crate::sys::{self, DirStream, Stat};
 use crate::CopyError;
 
 /// Frames whose fds stay open (two fds each when mirrored).
-const WINDOW: usize = 48;
+const WINDOW: usize = 32;
 
 pub(crate) enum Descend {
     No,

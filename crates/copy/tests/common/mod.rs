@@ -794,8 +794,88 @@ fn cmp_dir(c: &mut Cmp, a: RawFd, b: RawFd, path: &str) {
     }
 }
 
-/// Differences between two trees (sockets in `a` are expected to be absent in `b`).
+/// Compares a chain of directories named "d" (as built by `build_deep`)
+/// level by level, keeping only the current level's fds open. Returns the
+/// differences and the number of levels.
+pub fn compare_chain(a: &Path, b: &Path) -> (Vec<String>, u64) {
+    let mut c = Cmp {
+        diffs: Vec::new(),
+        inodes: HashMap::new(),
+        entries: 0,
+    };
+    let mut fa = openat_dir(libc::AT_FDCWD, &cpath(a), false);
+    let mut fb = openat_dir(libc::AT_FDCWD, &cpath(b), false);
+    let mut level = 0u64;
+    loop {
+        level += 1;
+        let (na, nb) = (names_of(fa.as_raw_fd()), names_of(fb.as_raw_fd()));
+        if na != nb {
+            c.diffs.push(format!("level {level}: {na:?} vs {nb:?}"));
+            break;
+        }
+        let mut next = None;
+        for n in &na {
+            let p = format!("level {level}/{}", n.to_string_lossy());
+            let (sa, sb) = (stat_at(fa.as_raw_fd(), n), stat_at(fb.as_raw_fd(), n));
+            if !cmp_entry(&mut c, &p, &sa, &sb) {
+                continue;
+            }
+            if xattrs_at(fa.as_raw_fd(), n) != xattrs_at(fb.as_raw_fd(), n) {
+                c.diffs.push(format!("{p}: xattrs"));
+            }
+            if sa.st_mode & libc::S_IFMT == libc::S_IFDIR {
+                next = Some(n.clone());
+            } else if read_at(fa.as_raw_fd(), n) != read_at(fb.as_raw_fd(), n) {
+                c.diffs.push(format!("{p}: content"));
+            }
+        }
+        let Some(n) = next else { break };
+        fa = openat_dir(fa.as_raw_fd(), &n, false);
+        fb = openat_dir(fb.as_raw_fd(), &n, false);
+    }
+    (c.diffs, level)
+}
+
+/// Compares only the non-directory entries directly inside `a` and `b`.
+pub fn compare_files(a: &Path, b: &Path) -> (Vec<String>, u64) {
+    let mut c = Cmp {
+        diffs: Vec::new(),
+        inodes: HashMap::new(),
+        entries: 0,
+    };
+    let fa = openat_dir(libc::AT_FDCWD, &cpath(a), false);
+    let fb = openat_dir(libc::AT_FDCWD, &cpath(b), false);
+    for n in names_of(fa.as_raw_fd()) {
+        let sa = stat_at(fa.as_raw_fd(), &n);
+        if sa.st_mode & libc::S_IFMT == libc::S_IFDIR {
+            continue;
+        }
+        c.entries += 1;
+        let sb = stat_at(fb.as_raw_fd(), &n);
+        let p = n.to_string_lossy().into_owned();
+        if cmp_entry(&mut c, &p, &sa, &sb)
+            && read_at(fa.as_raw_fd(), &n) != read_at(fb.as_raw_fd(), &n)
+        {
+            c.diffs.push(format!("{p}: content"));
+        }
+    }
+    (c.diffs, c.entries)
+}
+
+/// Differences between two trees (sockets in `a` are expected to be absent
+/// in `b`). Recursive with one fd per level on each side: raises the soft fd
+/// limit to the hard one.
 pub fn compare_trees(a: &Path, b: &Path) -> (Vec<String>, u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain getrlimit/setrlimit.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        lim.rlim_cur = lim.rlim_max;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+    }
     let (a, b) = (a.to_path_buf(), b.to_path_buf());
     std::thread::Builder::new()
         .stack_size(1 << 30)
