@@ -110,6 +110,9 @@ pub fn apply_volume(
             .iter()
             .any(|m| m.mount_point == vol.mount_point && (m.major, m.minor) == (dev.major, dev.minor));
 
+    if action.migrates() {
+        precheck_source(vol, &dev)?;
+    }
     // Nothing may use the directory while it is copied or covered by a mount.
     let mut stopped = Vec::new();
     if !mounted {
@@ -143,6 +146,34 @@ pub fn apply_volume(
         }
     }
     result
+}
+
+/// Refusals that must come before anything is written: submounts in the
+/// source, or a source larger than the whole device.
+fn precheck_source(vol: &Volume, dev: &crate::device::Device) -> Result<(), VolumeError> {
+    let src = &vol.mount_point;
+    if !src.is_dir() {
+        return Ok(());
+    }
+    let usage = datavol_copy::survey(src).map_err(|e| {
+        refused(format!(
+            "volume {}: source {}: {e}; hint: a mount inside it means its service already ran; stop it and unmount first",
+            vol.name,
+            src.display()
+        ))
+    })?;
+    // mkfs and metadata take a few percent; the exact check follows mkfs.
+    if usage.allocated_bytes > dev.size_bytes / 100 * 95 {
+        return Err(refused(format!(
+            "volume {}: {} holds {} bytes, too much for {} ({} bytes); hint: use a larger volume",
+            vol.name,
+            src.display(),
+            usage.allocated_bytes,
+            dev.node.display(),
+            dev.size_bytes
+        )));
+    }
+    Ok(())
 }
 
 fn quiesce(
@@ -254,6 +285,11 @@ fn migrate(
     let staging = state::staging(&root);
     let mut st = match state::read(&root).map_err(failed)? {
         Some(s) => s,
+        None if !plan::only_ours(&root).map_err(failed)? => {
+            return Err(refused(format!(
+                "volume {name}: {devs} carries datavol's label but holds files and no datavol marker; refusing to mix a copy into it; hint: inspect it, and wipe it by hand if it is disposable"
+            )))
+        }
         None => State {
             version: 1,
             volume: vol.name.clone(),

@@ -127,7 +127,7 @@ fn act(vol: &Volume, dev: Device, probe: Option<Probe>, a: Action, reason: Strin
 }
 
 /// Entries a fresh mkfs leaves, plus our own state directory.
-fn only_ours(root: &Path) -> std::io::Result<bool> {
+pub fn only_ours(root: &Path) -> std::io::Result<bool> {
     for e in std::fs::read_dir(root)? {
         let name = e?.file_name();
         if name != "lost+found" && name != state::STATE_DIR {
@@ -141,11 +141,10 @@ fn only_ours(root: &Path) -> std::io::Result<bool> {
 fn inspect(vol: &Volume, dev: &Device, mode: Mode) -> Result<(Option<State>, bool), String> {
     let target = work_mount_dir(vol);
     let fstype = vol.filesystem.as_str();
-    let opts = match mode {
-        Mode::Plan => no_write_options(fstype),
-        Mode::Apply => "",
-    };
-    let m = TempMount::new(&dev.node, &target, fstype, true, opts).map_err(|e| e.to_string())?;
+    let _ = mode;
+    // Even a read-only mount writes to a fresh xfs; this one cannot. A dirty
+    // log may hide recent changes here, so ownership also goes by the label.
+    let m = TempMount::new(&dev.node, &target, fstype, true, no_write_options(fstype)).map_err(|e| e.to_string())?;
     let st = state::read(&m.target).map_err(|e| e.to_string())?;
     let empty = only_ours(&m.target).map_err(|e| format!("{}: {e}", target.display()))?;
     m.unmount().map_err(|e| e.to_string())?;
@@ -309,12 +308,16 @@ pub fn decide(vol: &Volume, mode: Mode, mounts: &[MountEntry]) -> Decision {
                     },
                     format!("datavol's own {fs}, migration interrupted while {:?}; finish it", s.phase),
                 ),
-                None if empty && label.as_deref() == Some(vol.label.as_str()) => act(
+                None if label.as_deref() == Some(vol.label.as_str()) => act(
                     vol,
                     dev,
                     Some(probed),
                     Action::Resume { uuid, phase: None },
-                    format!("empty {fs} with datavol's label {:?}: formatted by an interrupted run; migrate onto it", vol.label),
+                    format!(
+                        "{} {fs} with datavol's label {:?} and no marker yet: formatted by an interrupted run; migrate onto it",
+                        if empty { "empty" } else { "non-empty" },
+                        vol.label
+                    ),
                 ),
                 None if vol.adopt_existing => act(
                     vol,

@@ -139,7 +139,7 @@ pub fn render(spec: &MountSpec) -> Result<String, UnitError> {
         spec.volume
     ));
     u.push_str("# datavol.service starts this unit after it checked the disk; it must not\n");
-    u.push_str("# be ordered After=datavol.service, or that start would deadlock.\n");
+    u.push_str("# be ordered after datavol.service, or that start would deadlock.\n");
     u.push_str("[Unit]\n");
     u.push_str(&format!(
         "Description=datavol volume {} on {}\n",

@@ -106,13 +106,28 @@ impl Manager {
         note(&self.log, "Reload");
     }
 
-    fn get_unit(&self, name: &str) -> Result<OwnedObjectPath, SdError> {
+    async fn get_unit(
+        &self,
+        name: &str,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<OwnedObjectPath, SdError> {
         note(&self.log, &format!("GetUnit {name}"));
         let known = self.states.lock().map(|s| s.contains_key(name)).unwrap_or(false);
         if !known {
             return Err(SdError::NoSuchUnit(format!("Unit {name} not loaded.")));
         }
-        OwnedObjectPath::try_from(unit_path(name)).map_err(|e| SdError::ZBus(e.into()))
+        let path = unit_path(name);
+        let _ = conn
+            .object_server()
+            .at(
+                path.as_str(),
+                UnitObj {
+                    name: name.to_string(),
+                    states: self.states.clone(),
+                },
+            )
+            .await;
+        OwnedObjectPath::try_from(path).map_err(|e| SdError::ZBus(e.into()))
     }
 
     async fn start_unit(

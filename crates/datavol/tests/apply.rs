@@ -1,0 +1,274 @@
+//! `datavol apply` end to end on loop devices, in a private mount namespace,
+//! against a real dbus-daemon serving the systemd test double.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+fn config(dev: &str, fs: &str, mp: &Path, extra: &str) -> String {
+    format!(
+        "[volume.containerd]\ndevice = \"{dev}\"\nfilesystem = \"{fs}\"\nmount_point = \"{}\"\noptions = [\"noatime\"]\ndevice_timeout = 2\n{extra}\n",
+        mp.display()
+    )
+}
+
+/// Source at <tmp>/node/var/lib/containerd, plus a bind of <tmp>/node at
+/// <tmp>/under that keeps showing the original content once it is covered.
+fn node_tree(sb: &Sandbox) -> (PathBuf, PathBuf) {
+    let src = sb.path("node/var/lib/containerd");
+    populate_source(&src);
+    std::fs::create_dir_all(sb.path("under")).unwrap();
+    sb.in_ns_check(&format!(
+        "mount --bind {} {} && mount --make-private {}",
+        sb.path("node").display(),
+        sb.path("under").display(),
+        sb.path("under").display()
+    ));
+    (src, sb.path("under/var/lib/containerd"))
+}
+
+fn seed_and_check(fs: &str) {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    let (src, orig) = node_tree(&sb);
+    let before = tree_fingerprint(&src);
+    sb.write_config(&config(&dev, fs, &src, ""));
+
+    let (code, out, err) = sb.datavol(&["plan"]);
+    assert_eq!(code, Some(0), "plan: {out}{err}");
+    assert!(out.contains("format, migrate, mount"), "plan says: {out}");
+
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "apply failed: {out}{err}");
+    assert_eq!(sb.mount_source(&src).as_deref(), Some(dev.as_str()), "{err}");
+    // The copy is faithful to the original still visible underneath.
+    assert_eq!(rsync_diff(&sb, &orig, &src), "", "copy differs from source");
+    // The host never sees the sandbox's mounts: there `src` is the original.
+    assert_eq!(tree_fingerprint(&src), before, "the source was changed");
+    let mode = sb.in_ns_check(&format!("stat -c %a {}", src.display()));
+    assert_eq!(mode.trim(), "711", "the new root must take the source's mode");
+    let state = sb.in_ns_check(&format!("cat {}/.datavol/state.json", src.display()));
+    assert!(state.contains("\"committed\""), "{state}");
+
+    let unit = sb.unit_dir().join(
+        std::fs::read_dir(sb.unit_dir())
+            .unwrap()
+            .next()
+            .expect("a unit was written")
+            .unwrap()
+            .file_name(),
+    );
+    let text = std::fs::read_to_string(&unit).unwrap();
+    assert!(text.contains("What=/dev/disk/by-uuid/"), "{text}");
+    assert!(text.contains(&format!("Type={fs}")), "{text}");
+    assert!(text.contains("Before=containerd.service kubelet.service"), "{text}");
+    assert!(!text.lines().any(|l| l.starts_with("After=")), "deadlock risk: {text}");
+    let calls = sb.calls();
+    assert!(calls.contains("Reload"), "{calls}");
+    assert!(calls.contains("StartUnit") && calls.contains(".mount replace"), "{calls}");
+
+    // Idempotency: a second run changes nothing and calls nothing.
+    let mtime = std::fs::metadata(&unit).unwrap().modified().unwrap();
+    let calls_before = sb.calls();
+    let t = Instant::now();
+    let (code, out, err) = sb.datavol(&["apply"]);
+    let second = t.elapsed();
+    assert_eq!(code, Some(0), "second apply: {out}{err}");
+    assert_eq!(sb.calls(), calls_before, "second apply talked to systemd");
+    assert_eq!(std::fs::metadata(&unit).unwrap().modified().unwrap(), mtime);
+    assert!(!err.contains("stage=copy"), "second apply copied: {err}");
+    eprintln!("second apply took {second:?}");
+    assert!(second.as_millis() < 2000, "second apply took {second:?}");
+
+    // Reboot: the mount and the ready flag are gone, the disk is committed.
+    sb.in_ns_check(&format!("umount {} && rm -rf /run/datavol/ready", src.display()));
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "apply after reboot: {out}{err}");
+    assert!(!err.contains("stage=copy"), "re-copied after reboot: {err}");
+    assert!(!err.contains("stage=format"), "re-formatted after reboot: {err}");
+    assert_eq!(sb.mount_source(&src).as_deref(), Some(dev.as_str()));
+    assert_eq!(std::fs::metadata(&unit).unwrap().modified().unwrap(), mtime, "unit rewritten");
+
+    let (code, out, _) = sb.datavol(&["status", "--json"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("\"mounted\": true") && out.contains("committed"), "{out}");
+}
+
+#[test]
+fn seed_xfs_then_idempotent_then_reboot() {
+    seed_and_check("xfs");
+}
+
+#[test]
+fn seed_ext4() {
+    seed_and_check("ext4");
+}
+
+/// A refusal exits 3, says why, and leaves the device and the source as they were.
+fn assert_refused(sb: &Sandbox, src: &Path, needle: &str) {
+    let dev_before: Vec<String> = sb.loops.iter().map(|l| l.checksum()).collect();
+    let src_before = tree_fingerprint(src);
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(3), "expected refusal: {out}{err}");
+    assert!(err.contains(needle), "reason should mention {needle:?}: {err}");
+    let dev_after: Vec<String> = sb.loops.iter().map(|l| l.checksum()).collect();
+    assert_eq!(dev_before, dev_after, "the device changed");
+    assert_eq!(src_before, tree_fingerprint(src), "the source changed");
+    assert_eq!(sb.mount_source(src), None, "something got mounted");
+    assert!(!sb.calls().contains("StartUnit"), "{}", sb.calls());
+}
+
+#[test]
+fn refuses_foreign_filesystem() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 64);
+    sh(&format!("mkfs.ext4 -q {dev}"));
+    let (src, _) = node_tree(&sb);
+    sb.write_config(&config(&dev, "xfs", &src, ""));
+    assert_refused(&sb, &src, "foreign signature (ext4)");
+}
+
+#[test]
+fn refuses_same_filesystem_without_marker() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    sh(&format!("mkfs.xfs -q {dev}"));
+    let (src, _) = node_tree(&sb);
+    sb.write_config(&config(&dev, "xfs", &src, ""));
+    assert_refused(&sb, &src, "adopt_existing");
+}
+
+#[test]
+fn adopts_existing_filesystem_when_asked() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 64);
+    let seed = sb.path("cache");
+    std::fs::create_dir_all(seed.join("images")).unwrap();
+    std::fs::write(seed.join("images/prepulled"), b"layer").unwrap();
+    sh(&format!("mkfs.ext4 -q -d {} {dev}", seed.display()));
+    let (src, _) = node_tree(&sb);
+    sb.write_config(&config(&dev, "ext4", &src, "adopt_existing = true"));
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(
+        sb.in_ns_check(&format!("cat {}/images/prepulled", src.display())),
+        "layer"
+    );
+    assert!(!err.contains("stage=copy"), "adopt must not copy: {err}");
+}
+
+#[test]
+fn refuses_partition_table() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 64);
+    sh(&format!("echo 'label: gpt' | sfdisk -q {dev} && echo ',,L' | sfdisk -q --append {dev}"));
+    let (src, _) = node_tree(&sb);
+    sb.write_config(&config(&dev, "xfs", &src, ""));
+    assert_refused(&sb, &src, "partition table");
+}
+
+#[test]
+fn refuses_while_containerd_runs() {
+    let mut sb = Sandbox::with_active(&["containerd.service"]);
+    let dev = sb.add_loop("data", 400);
+    let (src, _) = node_tree(&sb);
+    sb.write_config(&config(&dev, "xfs", &src, ""));
+    assert_refused(&sb, &src, "containerd.service (active) is running");
+}
+
+#[test]
+fn stop_services_stops_and_restarts_them() {
+    let mut sb = Sandbox::with_active(&["containerd.service"]);
+    let dev = sb.add_loop("data", 400);
+    let (src, _) = node_tree(&sb);
+    sb.write_config(&config(&dev, "xfs", &src, ""));
+    let (code, out, err) = sb.datavol(&["apply", "--stop-services"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let calls = sb.calls();
+    let stop = calls.find("StopUnit containerd.service").expect("stopped");
+    let mount = calls.find(".mount replace").expect("mounted");
+    let start = calls.rfind("StartUnit containerd.service").expect("restarted");
+    assert!(stop < mount && mount < start, "{calls}");
+}
+
+#[test]
+fn refuses_mounted_device() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    sh(&format!("mkfs.xfs -q {dev}"));
+    let (src, _) = node_tree(&sb);
+    let elsewhere = sb.path("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    sb.in_ns_check(&format!("mount -o ro {dev} {}", elsewhere.display()));
+    sb.write_config(&config(&dev, "xfs", &src, "adopt_existing = true"));
+    assert_refused(&sb, &src, "is mounted on");
+}
+
+#[test]
+fn refuses_source_with_submount() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    let (src, _) = node_tree(&sb);
+    let sub = src.join("io.containerd.content.v1.content");
+    sb.in_ns_check(&format!("mount -t tmpfs tmpfs {}", sub.display()));
+    sb.write_config(&config(&dev, "xfs", &src, ""));
+    let dev_before = sb.loops[0].checksum();
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(3), "{out}{err}");
+    assert!(err.contains("mount"), "{err}");
+    assert_eq!(dev_before, sb.loops[0].checksum(), "device changed");
+}
+
+#[test]
+fn refuses_source_larger_than_device() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 64);
+    let (src, _) = node_tree(&sb);
+    sh(&format!("head -c 80M /dev/zero > {}/big", src.display()));
+    sb.write_config(&config(&dev, "ext4", &src, ""));
+    assert_refused(&sb, &src, "too much for");
+}
+
+#[test]
+fn missing_device_times_out_with_its_own_exit_code() {
+    let sb = Sandbox::new();
+    let (src, _) = node_tree(&sb);
+    sb.write_config(&config("/dev/disk/by-id/does-not-exist", "xfs", &src, ""));
+    let t = Instant::now();
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(4), "{out}{err}");
+    assert!(t.elapsed().as_secs() >= 2, "did not wait for device_timeout");
+    assert!(err.contains("did not appear within 2s"), "{err}");
+}
+
+#[test]
+fn bad_config_exits_2_with_location_and_changes_nothing() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 64);
+    let (src, _) = node_tree(&sb);
+    sb.write_config(&config(&dev, "xfs", &src, "colour = \"blue\""));
+    let before = sb.loops[0].checksum();
+    let (code, _, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("datavol.toml:7:1"), "{err}");
+    assert_eq!(before, sb.loops[0].checksum());
+}
+
+#[test]
+fn second_volume_failing_does_not_stop_the_first() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    let (src, _) = node_tree(&sb);
+    let other = sb.path("node/var/lib/kubelet");
+    std::fs::create_dir_all(&other).unwrap();
+    let mut cfg = config(&dev, "xfs", &src, "");
+    cfg.push_str(&format!(
+        "[volume.kubelet]\ndevice = \"/dev/disk/by-id/absent\"\nfilesystem = \"xfs\"\nmount_point = \"{}\"\ndevice_timeout = 0\n",
+        other.display()
+    ));
+    sb.write_config(&cfg);
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(4), "{out}{err}");
+    assert_eq!(sb.mount_source(&src).as_deref(), Some(dev.as_str()), "{err}");
+}

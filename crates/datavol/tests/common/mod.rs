@@ -1,0 +1,356 @@
+//! Test rig: loop devices over files in a temp dir, a private mount
+//! namespace held open by a sleeping process, a real dbus-daemon, and the
+//! systemd test double. Everything here needs root and fails loudly without it.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn require_root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "these tests need root (loop devices, mounts, namespaces); run them as root, as CI does"
+    );
+    for tool in ["losetup", "mkfs.xfs", "mkfs.ext4", "blkid", "dbus-daemon", "unshare", "nsenter"] {
+        assert!(
+            Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success()),
+            "{tool} is missing; install xfsprogs e2fsprogs util-linux dbus (see .ci/run)"
+        );
+    }
+}
+
+pub fn sh(cmd: &str) -> Output {
+    let out = Command::new("sh").args(["-c", cmd]).output().expect("run sh");
+    assert!(
+        out.status.success(),
+        "`{cmd}` failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A loop device over a sparse file; detached on drop.
+pub struct LoopDev {
+    pub path: PathBuf,
+    pub backing: PathBuf,
+}
+
+impl LoopDev {
+    pub fn new(dir: &Path, name: &str, mib: u64) -> LoopDev {
+        let backing = dir.join(format!("{name}.img"));
+        let f = std::fs::File::create(&backing).expect("create backing file");
+        f.set_len(mib << 20).expect("size backing file");
+        drop(f);
+        let out = Command::new("losetup")
+            .args(["--find", "--show"])
+            .arg(&backing)
+            .output()
+            .expect("losetup");
+        assert!(
+            out.status.success(),
+            "losetup failed: {}; the host must provide loop devices",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        LoopDev { path, backing }
+    }
+
+    pub fn dev(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// Hash of the whole backing file, to prove "nothing changed".
+    pub fn checksum(&self) -> String {
+        let _ = Command::new("sync").status();
+        let out = sh(&format!("sha256sum {}", self.backing.display()));
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+impl Drop for LoopDev {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").arg("-d").arg(&self.path).status();
+    }
+}
+
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
+}
+
+fn systemd_double() -> PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    let bin = target_dir().join("systemd-double");
+    BUILT.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let st = Command::new(cargo)
+            .args(["build", "-q", "-p", "datavol-systemd-double"])
+            .status()
+            .expect("build systemd-double");
+        assert!(st.success(), "building the systemd test double failed");
+    });
+    assert!(bin.exists(), "{} missing", bin.display());
+    bin
+}
+
+/// A private mount namespace with a real dbus-daemon and the systemd double.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+    holder: Child,
+    dbus: Child,
+    double: Option<Child>,
+    pub bus: String,
+    pub loops: Vec<LoopDev>,
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        Self::with_active(&[])
+    }
+
+    pub fn with_active(active: &[&str]) -> Sandbox {
+        require_root();
+        let dir = tempfile::Builder::new()
+            .prefix("datavol-test")
+            .tempdir()
+            .expect("tempdir");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).ok();
+        for d in ["etc/conf.d", "units"] {
+            std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
+        }
+        let holder = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sleep", "infinity"])
+            .spawn()
+            .expect("unshare");
+        let bus_path = dir.path().join("bus");
+        let bus = format!("unix:path={}", bus_path.display());
+        let dbus = Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--nopidfile"])
+            .arg(format!("--address={bus}"))
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("dbus-daemon");
+        let mut sb = Sandbox {
+            dir,
+            holder,
+            dbus,
+            double: None,
+            bus,
+            loops: Vec::new(),
+        };
+        sb.wait_for(|| bus_path.exists() && sb.in_ns_ok("true"), "dbus and namespace");
+        // datavol's /run/datavol (lock, work mounts, ready flags) stays private to the test.
+        // Fresh peer groups, private to this namespace, shared inside it like
+        // under systemd: the double's mounts reach datavol's slave namespace.
+        sb.in_ns_check("mount --make-rshared /");
+        sb.in_ns_check("mkdir -p /run/datavol && mount -t tmpfs tmpfs /run/datavol");
+        let log = sb.calls_path();
+        let mut cmd = Command::new("nsenter");
+        cmd.arg("-t")
+            .arg(sb.holder.id().to_string())
+            .arg("-m")
+            .arg("--")
+            .arg(systemd_double())
+            .args(["--bus", &sb.bus, "--unit-dir"])
+            .arg(sb.unit_dir())
+            .arg("--log")
+            .arg(&log);
+        for a in active {
+            cmd.args(["--active", a]);
+        }
+        sb.double = Some(cmd.spawn().expect("systemd-double"));
+        sb.wait_for(|| sb.calls().contains("ready"), "systemd double");
+        sb
+    }
+
+    fn wait_for(&self, f: impl Fn() -> bool, what: &str) {
+        let t = Instant::now();
+        while !f() {
+            assert!(t.elapsed() < Duration::from_secs(20), "{what} did not come up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+    pub fn unit_dir(&self) -> PathBuf {
+        self.path("units")
+    }
+    pub fn calls_path(&self) -> PathBuf {
+        self.path("calls.log")
+    }
+    pub fn calls(&self) -> String {
+        std::fs::read_to_string(self.calls_path()).unwrap_or_default()
+    }
+
+    pub fn add_loop(&mut self, name: &str, mib: u64) -> String {
+        let l = LoopDev::new(self.dir.path(), name, mib);
+        let d = l.dev();
+        self.loops.push(l);
+        d
+    }
+
+    pub fn write_config(&self, text: &str) {
+        let p = self.path("etc/datavol.toml");
+        std::fs::write(&p, text).expect("write config");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
+
+    fn nsenter(&self) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg("-t").arg(self.holder.id().to_string()).arg("-m").arg("--");
+        c
+    }
+
+    pub fn in_ns_ok(&self, cmd: &str) -> bool {
+        self.nsenter()
+            .args(["sh", "-c", cmd])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    pub fn in_ns(&self, cmd: &str) -> Output {
+        self.nsenter().args(["sh", "-c", cmd]).output().expect("nsenter")
+    }
+
+    pub fn in_ns_check(&self, cmd: &str) -> String {
+        let o = self.in_ns(cmd);
+        assert!(
+            o.status.success(),
+            "in namespace: `{cmd}` failed: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    pub fn datavol_cmd(&self, args: &[&str]) -> Command {
+        let mut c = self.nsenter();
+        c.arg("env")
+            .arg(format!("DBUS_SYSTEM_BUS_ADDRESS={}", self.bus))
+            .arg(env!("CARGO_BIN_EXE_datavol"))
+            .arg("--config-dir")
+            .arg(self.path("etc"))
+            .arg("--unit-dir")
+            .arg(self.unit_dir())
+            .args(args);
+        c
+    }
+
+    /// Runs datavol in the sandbox; returns (exit code, stdout, stderr).
+    pub fn datavol(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        self.datavol_env(args, &[])
+    }
+
+    pub fn datavol_env(&self, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+        let mut c = self.datavol_cmd(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let o = c.output().expect("run datavol");
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+
+    /// The mount source of `path` inside the sandbox, if it is a mount point.
+    pub fn mount_source(&self, path: &Path) -> Option<String> {
+        let o = self.in_ns(&format!("findmnt -n -o SOURCE --mountpoint {}", path.display()));
+        o.status
+            .success()
+            .then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    }
+
+    pub fn hold_pid(&self) -> u32 {
+        self.holder.id()
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(d) = &mut self.double {
+            let _ = d.kill();
+            let _ = d.wait();
+        }
+        let _ = self.dbus.kill();
+        let _ = self.dbus.wait();
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+        // Loop devices detach after the namespace (and its mounts) are gone.
+        let loops = std::mem::take(&mut self.loops);
+        drop(loops);
+    }
+}
+
+/// A stand-in for a node's /var/lib/containerd: nested dirs, a 0711 root,
+/// hardlinks, a symlink, xattrs, a whiteout and a sparse file.
+pub fn populate_source(root: &Path) {
+    std::fs::create_dir_all(root).expect("mkdir source");
+    let r = root.display();
+    sh(&format!(
+        "set -e; cd {r}; chmod 0711 .; \
+         mkdir -p io.containerd.content.v1.content/blobs/sha256 io.containerd.snapshotter.v1.overlayfs/snapshots/1/fs/etc; \
+         echo pause-manifest > io.containerd.content.v1.content/blobs/sha256/aaaa; \
+         head -c 300000 /dev/urandom > io.containerd.content.v1.content/blobs/sha256/bbbb; \
+         ln io.containerd.content.v1.content/blobs/sha256/aaaa hardlink-to-aaaa; \
+         ln -s io.containerd.content.v1.content/blobs/sha256/bbbb link-to-bbbb; \
+         mknod io.containerd.snapshotter.v1.overlayfs/snapshots/1/fs/etc/deleted c 0 0; \
+         setfattr -n trusted.overlay.opaque -v y io.containerd.snapshotter.v1.overlayfs/snapshots/1/fs/etc; \
+         setfattr -n user.test -v value io.containerd.content.v1.content/blobs/sha256/aaaa; \
+         truncate -s 50M sparse.img; echo tail >> sparse.img; \
+         chown 1234:5678 hardlink-to-aaaa; chmod 4755 io.containerd.content.v1.content/blobs/sha256/bbbb; \
+         touch -d '2001-02-03 04:05:06.123456789' io.containerd.content.v1.content/blobs/sha256/aaaa"
+    ));
+}
+
+/// An oracle independent of datavol: rsync's itemized dry run prints a line
+/// for every difference in content, owner, mode, xattr, ACL, hardlink or time.
+pub fn rsync_diff(sb: &Sandbox, src: &Path, dst: &Path) -> String {
+    let o = sb.in_ns(&format!(
+        "rsync -aHAXn --checksum --numeric-ids --itemize-changes --exclude=/.datavol --exclude=/lost+found {}/ {}/",
+        src.display(),
+        dst.display()
+    ));
+    assert!(o.status.success(), "rsync failed: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        // The root itself: its times differ only by the datavol marker dir.
+        .filter(|l| !l.ends_with(" ./"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn read_all(path: &Path) -> Vec<u8> {
+    let mut v = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut v))
+        .expect("read");
+    v
+}
+
+/// A content+metadata fingerprint of a tree, for "byte-for-byte unchanged".
+pub fn tree_fingerprint(root: &Path) -> String {
+    let out = sh(&format!(
+        "cd {} && find . -printf '%p %y %m %U %G %s %T@\\n' | sort && find . -type f -print0 | sort -z | xargs -0 -r sha256sum && getfattr -R -d -m - --absolute-names . 2>/dev/null | sort || true",
+        root.display()
+    ));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
