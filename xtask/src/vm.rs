@@ -1,3 +1,197 @@
-pub fn run(_args: &[String]) -> Result<(), String> {
-    Err("vm: not built yet".into())
+//! `cargo xtask vm-test [OPTIONS] [SCENARIO...]`: boots datavol in real Debian 12 VMs
+//! (qemu, TCG) and asserts what it did, from inside the guest and from the host.
+//! See docs/testing.md. Guest-side files live in xtask/vm/.
+mod image;
+mod payload;
+mod qemu;
+mod scenarios;
+mod util;
+
+use scenarios::{Ctx, Status};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+use util::{have, output, secs, ws_root};
+
+const USAGE: &str = "usage: cargo xtask vm-test [OPTIONS] [SCENARIO...]
+
+Runs every scenario when none is named. Prints PASS|FAIL|PENDING NAME TIME per scenario
+and exits non-zero if any failed.
+
+options:
+  --list            list the scenarios
+  --shell           boot the first boot of ONE scenario interactively (root autologin on
+                    the serial console, checker installed but not run); Ctrl-A X quits
+  --inspect         boot the disks the last run of ONE scenario left behind, interactively
+  --rebuild-image   rebuild the cached image even if its recipe did not change
+  --image-only      build (or find) the image, then stop
+  --no-build        do not run cargo build; use the datavol binary already in target/release
+
+environment:
+  DATAVOL_VM_CACHE  cache and work dir (default /var/cache/datavol-vm)
+  DATAVOL_VM_ACCEL  tcg or kvm (default: probed once, then cached)
+  DATAVOL_VM_MIRROR Debian mirror (default: the one in /etc/apt/sources.list.d/debian.sources)";
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    let mut names = vec![];
+    let (mut shell, mut inspect, mut rebuild, mut image_only, mut no_build) = (false, false, false, false, false);
+    for a in args {
+        match a.as_str() {
+            "--list" => {
+                for s in scenarios::all() {
+                    let st = if matches!(s.status, Status::Pending(_)) { " (pending)" } else { "" };
+                    println!("{:<22} {}{st}", s.name, s.about);
+                }
+                return Ok(());
+            }
+            "--shell" => shell = true,
+            "--inspect" => inspect = true,
+            "--rebuild-image" => rebuild = true,
+            "--image-only" => image_only = true,
+            "--no-build" => no_build = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            s if s.starts_with('-') => return Err(format!("unknown option {s}\n{USAGE}")),
+            s => names.push(s.to_string()),
+        }
+    }
+    let all = scenarios::all();
+    for n in &names {
+        if !all.iter().any(|s| s.name == n) {
+            return Err(format!("no scenario {n:?} (see --list)"));
+        }
+    }
+    if (shell || inspect) && names.len() != 1 {
+        return Err("--shell and --inspect take exactly one scenario".into());
+    }
+
+    let started = Instant::now();
+    host_tools()?;
+    let cache = PathBuf::from(std::env::var("DATAVOL_VM_CACHE").unwrap_or_else(|_| "/var/cache/datavol-vm".into()));
+    std::fs::create_dir_all(&cache).map_err(|e| format!("{}: {e}", cache.display()))?;
+    let img = image::ensure(&cache, rebuild)?;
+    if image_only {
+        println!("image: {}", img.dir.display());
+        return Ok(());
+    }
+    let accel = qemu::accel(&cache.join("accel"), &img.kernel);
+    let datavol = if inspect { Err("not needed".into()) } else { build_datavol(no_build) };
+    if let Err(e) = &datavol {
+        if !inspect {
+            eprintln!("vm-test: datavol binary unavailable: {e}");
+        }
+    }
+
+    let selected: Vec<_> = all.into_iter().filter(|s| names.is_empty() || names.iter().any(|n| n == s.name)).collect();
+    let mut lines = vec![];
+    let mut failed = 0;
+    for s in selected {
+        let dir = cache.join("runs").join(s.name);
+        let f = match s.status {
+            Status::Pending(why) => {
+                let line = format!("PENDING {} -", s.name);
+                println!("{line}\n    ({why})");
+                lines.push(line);
+                continue;
+            }
+            Status::Ready(f) => f,
+        };
+        if !inspect {
+            util::remove_dir_all(&dir)?;
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let mut ctx = Ctx::new(s.name, img.clone(), accel.clone(), datavol.clone(), dir.clone(), shell);
+        if inspect {
+            return scenarios::inspect(&mut ctx);
+        }
+        let t = Instant::now();
+        let r = f(&mut ctx);
+        if shell {
+            return match r {
+                Err(e) if e == scenarios::SHELL_DONE => Ok(()),
+                Err(e) => Err(e),
+                Ok(()) => Ok(()),
+            };
+        }
+        if let Err(e) = r {
+            ctx.fail(format!("error: {e}"));
+        }
+        let verdict = if ctx.failures.is_empty() { "PASS" } else { "FAIL" };
+        let line = format!("{verdict} {} {}", s.name, secs(t.elapsed()));
+        println!("{line}");
+        for n in &ctx.notes {
+            println!("    {n}");
+        }
+        for f in &ctx.failures {
+            println!("    FAILED {f}");
+        }
+        if !ctx.failures.is_empty() {
+            println!("    (work dir: {})", dir.display());
+            failed += 1;
+        }
+        lines.push(line);
+    }
+    println!("---- vm-test summary ({} total)", secs(started.elapsed()));
+    for l in &lines {
+        println!("{l}");
+    }
+    if failed > 0 {
+        return Err(format!("{failed} scenario(s) failed"));
+    }
+    Ok(())
+}
+
+/// qemu, qemu-img, debootstrap, mkfs.*: installed from apt when missing (as root).
+fn host_tools() -> Result<(), String> {
+    let uid = output(Command::new("id").arg("-u"))?;
+    if uid.trim() != "0" {
+        return Err("vm-test needs root (debootstrap, loop mounts of its own images)".into());
+    }
+    let need = [
+        ("qemu-system-x86_64", "qemu-system-x86"),
+        ("qemu-img", "qemu-utils"),
+        ("debootstrap", "debootstrap"),
+        ("mkfs.xfs", "xfsprogs"),
+        ("mkfs.ext4", "e2fsprogs"),
+    ];
+    let missing: Vec<&str> = need.iter().filter(|(t, _)| !have(t)).map(|(_, p)| *p).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("vm-test: installing {}", missing.join(" "));
+    let st = Command::new("apt-get")
+        .args(["install", "-y", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .map_err(|e| format!("apt-get: {e}"))?;
+    if !st.success() {
+        return Err(format!("apt-get install {} failed", missing.join(" ")));
+    }
+    Ok(())
+}
+
+/// Builds the datavol binary with failpoints, in the shared target dir.
+fn build_datavol(no_build: bool) -> Result<PathBuf, String> {
+    let root = ws_root();
+    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root.join("target"));
+    if !no_build {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        eprintln!("vm-test: cargo build --release -p datavol --features datavol/failpoints");
+        let st = Command::new(cargo)
+            .args(["build", "--release", "-p", "datavol", "--features", "datavol/failpoints"])
+            .current_dir(&root)
+            .status()
+            .map_err(|e| format!("cargo: {e}"))?;
+        if !st.success() {
+            return Err("cargo build of datavol failed".into());
+        }
+    }
+    let bin = target.join("release/datavol");
+    if !bin.exists() {
+        return Err(format!("{} does not exist", bin.display()));
+    }
+    Ok(bin)
 }

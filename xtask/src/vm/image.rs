@@ -1,0 +1,202 @@
+//! The cached Debian 12 test image: built once, rebuilt only when its recipe changes.
+//!
+//! Recipe = xtask/vm/build-rootfs.sh, build-oci.sh, guest/** (files baked into the image),
+//! payload/checks/bake.sh (the baking boot), the mirror URL and
+//! RECIPE_VERSION below. Their hash names the cache directory.
+use super::payload::Payload;
+use super::qemu::{self, Exit, Machine};
+use super::util::{logged, remove_dir_all, secs, sha256_bytes, ws_root, Kv};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Bump when the Rust side of the image build changes in a way that matters.
+const RECIPE_VERSION: &str = "1";
+pub const PAUSE_IMAGE: &str = "localhost/kubernetes/pause:latest";
+
+#[derive(Clone)]
+pub struct Image {
+    pub dir: PathBuf,
+    pub raw: PathBuf,
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+}
+
+impl Image {
+    fn at(dir: PathBuf) -> Image {
+        Image { raw: dir.join("image.raw"), kernel: dir.join("vmlinuz"), initrd: dir.join("initrd.img"), dir }
+    }
+}
+
+pub fn recipe_dir() -> PathBuf {
+    ws_root().join("xtask/vm")
+}
+
+/// The Debian mirror this machine's apt uses (DATAVOL_VM_MIRROR overrides).
+pub fn mirror() -> String {
+    if let Ok(m) = std::env::var("DATAVOL_VM_MIRROR") {
+        return m;
+    }
+    if let Ok(s) = fs::read_to_string("/etc/apt/sources.list.d/debian.sources") {
+        if let Some(u) = s.lines().find_map(|l| l.strip_prefix("URIs:")) {
+            if let Some(u) = u.split_whitespace().next() {
+                return u.to_string();
+            }
+        }
+    }
+    if let Ok(s) = fs::read_to_string("/etc/apt/sources.list") {
+        for l in s.lines() {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            if w.len() >= 3 && w[0] == "deb" && !w[1].starts_with('[') && w[2] == "bookworm" {
+                return w[1].to_string();
+            }
+        }
+    }
+    "http://deb.debian.org/debian".to_string()
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    let mut entries: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+pub fn cache_key() -> Result<String, String> {
+    let r = recipe_dir();
+    let mut files = vec![r.join("build-rootfs.sh"), r.join("build-oci.sh"), r.join("payload/checks/bake.sh")];
+    walk(&r.join("guest"), &mut files);
+    let mut buf = format!("version={RECIPE_VERSION}\nmirror={}\n", mirror()).into_bytes();
+    for f in files {
+        let data = fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+        let rel = f.strip_prefix(&r).unwrap_or(&f);
+        buf.extend_from_slice(format!("{}\0{}\0", rel.display(), data.len()).as_bytes());
+        buf.extend_from_slice(&data);
+    }
+    Ok(sha256_bytes(&buf)?[..16].to_string())
+}
+
+/// Returns the cached image for the current recipe, building it if needed.
+pub fn ensure(cache: &Path, force: bool) -> Result<Image, String> {
+    let key = cache_key()?;
+    let dir = cache.join(format!("image-{key}"));
+    if !force && dir.join("ok").exists() {
+        return Ok(Image::at(dir));
+    }
+    eprintln!("vm-test: building image {key} in {} (mirror {})", dir.display(), mirror());
+    let start = Instant::now();
+    let tmp = cache.join("image-build.tmp");
+    remove_dir_all(&tmp)?;
+    fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
+    let log = tmp.join("build.log");
+    let rootfs = tmp.join("rootfs");
+    let r = recipe_dir();
+
+    logged(
+        Command::new("bash").arg(r.join("build-rootfs.sh")).arg(&rootfs).arg(mirror()).arg(r.join("guest")),
+        &log,
+    )?;
+    eprintln!("vm-test:   rootfs done after {}", secs(start.elapsed()));
+    logged(
+        Command::new("bash")
+            .arg(r.join("build-oci.sh"))
+            .arg(rootfs.join("bin/busybox"))
+            .arg(tmp.join("pause.tar"))
+            .arg(PAUSE_IMAGE),
+        &log,
+    )?;
+    let img = Image::at(tmp.clone());
+    for (pat, dst) in [("vmlinuz-", &img.kernel), ("initrd.img-", &img.initrd)] {
+        let src = fs::read_dir(rootfs.join("boot"))
+            .map_err(|e| e.to_string())?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(pat))
+            .ok_or(format!("no /boot/{pat}* in the rootfs"))?;
+        fs::copy(&src, dst).map_err(|e| format!("{}: {e}", src.display()))?;
+    }
+    logged(
+        Command::new("mkfs.ext4").args(["-q", "-F", "-L", "vmroot", "-d"]).arg(&rootfs).arg(&img.raw).arg("4G"),
+        &log,
+    )?;
+    remove_dir_all(&rootfs)?;
+
+    bake(&img, cache, &tmp)?;
+    fs::write(tmp.join("ok"), format!("built in {}\n", secs(start.elapsed()))).map_err(|e| e.to_string())?;
+
+    // Replace any older image.
+    if let Ok(rd) = fs::read_dir(cache) {
+        for e in rd.flatten() {
+            if e.file_name().to_string_lossy().starts_with("image-") && e.path() != tmp {
+                remove_dir_all(&e.path())?;
+            }
+        }
+    }
+    fs::rename(&tmp, &dir).map_err(|e| e.to_string())?;
+    eprintln!("vm-test: image {key} built in {}", secs(start.elapsed()));
+    Ok(Image::at(dir))
+}
+
+/// The baking boot: imports the pause stand-in into containerd (k8s.io namespace) and
+/// records the canary tree's manifests, writing straight into the raw image.
+fn bake(img: &Image, cache: &Path, work: &Path) -> Result<(), String> {
+    let r = recipe_dir();
+    let mut p = Payload::new(&work.join("bake-share"))?;
+    p.share_file("pause.tar", &work.join("pause.tar"))?;
+    install_checker(&mut p, &fs::read_to_string(r.join("payload/checks/bake.sh")).map_err(|e| e.to_string())?, &[])?;
+    p.finish()?;
+    let m = Machine {
+        kernel: img.kernel.clone(),
+        initrd: img.initrd.clone(),
+        accel: qemu::accel(&cache.join("accel"), &img.kernel),
+        root: img.raw.clone(),
+        disks: vec![],
+        share: p.dir.clone(),
+        console: work.join("bake-console.log"),
+        timeout: Duration::from_secs(300),
+        mem_mb: 1024,
+    };
+    let o = m.boot(None)?;
+    let res = Kv::load(&p.out().join("result.txt"));
+    let failed: Vec<String> =
+        res.0.iter().filter(|(k, v)| k.starts_with("check.") && v != "ok").map(|(k, v)| format!("{k}={v}")).collect();
+    if o.exit != Exit::PoweredOff || res.get("done") != Some("1") || !failed.is_empty() {
+        return Err(format!(
+            "baking boot failed ({:?} after {}): {}; see {}",
+            o.exit,
+            secs(o.took),
+            failed.join("; "),
+            m.console.display()
+        ));
+    }
+    for f in ["canary.content", "canary.mtimes"] {
+        let _ = fs::copy(p.out().join(f), work.join(f));
+    }
+    eprintln!("vm-test:   baking boot took {}", secs(o.took));
+    Ok(())
+}
+
+/// Installs lib.sh, the scenario's check script and the checker unit into a payload.
+/// The checker runs after `multi-user.target` and the units in `after`, then powers off.
+pub fn install_checker(p: &mut Payload, script: &str, after: &[&str]) -> Result<(), String> {
+    let r = recipe_dir();
+    p.copy(&r.join("payload/lib.sh"), "/usr/local/lib/vmtest/lib.sh", 0o644)?;
+    p.file("/usr/local/lib/vmtest/check.sh", script, 0o755)?;
+    let unit = format!(
+        "[Unit]\nDescription=VM test checker\nAfter=multi-user.target containerd.service datavol.service {}\n\n\
+         [Service]\nType=oneshot\nExecStart=-/bin/bash /usr/local/lib/vmtest/check.sh\n\
+         ExecStart=/bin/systemctl poweroff --no-block\nStandardOutput=journal+console\n\
+         StandardError=journal+console\nTimeoutStartSec=900\n\n[Install]\nWantedBy=multi-user.target\n",
+        after.join(" ")
+    );
+    p.file("/etc/systemd/system/vmtest-check.service", &unit, 0o644)?;
+    p.enable("/etc/systemd/system/vmtest-check.service", &unit)
+}
+

@@ -1,0 +1,427 @@
+//! The boot-test scenarios. Each builds its disks and payloads, boots (once or more),
+//! and asserts from both sides: the guest checker's key=value results, and what the host
+//! sees in the disk images afterwards.
+use super::image::{install_checker, recipe_dir, Image};
+use super::payload::Payload;
+use super::qemu::{blank_disk, overlay, Disk, Exit, Machine};
+use super::util::{blkid, output, secs, sha256_file, ws_root, CopyMount, Kv};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+pub enum Status {
+    Ready(fn(&mut Ctx) -> Result<(), String>),
+    Pending(&'static str),
+}
+
+pub struct Scenario {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub status: Status,
+}
+
+pub fn all() -> Vec<Scenario> {
+    use Status::*;
+    vec![
+        Scenario { name: "baked", about: "control: the baked image runs from the root disk (no datavol)", status: Ready(baked) },
+        Scenario { name: "blank-mount", about: "control: a blank xfs mounted on /var/lib/containerd breaks containerd (the EKS bug)", status: Ready(blank_mount) },
+        Scenario { name: "seed", about: "blank data disk: formatted, migrated, mounted by UUID before containerd", status: Ready(seed) },
+        Scenario { name: "reboot", about: "second boot: data kept, no format/copy/unit rewrite, datavol's boot cost", status: Ready(reboot) },
+        Scenario { name: "power-cut", about: "power cut in the middle of the copy, then a normal boot completes it", status: Ready(power_cut) },
+        Scenario { name: "foreign-disk", about: "data disk holds another ext4 with files: refused, untouched", status: Ready(foreign_disk) },
+        Scenario { name: "nodeadm-order", about: "containerd started late by nodeadm-run.service (AL2023 order)", status: Ready(nodeadm_order) },
+        Scenario { name: "missing-disk", about: "no data disk, required=false: containerd runs from the root disk", status: Ready(missing_disk) },
+        Scenario { name: "missing-disk-required", about: "no data disk, required=true: containerd must not start", status: Ready(missing_disk_required) },
+        Scenario { name: "reseed", about: "data disk lost (instance store after stop/start): reseed from the root disk", status: Pending("not written yet") },
+        Scenario { name: "raid0-multi-dir", about: "two NVMe disks in RAID0 holding several directories", status: Pending("not written yet") },
+        Scenario { name: "slow-source", about: "a large, slow source tree: progress, timeouts", status: Pending("not written yet") },
+    ]
+}
+
+pub struct Ctx {
+    pub name: String,
+    pub image: Image,
+    pub accel: String,
+    /// The datavol binary built from the workspace (with failpoints), if it built.
+    pub datavol: Result<PathBuf, String>,
+    /// Per-scenario work dir, emptied at the start of each run and kept afterwards.
+    pub dir: PathBuf,
+    /// `--shell`: the first boot is interactive and nothing is asserted.
+    pub shell: bool,
+    pub failures: Vec<String>,
+    pub notes: Vec<String>,
+    boots: u32,
+}
+
+/// Returned by `Ctx::boot` in shell mode to end the scenario after the interactive boot.
+pub const SHELL_DONE: &str = "(shell session ended)";
+
+impl Ctx {
+    pub fn new(name: &str, image: Image, accel: String, datavol: Result<PathBuf, String>, dir: PathBuf, shell: bool) -> Ctx {
+        Ctx { name: name.into(), image, accel, datavol, dir, shell, failures: vec![], notes: vec![], boots: 0 }
+    }
+
+    pub fn fail(&mut self, msg: impl Into<String>) {
+        self.failures.push(msg.into());
+    }
+
+    pub fn expect(&mut self, cond: bool, msg: impl Into<String>) {
+        if !cond {
+            self.fail(msg);
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// A fresh overlay over the pristine image.
+    fn root(&self) -> Result<PathBuf, String> {
+        let p = self.path("root.qcow2");
+        overlay(&self.image.raw, &p)?;
+        Ok(p)
+    }
+
+    fn blank_data(&self) -> Result<PathBuf, String> {
+        let p = self.path("data0.img");
+        blank_disk(&p, "4G")?;
+        Ok(p)
+    }
+
+    fn payload(&self, label: &str) -> Result<Payload, String> {
+        Payload::new(&self.path(&format!("{label}-share")))
+    }
+
+    fn check_script(name: &str) -> Result<String, String> {
+        let p = recipe_dir().join("payload/checks").join(format!("{name}.sh"));
+        fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))
+    }
+
+    /// The checker for this boot, from xtask/vm/payload/checks/<script>.sh.
+    fn checker(&self, p: &mut Payload, script: &str, after: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
+        install_checker(p, &Self::check_script(script)?, after)?;
+        let env: String = env.iter().map(|(k, v)| format!("{k}='{v}'\n")).collect();
+        p.file("/usr/local/lib/vmtest/env", env, 0o644)
+    }
+
+    /// Installs datavol as the RPM lays it out, with `config` as /etc/datavol/datavol.toml,
+    /// and enables datavol.service (offline, from its [Install] section).
+    fn install_datavol(&self, p: &mut Payload, config: &str) -> Result<(), String> {
+        let bin = self.datavol.clone().map_err(|e| format!("datavol binary: {e}"))?;
+        let units = ws_root().join("units");
+        p.copy(&bin, "/usr/bin/datavol", 0o755)?;
+        let svc = units.join("datavol.service");
+        let text = fs::read_to_string(&svc).map_err(|e| format!("{}: {e}", svc.display()))?;
+        p.file("/usr/lib/systemd/system/datavol.service", &text, 0o644)?;
+        let dropin = units.join("containerd.service.d/50-datavol.conf");
+        if dropin.exists() {
+            p.copy(&dropin, "/usr/lib/systemd/system/containerd.service.d/50-datavol.conf", 0o644)?;
+        }
+        p.file("/etc/datavol/datavol.toml", config, 0o644)?;
+        p.dir("/etc/datavol/conf.d")?;
+        p.enable("/usr/lib/systemd/system/datavol.service", &text)
+    }
+
+    fn machine(&self, label: &str, root: &Path, disks: &[Disk], share: &Path) -> Machine {
+        Machine {
+            kernel: self.image.kernel.clone(),
+            initrd: self.image.initrd.clone(),
+            accel: self.accel.clone(),
+            root: root.to_path_buf(),
+            disks: disks.to_vec(),
+            share: share.to_path_buf(),
+            console: self.path(&format!("{label}-console.log")),
+            timeout: Duration::from_secs(300),
+            mem_mb: 1024,
+        }
+    }
+
+    /// Boots once. Records failures for a boot that did not power off (or, with `marker`,
+    /// did not reach it), an unfinished checker, and every failed guest check.
+    /// Returns the checker's results.
+    fn boot(&mut self, label: &str, root: &Path, disks: &[Disk], mut p: Payload, marker: Option<&str>) -> Result<Kv, String> {
+        self.boots += 1;
+        save_boot(&self.dir, root, disks)?;
+        if self.shell {
+            shell_extras(&mut p)?;
+            p.finish()?;
+            eprintln!("vm-test: {}: interactive boot '{label}' (root autologin; Ctrl-A X quits qemu).", self.name);
+            eprintln!("vm-test: the checker is installed, not enabled: bash /usr/local/lib/vmtest/check.sh");
+            self.machine(label, root, disks, &p.dir).interactive()?;
+            return Err(SHELL_DONE.into());
+        }
+        p.finish()?;
+        let m = self.machine(label, root, disks, &p.dir);
+        let o = m.boot(marker)?;
+        self.notes.push(format!("{label}: {:?} after {}", o.exit, secs(o.took)));
+        let res = Kv::load(&p.out().join("result.txt"));
+        let want = if marker.is_some() { Exit::KilledAtMarker } else { Exit::PoweredOff };
+        if o.exit != want {
+            self.fail(format!("{label}: {:?} after {} (wanted {want:?}); console tail:\n{}", o.exit, secs(o.took), tail(&m.console, 15)));
+        }
+        if marker.is_none() {
+            if res.get("done") != Some("1") {
+                self.fail(format!("{label}: checker did not finish; see {}", p.out().display()));
+            }
+        }
+        for (k, v) in &res.0 {
+            if let Some(c) = k.strip_prefix("check.") {
+                if v != "ok" {
+                    self.fail(format!("{label}: {c}: {v}"));
+                }
+            }
+        }
+        Ok(res)
+    }
+}
+
+/// Adds root autologin on the serial console, a quiet console, and disables the checker.
+fn shell_extras(p: &mut Payload) -> Result<(), String> {
+    p.file(
+        "/etc/systemd/system/serial-getty@ttyS0.service.d/autologin.conf",
+        "[Service]\nExecStart=\nExecStart=-/sbin/agetty -o '-p -f -- \\\\u' --noclear --autologin root --keep-baud 115200,57600,38400,9600 - $TERM\n",
+        0o644,
+    )?;
+    p.file("/etc/systemd/journald.conf.d/zz-shell.conf", "[Journal]\nForwardToConsole=no\n", 0o644)?;
+    p.run("rm -f /etc/systemd/system/multi-user.target.wants/vmtest-check.service");
+    Ok(())
+}
+
+/// Remembers the disks of the latest boot, for `--inspect`.
+fn save_boot(dir: &Path, root: &Path, disks: &[Disk]) -> Result<(), String> {
+    let mut s = format!("root {}\n", root.display());
+    for d in disks {
+        let bus = match d.bus {
+            super::qemu::Bus::Virtio => "virtio",
+            super::qemu::Bus::Nvme => "nvme",
+        };
+        s.push_str(&format!("disk {bus} {} {}\n", d.serial, d.path.display()));
+    }
+    fs::write(dir.join("last-boot.txt"), s).map_err(|e| e.to_string())
+}
+
+/// Boots the disks the latest run of a scenario left behind, interactively.
+pub fn inspect(ctx: &mut Ctx) -> Result<(), String> {
+    let text = fs::read_to_string(ctx.dir.join("last-boot.txt"))
+        .map_err(|e| format!("no previous run of {} in {}: {e}", ctx.name, ctx.dir.display()))?;
+    let mut root = None;
+    let mut disks = vec![];
+    for l in text.lines() {
+        let w: Vec<&str> = l.splitn(4, ' ').collect();
+        match w.as_slice() {
+            ["root", p] => root = Some(PathBuf::from(p)),
+            ["disk", bus, serial, p] => disks.push(Disk {
+                path: PathBuf::from(p),
+                bus: if *bus == "nvme" { super::qemu::Bus::Nvme } else { super::qemu::Bus::Virtio },
+                serial: serial.to_string(),
+            }),
+            _ => {}
+        }
+    }
+    let root = root.ok_or("last-boot.txt has no root")?;
+    let mut p = ctx.payload("inspect")?;
+    shell_extras(&mut p)?;
+    p.finish()?;
+    eprintln!("vm-test: {}: booting the disks of the last run (root autologin; Ctrl-A X quits qemu)", ctx.name);
+    ctx.machine("inspect", &root, &disks, &p.dir).interactive()
+}
+
+fn tail(path: &Path, n: usize) -> String {
+    let s = fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].iter().map(|l| format!("    | {l}")).collect::<Vec<_>>().join("\n")
+}
+
+fn config(device_timeout: u32, required: bool) -> String {
+    format!(
+        "[volume.containerd]\ndevice = \"/dev/disk/by-id/virtio-data0\"\nfilesystem = \"xfs\"\n\
+         mount_point = \"/var/lib/containerd\"\noptions = [\"noatime\"]\ndevice_timeout = {device_timeout}\n\
+         required = {required}\n"
+    )
+}
+
+/// Host-side view of the data disk after a migration: xfs with the UUID the guest saw,
+/// datavol's committed state on it, and the canary's big file.
+fn host_check_migrated(ctx: &mut Ctx, label: &str, data: &Path, res: &Kv) {
+    let b = blkid(data);
+    ctx.expect(b.get("TYPE") == Some("xfs"), format!("{label}: host: data disk is {:?}, want xfs", b.get("TYPE")));
+    ctx.expect(
+        b.get("UUID").is_some() && b.get("UUID") == res.get("data.uuid"),
+        format!("{label}: host: data disk UUID {:?}, guest saw {:?}", b.get("UUID"), res.get("data.uuid")),
+    );
+    match CopyMount::new(data, &ctx.dir) {
+        Ok(m) => {
+            let state = fs::read_to_string(m.dir.join(".datavol/state.json")).unwrap_or_default();
+            ctx.expect(state.contains("committed"), format!("{label}: host: .datavol/state.json on the disk: {state:?}"));
+            let big = fs::metadata(m.dir.join("vmtest-canary/a/big.bin")).map(|m| m.len()).unwrap_or(0);
+            ctx.expect(big == 24 << 20, format!("{label}: host: vmtest-canary/a/big.bin is {big} bytes"));
+        }
+        Err(e) => ctx.fail(format!("{label}: host: cannot mount a copy of the data disk: {e}")),
+    }
+}
+
+fn baked(ctx: &mut Ctx) -> Result<(), String> {
+    let root = ctx.root()?;
+    let mut p = ctx.payload("boot")?;
+    ctx.checker(&mut p, "baked", &[], &[])?;
+    ctx.boot("boot", &root, &[], p, None)?;
+    Ok(())
+}
+
+fn blank_mount(ctx: &mut Ctx) -> Result<(), String> {
+    let root = ctx.root()?;
+    let data = ctx.blank_data()?;
+    output(Command::new("mkfs.xfs").args(["-q", "-f"]).arg(&data))?;
+    let mut p = ctx.payload("boot")?;
+    // What the EKS user data effectively did: mount a blank fs there before containerd.
+    let unit = "[Unit]\nBefore=containerd.service\n\n[Mount]\nWhat=/dev/disk/by-id/virtio-data0\n\
+                Where=/var/lib/containerd\nType=xfs\n\n[Install]\nRequiredBy=containerd.service\n";
+    p.file("/etc/systemd/system/var-lib-containerd.mount", unit, 0o644)?;
+    p.enable("/etc/systemd/system/var-lib-containerd.mount", unit)?;
+    ctx.checker(&mut p, "blank-mount", &[], &[])?;
+    ctx.boot("boot", &root, &[Disk::virtio(&data, "data0")], p, None)?;
+    Ok(())
+}
+
+fn seed(ctx: &mut Ctx) -> Result<(), String> {
+    let root = ctx.root()?;
+    let data = ctx.blank_data()?;
+    let disks = [Disk::virtio(&data, "data0")];
+    let mut p = ctx.payload("boot")?;
+    ctx.install_datavol(&mut p, &config(30, false))?;
+    ctx.checker(&mut p, "seed", &[], &[])?;
+    let res = ctx.boot("boot", &root, &disks, p, None)?;
+    note_datavol_time(ctx, "boot", &res);
+    host_check_migrated(ctx, "boot", &data, &res);
+    Ok(())
+}
+
+fn note_datavol_time(ctx: &mut Ctx, label: &str, res: &Kv) {
+    if let Some(us) = res.get("datavol.usec").and_then(|v| v.parse::<u64>().ok()) {
+        ctx.notes.push(format!("{label}: datavol.service ran {:.2}s; stages: {}", us as f64 / 1e6, res.get("datavol.stages").unwrap_or("")));
+    }
+}
+
+fn reboot(ctx: &mut Ctx) -> Result<(), String> {
+    let root = ctx.root()?;
+    let data = ctx.blank_data()?;
+    let disks = [Disk::virtio(&data, "data0")];
+    let token = format!("token-{}", std::process::id());
+    let mut p = ctx.payload("boot1")?;
+    ctx.install_datavol(&mut p, &config(30, false))?;
+    ctx.checker(&mut p, "reboot-1", &[], &[("TOKEN", &token)])?;
+    let r1 = ctx.boot("boot1", &root, &disks, p, None)?;
+    note_datavol_time(ctx, "boot1", &r1);
+    // Boot 2: same disks; the payload only brings the next checker.
+    let mut p = ctx.payload("boot2")?;
+    ctx.checker(&mut p, "reboot-2", &[], &[("TOKEN", &token)])?;
+    let r2 = ctx.boot("boot2", &root, &disks, p, None)?;
+    note_datavol_time(ctx, "boot2", &r2);
+    let (s1, s2) = (r1.get("unit.stat"), r2.get("unit.stat"));
+    ctx.expect(s1.is_some() && s1 == s2, format!("mount unit rewritten: inode/mtime {s1:?} then {s2:?}"));
+    let (u1, u2) = (r1.get("data.uuid"), r2.get("data.uuid"));
+    ctx.expect(u1.is_some() && u1 == u2, format!("data disk UUID changed: {u1:?} then {u2:?}"));
+    host_check_migrated(ctx, "boot2", &data, &r2);
+    Ok(())
+}
+
+fn power_cut(ctx: &mut Ctx) -> Result<(), String> {
+    let root = ctx.root()?;
+    let data = ctx.blank_data()?;
+    let disks = [Disk::virtio(&data, "data0")];
+    let mut p = ctx.payload("boot1")?;
+    ctx.install_datavol(&mut p, &config(30, false))?;
+    p.file(
+        "/etc/systemd/system/datavol.service.d/failpoints.conf",
+        "[Service]\nEnvironment=FAILPOINTS=copy-halfway=pause\n",
+        0o644,
+    )?;
+    p.copy(&recipe_dir().join("payload/checks/cutwatch.sh"), "/usr/local/lib/vmtest/cutwatch.sh", 0o755)?;
+    let watch = "[Unit]\nDescription=VM test: report the copy-halfway pause\nDefaultDependencies=no\n\n\
+                 [Service]\nExecStart=/usr/local/lib/vmtest/cutwatch.sh\n\n[Install]\nWantedBy=sysinit.target\n";
+    p.file("/etc/systemd/system/vmtest-cutwatch.service", watch, 0o644)?;
+    p.enable("/etc/systemd/system/vmtest-cutwatch.service", watch)?;
+    ctx.checker(&mut p, "power-cut-1", &[], &[])?;
+    ctx.boot("boot1", &root, &disks, p, Some("VMTEST-PAUSED"))?;
+    if ctx.failures.is_empty() {
+        // After the cut, before the second boot: formatted, but not committed.
+        let b = blkid(&data);
+        ctx.notes.push(format!("after cut: data disk TYPE={:?} UUID={:?}", b.get("TYPE"), b.get("UUID")));
+        if let Ok(m) = CopyMount::new(&data, &ctx.dir) {
+            let state = fs::read_to_string(m.dir.join(".datavol/state.json")).unwrap_or_else(|e| format!("({e})"));
+            ctx.notes.push(format!("after cut: .datavol/state.json: {}", state.trim()));
+            ctx.expect(!state.contains("committed"), "after cut: state already committed; the cut came too late");
+        }
+    }
+    let mut p = ctx.payload("boot2")?;
+    p.run("rm -f /etc/systemd/system/datavol.service.d/failpoints.conf /etc/systemd/system/sysinit.target.wants/vmtest-cutwatch.service");
+    ctx.checker(&mut p, "power-cut-2", &[], &[])?;
+    let r2 = ctx.boot("boot2", &root, &disks, p, None)?;
+    note_datavol_time(ctx, "boot2", &r2);
+    host_check_migrated(ctx, "boot2", &data, &r2);
+    Ok(())
+}
+
+fn foreign_disk(ctx: &mut Ctx) -> Result<(), String> {
+    let root = ctx.root()?;
+    let tree = ctx.path("foreign-tree");
+    let _ = fs::remove_dir_all(&tree);
+    fs::create_dir_all(tree.join("images/layers")).map_err(|e| e.to_string())?;
+    fs::write(tree.join("README"), "someone else's data\n").map_err(|e| e.to_string())?;
+    for i in 0..50 {
+        fs::write(tree.join(format!("images/layers/l{i}")), vec![i as u8; 1000 * i]).map_err(|e| e.to_string())?;
+    }
+    let data = ctx.path("data0.img");
+    let _ = fs::remove_file(&data);
+    output(Command::new("mkfs.ext4").args(["-q", "-F", "-L", "foreign", "-d"]).arg(&tree).arg(&data).arg("512M"))?;
+    let before = sha256_file(&data)?;
+    let mut p = ctx.payload("boot")?;
+    ctx.install_datavol(&mut p, &config(30, false))?;
+    ctx.checker(&mut p, "foreign-disk", &[], &[])?;
+    ctx.boot("boot", &root, &[Disk::virtio(&data, "data0")], p, None)?;
+    let after = sha256_file(&data)?;
+    ctx.expect(before == after, format!("host: foreign disk changed: sha256 {before} -> {after}"));
+    let t = blkid(&data);
+    ctx.expect(t.get("TYPE") == Some("ext4"), format!("host: foreign disk is now {:?}", t.get("TYPE")));
+    Ok(())
+}
+
+fn nodeadm_order(ctx: &mut Ctx) -> Result<(), String> {
+    let root = ctx.root()?;
+    let data = ctx.blank_data()?;
+    let mut p = ctx.payload("boot")?;
+    ctx.install_datavol(&mut p, &config(30, false))?;
+    // As on AL2023 EKS AMIs: containerd is not enabled; nodeadm-run starts it late.
+    p.run("rm -f /etc/systemd/system/multi-user.target.wants/containerd.service");
+    let unit = "[Unit]\nDescription=stand-in for nodeadm-run.service\nAfter=multi-user.target\n\n\
+                [Service]\nType=oneshot\nRemainAfterExit=yes\nTimeoutStartSec=150\n\
+                ExecStart=/bin/systemctl start containerd.service\n\n[Install]\nWantedBy=multi-user.target\n";
+    p.file("/etc/systemd/system/nodeadm-run.service", unit, 0o644)?;
+    p.enable("/etc/systemd/system/nodeadm-run.service", unit)?;
+    ctx.checker(&mut p, "nodeadm-order", &["nodeadm-run.service"], &[])?;
+    let res = ctx.boot("boot", &root, &[Disk::virtio(&data, "data0")], p, None)?;
+    note_datavol_time(ctx, "boot", &res);
+    host_check_migrated(ctx, "boot", &data, &res);
+    Ok(())
+}
+
+fn missing_disk(ctx: &mut Ctx) -> Result<(), String> {
+    let root = ctx.root()?;
+    let mut p = ctx.payload("boot")?;
+    ctx.install_datavol(&mut p, &config(5, false))?;
+    ctx.checker(&mut p, "missing-disk", &[], &[])?;
+    let res = ctx.boot("boot", &root, &[], p, None)?;
+    note_datavol_time(ctx, "boot", &res);
+    Ok(())
+}
+
+fn missing_disk_required(ctx: &mut Ctx) -> Result<(), String> {
+    let root = ctx.root()?;
+    let mut p = ctx.payload("boot")?;
+    ctx.install_datavol(&mut p, &config(5, true))?;
+    ctx.checker(&mut p, "missing-disk-required", &[], &[])?;
+    let res = ctx.boot("boot", &root, &[], p, None)?;
+    note_datavol_time(ctx, "boot", &res);
+    Ok(())
+}

@@ -1,0 +1,64 @@
+#!/bin/bash
+# Builds the Debian 12 root filesystem tree for the VM test rig.
+# Usage: build-rootfs.sh ROOTFS MIRROR GUEST_FILES_DIR
+# Part of the image recipe: any change to this file rebuilds the cached image.
+set -euo pipefail
+R=$1
+MIRROR=$2
+GUEST=$3
+
+PKGS="linux-image-amd64 systemd systemd-sysv dbus udev containerd runc xfsprogs e2fsprogs
+      util-linux busybox-static mdadm kmod procps jq"
+
+debootstrap --variant=minbase bookworm "$R" "$MIRROR"
+
+# No daemons may start inside the chroot.
+printf '#!/bin/sh\nexit 101\n' > "$R/usr/sbin/policy-rc.d"
+chmod 755 "$R/usr/sbin/policy-rc.d"
+
+# The mounts live in a private mount namespace, so they vanish with it.
+unshare --mount --propagation private /bin/bash -euo pipefail -c '
+  R=$1; shift
+  mount -t proc proc "$R/proc"
+  mount -t sysfs sysfs "$R/sys"
+  export DEBIAN_FRONTEND=noninteractive LC_ALL=C
+  chroot "$R" apt-get update -q
+  chroot "$R" apt-get install -y -q --no-install-recommends "$@"
+  chroot "$R" apt-get clean
+' _ "$R" $PKGS
+
+rm -f "$R/usr/sbin/policy-rc.d"
+rm -rf "$R/var/lib/apt/lists/"*
+
+# Configuration.
+echo vmtest > "$R/etc/hostname"
+printf '127.0.0.1 localhost\n127.0.1.1 vmtest\n' > "$R/etc/hosts"
+echo '# root is mounted rw from the kernel command line' > "$R/etc/fstab"
+chroot "$R" passwd -d root >/dev/null
+# Timers and jobs that only cost boot time in a throwaway VM.
+for u in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service fstrim.timer \
+         mdcheck_start.timer mdcheck_continue.timer mdmonitor-oneshot.timer mdmonitor.service \
+         systemd-tmpfiles-clean.timer getty@tty1.service; do
+  ln -sf /dev/null "$R/etc/systemd/system/$u"
+done
+# Guest-side rig files (PID 1 shim, journald forwarding, helpers).
+cp -a "$GUEST/." "$R/"
+chmod 755 "$R/usr/local/sbin/"*
+mkdir -p "$R/mnt/vmtest" "$R/var/log/journal"
+
+# A canary tree in containerd's root: known content the migration must keep exactly.
+C="$R/var/lib/containerd/vmtest-canary"
+mkdir -p "$C/a/b/c" "$C/empty-dir" "$C/many"
+for i in $(seq 1 600); do head -c $(( (i * 7919) % 20000 )) /dev/urandom > "$C/many/f$i"; done
+head -c 24M /dev/urandom > "$C/a/big.bin"
+truncate -s 64M "$C/a/sparse.bin"; printf 'tail' >> "$C/a/sparse.bin"
+echo hello > "$C/a/b/c/deep.txt"
+ln "$C/a/b/c/deep.txt" "$C/a/hardlink.txt"
+ln -s b/c/deep.txt "$C/a/symlink"
+: > "$C/empty-file"
+chmod 0600 "$C/empty-file"; chmod 4755 "$C/a/b/c/deep.txt" ; chown 1234:5678 "$C/many/f1"
+touch -d '2001-02-03 04:05:06.123456789' "$C/many/f2"
+
+# containerd must be enabled (the Debian package enables it); check.
+test -L "$R/etc/systemd/system/multi-user.target.wants/containerd.service"
+ls "$R"/boot/vmlinuz-* "$R"/boot/initrd.img-* >/dev/null

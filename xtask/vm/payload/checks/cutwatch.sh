@@ -1,0 +1,16 @@
+#!/bin/bash
+# Power cut helper: tells the host (on the console) once datavol sits still inside the
+# copy stage, i.e. is held by the copy-halfway pause failpoint.
+sample() { cat "/proc/$1/io" 2>/dev/null; awk '{print $14, $15}' "/proc/$1/stat" 2>/dev/null; }
+for _ in $(seq 1 400); do
+  pid=$(pidof -s datavol)
+  if [ -n "$pid" ] && journalctl -b -o verbose _SYSTEMD_UNIT=datavol.service | grep -q '^ *DATAVOL_STAGE=copy$'; then
+    a=$(sample "$pid"); sleep 3; b=$(sample "$pid")
+    if [ -n "$a" ] && [ "$a" = "$b" ] && [ -d "/proc/$pid" ]; then
+      echo "VMTEST-PAUSED pid $pid" >/dev/ttyS0
+      exit 0
+    fi
+  fi
+  sleep 0.5
+done
+echo "VMTEST-NOT-PAUSED" >/dev/ttyS0

@@ -1,0 +1,152 @@
+# Shell library for the guest-side checkers of the VM test rig.
+# Installed per run as /usr/local/lib/vmtest/lib.sh; results go to the 9p share.
+OUT=/mnt/vmtest/out
+RES=$OUT/result.txt
+CONSOLE=/dev/ttyS0
+mkdir -p "$OUT"
+
+kv() { printf '%s=%s\n' "$1" "$2" >>"$RES"; }
+ok() { kv "check.$1" ok; }
+bad() {
+  kv "check.$1" "FAIL: $2"
+  echo "VMTEST-CHECK-FAIL $1: $2" >"$CONSOLE"
+}
+# check NAME COMMAND...: records ok when COMMAND succeeds, else FAIL with its output.
+check() {
+  local n=$1 o
+  shift
+  if o=$("$@" 2>&1); then ok "$n"; else bad "$n" "$(printf '%s' "$o" | tr '\n' ' ' | cut -c1-400)"; fi
+}
+# check_not NAME COMMAND...: the reverse.
+check_not() {
+  local n=$1 o
+  shift
+  if o=$("$@" 2>&1); then bad "$n" "succeeded but must not: $(printf '%s' "$o" | tr '\n' ' ' | cut -c1-300)"; else ok "$n"; fi
+}
+say() { echo "$*"; }
+
+. /usr/local/lib/vmtest/manifest.sh
+# Compare the canary tree under DIR to what the bake boot recorded.
+check_canary() {
+  local dir=$1
+  check canary_content diff -u /usr/local/lib/vmtest/canary.content <(manifest_content "$dir/vmtest-canary")
+  check canary_mtimes diff -u /usr/local/lib/vmtest/canary.mtimes <(manifest_mtimes "$dir/vmtest-canary")
+}
+# Content-addressed blobs must hash to their names.
+blobs_intact() {
+  local d=$1/io.containerd.content.v1.content/blobs/sha256 f n=0
+  for f in "$d"/*; do
+    [ "$(sha256sum <"$f" | cut -d' ' -f1)" = "$(basename "$f")" ] || { echo "bad blob $f"; return 1; }
+    n=$((n + 1))
+  done
+  [ "$n" -gt 0 ] || { echo "no blobs in $d"; return 1; }
+}
+# Microseconds since boot of a unit property (0 if never).
+prop() { systemctl show -P "$2" "$1"; }
+# datavol (a oneshot) had exited before containerd began to start.
+datavol_before_containerd() {
+  local dv_start dv_end ct_start
+  dv_start=$(prop datavol.service ExecMainStartTimestampMonotonic)
+  dv_end=$(prop datavol.service ExecMainExitTimestampMonotonic)
+  ct_start=$(prop containerd.service InactiveExitTimestampMonotonic)
+  echo "datavol $dv_start..$dv_end containerd $ct_start"
+  [ "${dv_start:-0}" -gt 0 ] && [ "${dv_end:-0}" -gt 0 ] && [ "${ct_start:-0}" -gt 0 ] && [ "$dv_end" -le "$ct_start" ]
+}
+# The DATAVOL_STAGE values datavol logged in this boot, space separated.
+datavol_stages() {
+  journalctl -b -o verbose _COMM=datavol 2>/dev/null | sed -n 's/^ *DATAVOL_STAGE=//p' | awk '!s[$0]++' | tr '\n' ' '
+}
+has_stage() { datavol_stages | grep -qw "$1" || { echo "stages: $(datavol_stages)"; return 1; }; }
+lacks_stage() { ! datavol_stages | grep -qw "$1" || { echo "stages: $(datavol_stages)"; return 1; }; }
+image_listed() { ctr -n k8s.io images ls -q | grep -qx localhost/kubernetes/pause:latest; }
+image_pinned() { ctr -n k8s.io images ls | grep '^localhost/kubernetes/pause:latest ' | grep -q 'io.cri-containerd.pinned=pinned'; }
+container_runs() { timeout 120 ctr -n k8s.io run --rm localhost/kubernetes/pause:latest "t$RANDOM" /bin/true; }
+is_mountpoint() { findmnt -n "$1" >/dev/null || { echo "$1 is not a mount point"; return 1; }; }
+
+# Everything worth reading afterwards on the host.
+collect() {
+  journalctl -b -o short-monotonic --no-pager >"$OUT/journal.txt" 2>&1
+  journalctl -b -o verbose --no-pager _COMM=datavol >"$OUT/datavol-verbose.txt" 2>&1
+  systemctl status --no-pager -l datavol.service containerd.service >"$OUT/status.txt" 2>&1
+  systemd-analyze blame >"$OUT/blame.txt" 2>&1
+  findmnt >"$OUT/findmnt.txt" 2>&1
+  lsblk -f >"$OUT/lsblk.txt" 2>&1
+  ls -la /etc/systemd/system >"$OUT/etc-systemd-system.txt" 2>&1
+  cp /etc/systemd/system/*.mount "$OUT/" 2>/dev/null
+  datavol status --json >"$OUT/status.json" 2>"$OUT/status.err"
+  kv datavol.stages "$(datavol_stages)"
+  kv datavol.result "$(prop datavol.service Result)"
+  kv datavol.status "$(prop datavol.service ExecMainStatus)"
+  local s e
+  s=$(prop datavol.service ExecMainStartTimestampMonotonic); e=$(prop datavol.service ExecMainExitTimestampMonotonic)
+  kv datavol.usec "$(( ${e:-0} - ${s:-0} ))"
+  kv containerd.active "$(systemctl is-active containerd.service)"
+  kv boot.userspace_usec "$(prop init.scope ActiveEnterTimestampMonotonic 2>/dev/null)"
+}
+finish() {
+  kv done 1
+  sync
+  echo "VMTEST-DONE" >"$CONSOLE"
+}
+
+# Per-run variables written by the host (TOKEN=..., etc.).
+[ -f /usr/local/lib/vmtest/env ] && . /usr/local/lib/vmtest/env
+
+# The root fs's own /var/lib/containerd, as it is underneath any mount on it.
+lower() {
+  if ! findmnt -n /run/vmtest-lower >/dev/null; then
+    mkdir -p /run/vmtest-lower && mount --bind / /run/vmtest-lower
+  fi
+  echo /run/vmtest-lower/var/lib/containerd
+}
+not_mountpoint() { ! findmnt -n "$1" || { echo "$1 is a mount point"; return 1; }; }
+mounted_from() {
+  local want got
+  want=$(readlink -f "$2"); got=$(findmnt -n -o SOURCE "$1")
+  [ -n "$got" ] && [ "$(readlink -f "$got")" = "$want" ] || { echo "$1 from '$got', want $want"; return 1; }
+}
+fstype_is() { [ "$(findmnt -n -o FSTYPE "$1")" = "$2" ] || { echo "fstype $(findmnt -n -o FSTYPE "$1")"; return 1; }; }
+has_option() { findmnt -n -o OPTIONS "$1" | tr ',' '\n' | grep -qx "$2" || { echo "options $(findmnt -n -o OPTIONS "$1")"; return 1; }; }
+committed() { grep -Eq '"state" *: *"committed"' "$1/.datavol/state.json" || { cat "$1/.datavol/state.json"; return 1; }; }
+prop_is() { local v; v=$(prop "$1" "$2"); [ "$v" = "$3" ] || { echo "$1 $2=$v, want $3"; return 1; }; }
+# Top-level entries of the migrated dir that the original dir does not have (besides .datavol).
+no_stray() {
+  local extra
+  extra=$(comm -13 <(ls -A "$(lower)" | sort) <(ls -A "$1" | grep -vx '.datavol' | sort))
+  [ -z "$extra" ] || { echo "unexpected entries: $extra"; return 1; }
+}
+containerd_on_root() {
+  check on_root_disk not_mountpoint /var/lib/containerd
+  check containerd_active systemctl is-active containerd.service
+  check image_listed image_listed
+  check image_pinned image_pinned
+  check container_runs container_runs
+  check_canary /var/lib/containerd
+  check no_mount_unit test ! -e /etc/systemd/system/var-lib-containerd.mount
+}
+
+# Everything a finished migration of /var/lib/containerd onto virtio-data0 must show.
+check_migrated() {
+  local dev=/dev/disk/by-id/virtio-data0 uuid unit=/etc/systemd/system/var-lib-containerd.mount
+  uuid=$(blkid -s UUID -o value "$dev")
+  kv data.uuid "$uuid"
+  kv data.type "$(blkid -s TYPE -o value "$dev")"
+  kv unit.stat "$(stat -c '%i %Y.%y' "$unit" 2>&1)"
+  kv datavol.dir "$(ls -A /var/lib/containerd/.datavol 2>&1 | tr '\n' ' ')"
+  check datavol_succeeded prop_is datavol.service Result success
+  check mounted is_mountpoint /var/lib/containerd
+  check mounted_from_data0 mounted_from /var/lib/containerd "$dev"
+  check fstype_xfs fstype_is /var/lib/containerd xfs
+  check option_noatime has_option /var/lib/containerd noatime
+  check unit_what_by_uuid grep -qx "What=/dev/disk/by-uuid/$uuid" "$unit"
+  check mount_unit_active systemctl is-active var-lib-containerd.mount
+  check containerd_active systemctl is-active containerd.service
+  check datavol_before_containerd datavol_before_containerd
+  check image_listed image_listed
+  check image_pinned image_pinned
+  check container_runs container_runs
+  check state_committed committed /var/lib/containerd
+  check_canary /var/lib/containerd
+  check blobs_intact blobs_intact /var/lib/containerd
+  check no_stray_entries no_stray /var/lib/containerd
+}
