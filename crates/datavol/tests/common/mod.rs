@@ -325,7 +325,7 @@ pub fn populate_source(root: &Path) {
 /// for every difference in content, owner, mode, xattr, ACL, hardlink or time.
 pub fn rsync_diff(sb: &Sandbox, src: &Path, dst: &Path) -> String {
     let o = sb.in_ns(&format!(
-        "rsync -aHAXn --checksum --numeric-ids --itemize-changes --exclude=/.datavol --exclude=/lost+found {}/ {}/",
+        "rsync -aHAXn --delete --checksum --numeric-ids --itemize-changes --exclude=/.datavol --exclude=/lost+found {}/ {}/",
         src.display(),
         dst.display()
     ));
