@@ -3,6 +3,7 @@ use std::process::ExitCode;
 
 mod bench;
 mod demo;
+mod test;
 mod vm;
 
 fn main() -> ExitCode {
@@ -12,8 +13,9 @@ fn main() -> ExitCode {
         Some("demo") => demo::run(&rest),
         Some("vm-test") => vm::run(&rest),
         Some("bench") => bench::run(&rest),
+        Some("test") => test::run(&rest),
         _ => {
-            eprintln!("usage: cargo xtask <demo|vm-test [SCENARIO...]|bench>");
+            eprintln!("usage: cargo xtask <demo|test [--no-vm]|vm-test [SCENARIO...]|bench>");
             return ExitCode::from(2);
         }
     };

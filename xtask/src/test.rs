@@ -1,0 +1,28 @@
+//! `cargo xtask test`: every test, as CI runs them. The Rust tests (with
+//! failpoints compiled in for the crash tests), then the VM boot tests.
+//! `--no-vm` skips the VM part, for a quick local loop.
+
+use crate::demo::{require_root, workspace_root};
+use std::process::Command;
+use std::time::Instant;
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    require_root("cargo xtask test")?;
+    let no_vm = args.iter().any(|a| a == "--no-vm");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let t = Instant::now();
+    let st = Command::new(&cargo)
+        .args(["test", "--workspace", "--features", "datavol/failpoints"])
+        .current_dir(workspace_root())
+        .status()
+        .map_err(|e| format!("cargo test: {e}"))?;
+    if !st.success() {
+        return Err("cargo test failed".into());
+    }
+    eprintln!("xtask test: cargo test passed in {:.0}s", t.elapsed().as_secs_f64());
+    if no_vm {
+        eprintln!("xtask test: --no-vm given: the VM boot tests did NOT run");
+        return Ok(());
+    }
+    crate::vm::run(&[])
+}
