@@ -1,3 +1,641 @@
-pub fn run(_args: &[String]) -> Result<(), String> {
-    Err("bench: not built yet".into())
+//! `cargo xtask bench [--small] [--datavol PATH] [--workers N] [--keep]`
+//!
+//! Measures the migration engine (the release `datavol copy` binary) against
+//! `cp -a` and `rsync -aHAX --sparse` on fixture trees that each live on
+//! their own loop-backed XFS filesystem, copied to a third one that is
+//! re-made before every run. Caches are dropped before each run and the
+//! timed section includes `sync -f` of the destination, so every tool pays
+//! for its writeback. Peak RSS comes from `/usr/bin/time -f %M`.
+//!
+//! Fixtures:
+//! * containerd: a containerd-like tree: snapshot dirs holding ~100k small
+//!   files in deep directories, hardlinks across dirs, symlinks, whiteouts
+//!   (char 0:0), trusted.overlay.opaque dirs, user.* xattrs and file
+//!   capabilities, plus content blobs (dense and sparse); 2+ GB.
+//! * blobs: only the blob directory of the containerd tree (large files).
+//! * million: 1M files (mostly empty) for memory.
+//!
+//! Needs root, losetup, mkfs.xfs, rsync, cp, dd, mknod, setfattr, /usr/bin/time.
+//! Uses only std: xtask has no dependencies and must not link datavol-copy.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{symlink, FileExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+struct Opts {
+    small: bool,
+    datavol: Option<PathBuf>,
+    workers: usize,
+    keep: bool,
+}
+
+fn parse(args: &[String]) -> Result<Opts, String> {
+    let mut o = Opts {
+        small: false,
+        datavol: None,
+        workers: 8,
+        keep: false,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--small" => o.small = true,
+            "--keep" => o.keep = true,
+            "--datavol" => {
+                o.datavol = Some(it.next().ok_or("--datavol needs a path")?.into());
+            }
+            "--workers" => {
+                o.workers = it
+                    .next()
+                    .ok_or("--workers needs a number")?
+                    .parse()
+                    .map_err(|e| format!("--workers: {e}"))?;
+            }
+            "-h" | "--help" => {
+                return Err(
+                    "usage: cargo xtask bench [--small] [--datavol PATH] [--workers N] [--keep]"
+                        .into(),
+                )
+            }
+            other => return Err(format!("bench: unknown argument {other}")),
+        }
+    }
+    Ok(o)
+}
+
+fn sh(cmd: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(cmd)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {cmd}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{cmd} {}: {}\n{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap_or("")
+}
+
+fn io<T>(r: std::io::Result<T>, what: &str) -> Result<T, String> {
+    r.map_err(|e| format!("{what}: {e}"))
+}
+
+/// A loop-backed XFS filesystem; unmounted and detached on drop.
+struct LoopFs {
+    img: PathBuf,
+    mnt: PathBuf,
+    dev: String,
+    mounted: bool,
+}
+
+impl LoopFs {
+    fn new(dir: &Path, name: &str, gib: u64) -> Result<LoopFs, String> {
+        let img = dir.join(format!("{name}.img"));
+        let f = io(fs::File::create(&img), "create image")?;
+        io(f.set_len(gib << 30), "size image")?;
+        drop(f);
+        let mnt = dir.join(name);
+        io(fs::create_dir_all(&mnt), "mkdir mount point")?;
+        let dev = sh("losetup", &["--find", "--show", "--direct-io=on", p(&img)])?
+            .trim()
+            .to_string();
+        if !dev.starts_with("/dev/loop") {
+            return Err(format!("losetup gave {dev:?}"));
+        }
+        let mut fs = LoopFs {
+            img,
+            mnt,
+            dev,
+            mounted: false,
+        };
+        fs.remake()?;
+        Ok(fs)
+    }
+
+    /// Fresh, empty filesystem.
+    fn remake(&mut self) -> Result<(), String> {
+        if self.mounted {
+            sh("umount", &[p(&self.mnt)])?;
+            self.mounted = false;
+        }
+        sh("mkfs.xfs", &["-q", "-f", &self.dev])?;
+        sh("mount", &["-t", "xfs", &self.dev, p(&self.mnt)])?;
+        self.mounted = true;
+        Ok(())
+    }
+}
+
+impl Drop for LoopFs {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = Command::new("umount").arg(&self.mnt).status();
+        }
+        let _ = Command::new("losetup").arg("-d").arg(&self.dev).status();
+        let _ = fs::remove_file(&self.img);
+    }
+}
+
+struct WorkDir {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// Deterministic pseudo-random generator (xorshift64).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let v = self.next().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+}
+
+fn write_noise(path: &Path, len: u64, rng: &mut Rng, buf: &mut Vec<u8>) -> Result<(), String> {
+    let mut f = io(fs::File::create(path), "create file")?;
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(4 << 20) as usize;
+        buf.resize(n, 0);
+        rng.fill(&mut buf[..n]);
+        io(f.write_all(&buf[..n]), "write file")?;
+        left -= n as u64;
+    }
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut s = String::from("0x");
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// The containerd-like tree. Returns (files, dirs) created.
+fn build_containerd(root: &Path, small: bool) -> Result<(u64, u64), String> {
+    let mut rng = Rng(0x5eed_1234_abcd_ef01);
+    let mut buf = Vec::new();
+    let (snapshots, files_per, blob_dense, blob_sparse) = if small {
+        (8u64, 1250u64, 64u64 << 20, 256u64 << 20)
+    } else {
+        (40, 2500, 512 << 20, 1 << 30)
+    };
+
+    // Content store blobs: two dense, one sparse (data every 4 MiB of 16 MiB).
+    let blobs = root.join("io.containerd.content.v1.content/blobs/sha256");
+    io(fs::create_dir_all(&blobs), "mkdir blobs")?;
+    for i in 0..2u64 {
+        let name = format!("{:064x}", 0xb10b_0000 + i);
+        write_noise(&blobs.join(name), blob_dense, &mut rng, &mut buf)?;
+    }
+    {
+        let f = io(
+            fs::File::create(blobs.join(format!("{:064x}", 0x5a55e))),
+            "create sparse blob",
+        )?;
+        let mut chunk = vec![0u8; 4 << 20];
+        let mut off = 0u64;
+        while off < blob_sparse {
+            rng.fill(&mut chunk);
+            io(f.write_all_at(&chunk, off), "write sparse blob")?;
+            off += 16 << 20;
+        }
+        io(f.set_len(blob_sparse), "size sparse blob")?;
+    }
+    io(
+        fs::create_dir_all(root.join("io.containerd.metadata.v1.bolt")),
+        "mkdir",
+    )?;
+    write_noise(
+        &root.join("io.containerd.metadata.v1.bolt/meta.db"),
+        8 << 20,
+        &mut rng,
+        &mut buf,
+    )?;
+
+    // Snapshots: rootfs-like trees.
+    let tops = ["usr", "etc", "var", "opt", "lib"];
+    let mids = [
+        "lib",
+        "share",
+        "bin",
+        "python3",
+        "site-packages",
+        "include",
+        "doc",
+        "locale",
+        "x86_64",
+        "node_modules",
+    ];
+    let mut dump = String::new();
+    let mut whiteouts = Vec::new();
+    let (mut files, mut dirs) = (0u64, 0u64);
+    for s in 1..=snapshots {
+        let fsroot = root.join(format!(
+            "io.containerd.snapshotter.v1.overlayfs/snapshots/{s}/fs"
+        ));
+        io(fs::create_dir_all(&fsroot), "mkdir snapshot")?;
+        io(
+            fs::create_dir_all(root.join(format!(
+                "io.containerd.snapshotter.v1.overlayfs/snapshots/{s}/work"
+            ))),
+            "mkdir work",
+        )?;
+        let mut made: Vec<PathBuf> = Vec::new();
+        let mut dir_list: Vec<PathBuf> = Vec::new();
+        let mut i = 0;
+        while i < files_per {
+            // A directory 3..8 levels deep, holding a burst of 5..40 files.
+            let depth = 3 + rng.below(6);
+            let mut d = fsroot.join(tops[rng.below(tops.len() as u64) as usize]);
+            for _ in 1..depth {
+                d = d.join(format!(
+                    "{}{}",
+                    mids[rng.below(mids.len() as u64) as usize],
+                    rng.below(4)
+                ));
+            }
+            if !d.exists() {
+                io(fs::create_dir_all(&d), "mkdir tree")?;
+                dirs += depth;
+                dir_list.push(d.clone());
+                if rng.below(20) == 0 {
+                    let rel = d.strip_prefix(root).unwrap_or(&d);
+                    let _ = writeln!(
+                        dump,
+                        "# file: {}\ntrusted.overlay.opaque=\"y\"\n",
+                        rel.display()
+                    );
+                }
+            }
+            let burst = 5 + rng.below(36);
+            for _ in 0..burst {
+                if i >= files_per {
+                    break;
+                }
+                i += 1;
+                let name = d.join(format!(
+                    "f{i:05}.{}",
+                    ["so", "py", "txt", "conf", "js"][rng.below(5) as usize]
+                ));
+                let r = rng.below(1000);
+                if r < 30 && !made.is_empty() {
+                    // A hardlink to an earlier file, often in another directory.
+                    let t = &made[rng.below(made.len() as u64) as usize];
+                    io(fs::hard_link(t, &name), "hardlink")?;
+                    continue;
+                }
+                if r < 80 {
+                    io(
+                        symlink(format!("../lib/target{}", rng.below(100)), &name),
+                        "symlink",
+                    )?;
+                    continue;
+                }
+                if r < 85 {
+                    whiteouts.push(name);
+                    continue;
+                }
+                let b = rng.below(1000);
+                let size = if b < 750 {
+                    rng.below(4096)
+                } else if b < 950 {
+                    4096 + rng.below(28 << 10)
+                } else if b < 995 {
+                    (32 << 10) + rng.below(224 << 10)
+                } else {
+                    (256 << 10) + rng.below(768 << 10)
+                };
+                write_noise(&name, size, &mut rng, &mut buf)?;
+                files += 1;
+                let rel = name.strip_prefix(root).unwrap_or(&name).to_path_buf();
+                if rng.below(10) == 0 {
+                    let _ = writeln!(
+                        dump,
+                        "# file: {}\nuser.checksum=\"{:016x}\"\n",
+                        rel.display(),
+                        rng.next()
+                    );
+                } else if rng.below(200) == 0 {
+                    let mut cap = Vec::new();
+                    cap.extend_from_slice(&0x0200_0001u32.to_le_bytes());
+                    cap.extend_from_slice(&(1u32 << 13).to_le_bytes());
+                    cap.extend_from_slice(&[0u8; 12]);
+                    let _ = writeln!(
+                        dump,
+                        "# file: {}\nsecurity.capability={}\n",
+                        rel.display(),
+                        hex(&cap)
+                    );
+                }
+                made.push(name);
+            }
+        }
+        let _ = dir_list;
+    }
+    // Whiteouts (char 0:0), as overlayfs leaves them in upper layers.
+    for w in &whiteouts {
+        sh("mknod", &[p(w), "c", "0", "0"])?;
+        files += 1;
+    }
+    let dump_path = root.join("xattrs.dump");
+    io(fs::write(&dump_path, dump), "write xattr dump")?;
+    let st = Command::new("setfattr")
+        .arg(format!("--restore={}", p(&dump_path)))
+        .current_dir(root)
+        .status()
+        .map_err(|e| format!("setfattr: {e}"))?;
+    io(fs::remove_file(&dump_path), "remove dump")?;
+    if !st.success() {
+        return Err("setfattr --restore failed".into());
+    }
+    Ok((files, dirs))
+}
+
+/// The many-files tree: `n` files, 1000 per directory, one in ten 1 KiB.
+fn build_million(root: &Path, n: u64) -> Result<(), String> {
+    let data = [0x5au8; 1024];
+    for i in 0..n {
+        let d = root.join(format!(
+            "d{:03}/e{:03}",
+            i / 1_000_000 % 1000,
+            i / 1000 % 1000
+        ));
+        if i % 1000 == 0 {
+            io(fs::create_dir_all(&d), "mkdir")?;
+        }
+        let f = d.join(format!("file{:04}", i % 1000));
+        if i % 10 == 0 {
+            io(fs::write(&f, data), "write")?;
+        } else {
+            io(fs::File::create(&f), "create")?;
+        }
+    }
+    Ok(())
+}
+
+fn drop_caches() -> Result<(), String> {
+    sh("sync", &[])?;
+    io(fs::write("/proc/sys/vm/drop_caches", "3\n"), "drop caches")
+}
+
+/// Allocated bytes of a tree (what must really be written).
+fn allocated(path: &Path) -> Result<u64, String> {
+    let out = sh("du", &["-s", "-B1", p(path)])?;
+    out.split_whitespace()
+        .next()
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("du output {out:?}"))
+}
+
+struct Sample {
+    fixture: &'static str,
+    tool: String,
+    secs: f64,
+    bytes: u64,
+    rss_kib: u64,
+}
+
+/// Runs one copy with /usr/bin/time; the wall time includes `sync -f DST`.
+fn timed(cmd: &[String], dst: &Path, rss_file: &Path) -> Result<(f64, u64), String> {
+    drop_caches()?;
+    let t = Instant::now();
+    let out = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(rss_file)
+        .args(cmd)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("run {cmd:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{cmd:?} failed: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    sh("sync", &["-f", p(dst)])?;
+    let secs = t.elapsed().as_secs_f64();
+    let rss = io(fs::read_to_string(rss_file), "read rss")?;
+    let rss = rss
+        .lines()
+        .filter_map(|l| l.trim().parse::<u64>().ok())
+        .next_back()
+        .ok_or_else(|| format!("no RSS in {rss:?}"))?;
+    Ok((secs, rss))
+}
+
+fn dd_bandwidth(dst: &mut LoopFs, mib: u64) -> Result<f64, String> {
+    dst.remake()?;
+    drop_caches()?;
+    let f = dst.mnt.join("dd.out");
+    let t = Instant::now();
+    sh(
+        "dd",
+        &[
+            "if=/dev/zero",
+            &format!("of={}", p(&f)),
+            "bs=4M",
+            &format!("count={}", mib / 4),
+            "conv=fsync",
+            "status=none",
+        ],
+    )?;
+    Ok(mib as f64 * 1048576.0 / 1e6 / t.elapsed().as_secs_f64())
+}
+
+fn find_datavol(o: &Opts, root: &Path) -> Result<PathBuf, String> {
+    if let Some(d) = &o.datavol {
+        return Ok(d.clone());
+    }
+    eprintln!("bench: building the release datavol binary");
+    let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "-p", "datavol"])
+        .current_dir(root)
+        .status()
+        .map_err(|e| format!("cargo build: {e}"))?;
+    if !st.success() {
+        return Err("cargo build --release -p datavol failed".into());
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let bin = target.join("release/datavol");
+    if !bin.is_file() {
+        return Err(format!("{} not found after the build", bin.display()));
+    }
+    Ok(bin)
+}
+
+fn check_env() -> Result<(), String> {
+    if sh("id", &["-u"])?.trim() != "0" {
+        return Err("bench must run as root (loop devices, mkfs, drop_caches)".into());
+    }
+    for tool in [
+        "losetup", "mkfs.xfs", "rsync", "cp", "dd", "mknod", "setfattr", "du", "sync",
+    ] {
+        let ok = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .stdout(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !ok {
+            return Err(format!(
+                "bench needs {tool} (apt-get install xfsprogs rsync attr coreutils)"
+            ));
+        }
+    }
+    if !Path::new("/usr/bin/time").is_file() {
+        return Err("bench needs /usr/bin/time (apt-get install time)".into());
+    }
+    Ok(())
+}
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    let o = parse(args)?;
+    check_env()?;
+    let ws = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .ok_or("no workspace root")?
+        .to_path_buf();
+    let datavol = find_datavol(&o, &ws)?;
+
+    let work = WorkDir {
+        path: PathBuf::from(format!("/var/tmp/datavol-bench-{}", std::process::id())),
+        keep: o.keep,
+    };
+    io(fs::create_dir_all(&work.path), "mkdir work dir")?;
+    let (a_gib, b_gib, d_gib) = if o.small { (2, 2, 4) } else { (8, 8, 12) };
+    let a = LoopFs::new(&work.path, "containerd", a_gib)?;
+    let b = LoopFs::new(&work.path, "million", b_gib)?;
+    let mut d = LoopFs::new(&work.path, "dst", d_gib)?;
+
+    let t = Instant::now();
+    let ctr = a.mnt.join("containerd");
+    let (files, dirs) = build_containerd(&ctr, o.small)?;
+    eprintln!(
+        "bench: containerd tree: {files} files/specials, ~{dirs} dirs, {} MB allocated, built in {:.0}s",
+        allocated(&ctr)? / 1_000_000,
+        t.elapsed().as_secs_f64()
+    );
+    let n = if o.small { 100_000 } else { 1_000_000 };
+    let t = Instant::now();
+    let many = b.mnt.join("million");
+    build_million(&many, n)?;
+    eprintln!(
+        "bench: many-files tree: {n} files, built in {:.0}s",
+        t.elapsed().as_secs_f64()
+    );
+
+    let blobs = ctr.join("io.containerd.content.v1.content/blobs");
+    let fixtures: [(&'static str, &Path); 3] =
+        [("containerd", &ctr), ("blobs", &blobs), ("million", &many)];
+    let rss_file = work.path.join("rss");
+    let mut samples = Vec::new();
+    for (name, src) in fixtures {
+        let bytes = allocated(src)?;
+        for tool in ["datavol", "cp -a", "rsync -aHAX --sparse"] {
+            d.remake()?;
+            let dst = d.mnt.join("dst");
+            io(fs::create_dir(&dst), "mkdir dst")?;
+            let s = p(src).to_string();
+            let t = p(&dst).to_string();
+            let cmd: Vec<String> = match tool {
+                "datavol" => vec![
+                    p(&datavol).into(),
+                    "copy".into(),
+                    "--no-verify".into(),
+                    "--workers".into(),
+                    o.workers.to_string(),
+                    s,
+                    t,
+                ],
+                "cp -a" => vec!["cp".into(), "-a".into(), format!("{s}/."), t],
+                _ => vec![
+                    "rsync".into(),
+                    "-aHAX".into(),
+                    "--sparse".into(),
+                    "--numeric-ids".into(),
+                    format!("{s}/"),
+                    format!("{t}/"),
+                ],
+            };
+            let (secs, rss) = timed(&cmd, &d.mnt, &rss_file)?;
+            eprintln!(
+                "bench: {name:10} {tool:22} {secs:8.2}s  {:6} MiB RSS",
+                rss / 1024
+            );
+            samples.push(Sample {
+                fixture: name,
+                tool: tool.into(),
+                secs,
+                bytes,
+                rss_kib: rss,
+            });
+        }
+    }
+    let dd = dd_bandwidth(&mut d, if o.small { 512 } else { 2048 })?;
+
+    println!(
+        "\n{} run, {} workers; destination dd write bandwidth: {dd:.0} MB/s\n",
+        if o.small { "--small" } else { "full" },
+        o.workers
+    );
+    println!("| fixture | tool | wall s | MB/s | x cp -a | % of dd | peak RSS MiB |");
+    println!("|---|---|---:|---:|---:|---:|---:|");
+    for s in &samples {
+        let cp = samples
+            .iter()
+            .find(|c| c.fixture == s.fixture && c.tool == "cp -a")
+            .map(|c| c.secs)
+            .unwrap_or(f64::NAN);
+        let mbs = s.bytes as f64 / 1e6 / s.secs;
+        println!(
+            "| {} | {} | {:.2} | {:.0} | {:.2} | {:.0}% | {:.1} |",
+            s.fixture,
+            s.tool,
+            s.secs,
+            mbs,
+            s.secs / cp,
+            100.0 * mbs / dd,
+            s.rss_kib as f64 / 1024.0
+        );
+    }
+    Ok(())
 }
