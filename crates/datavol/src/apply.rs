@@ -102,13 +102,20 @@ pub fn apply_volume(
         .ok_or_else(|| failed("no device resolved"))?;
     let devs = dev.node.display().to_string();
     let name = vol.name.as_str();
-    vlog!(info, name, devs.as_str(), "plan", "{}: {}", action.describe(), decision.reason);
+    vlog!(
+        info,
+        name,
+        devs.as_str(),
+        "plan",
+        "{}: {}",
+        action.describe(),
+        decision.reason
+    );
 
     let mounted = !matches!(action, Action::Nothing)
-        && mountinfo::read()
-            .map_err(failed)?
-            .iter()
-            .any(|m| m.mount_point == vol.mount_point && (m.major, m.minor) == (dev.major, dev.minor));
+        && mountinfo::read().map_err(failed)?.iter().any(|m| {
+            m.mount_point == vol.mount_point && (m.major, m.minor) == (dev.major, dev.minor)
+        });
 
     if action.migrates() {
         precheck_source(vol, &dev)?;
@@ -128,7 +135,14 @@ pub fn apply_volume(
             }
             Action::FormatOnly | Action::FormatAndMigrate => {
                 let uuid = format(vol, &dev.node, &devs)?;
-                migrate(vol, &dev.node, &devs, None, matches!(action, Action::FormatAndMigrate), opts)?;
+                migrate(
+                    vol,
+                    &dev.node,
+                    &devs,
+                    None,
+                    matches!(action, Action::FormatAndMigrate),
+                    opts,
+                )?;
                 uuid
             }
             Action::Resume { uuid, phase } => {
@@ -136,13 +150,31 @@ pub fn apply_volume(
                 uuid.clone()
             }
         };
-        mount(vol, &uuid, &devs, (dev.major, dev.minor), mounted, opts, bus)
+        mount(
+            vol,
+            &uuid,
+            &devs,
+            (dev.major, dev.minor),
+            mounted,
+            opts,
+            bus,
+        )
     })();
     // Services come back whatever happened: a failed run must not leave the node down.
     for s in stopped {
         vlog!(info, name, devs.as_str(), "services", "starting {s} again");
-        if let Err(e) = bus.get().and_then(|b| b.start_unit(&s, SERVICE_TIMEOUT).map_err(failed)) {
-            vlog!(error, name, devs.as_str(), "services", "starting {s} again failed: {}", e.message);
+        if let Err(e) = bus
+            .get()
+            .and_then(|b| b.start_unit(&s, SERVICE_TIMEOUT).map_err(failed))
+        {
+            vlog!(
+                error,
+                name,
+                devs.as_str(),
+                "services",
+                "starting {s} again failed: {}",
+                e.message
+            );
         }
     }
     result
@@ -226,19 +258,41 @@ fn format(vol: &Volume, node: &Path, devs: &str) -> Result<String, VolumeError> 
             )))
         }
     }
-    vlog!(info, name, devs, "format", "mkfs.{} -L {} {devs}", vol.filesystem, vol.label);
+    vlog!(
+        info,
+        name,
+        devs,
+        "format",
+        "mkfs.{} -L {} {devs}",
+        vol.filesystem,
+        vol.label
+    );
     let t = Instant::now();
     let uuid = probe::mkfs(&lock, node, vol.filesystem, &vol.label).map_err(failed)?;
     drop(lock);
-    vlog!(info, name, devs, "format", "formatted {} UUID={uuid} in {:.1}s", vol.filesystem, t.elapsed().as_secs_f64());
+    vlog!(
+        info,
+        name,
+        devs,
+        "format",
+        "formatted {} UUID={uuid} in {:.1}s",
+        vol.filesystem,
+        t.elapsed().as_secs_f64()
+    );
     failpoint("mkfs-done");
     probe::settle_udev(node);
     Ok(uuid)
 }
 
 fn adopt(vol: &Volume, node: &Path, devs: &str) -> Result<(), VolumeError> {
-    let m = TempMount::new(node, &plan::work_mount_dir(vol), vol.filesystem.as_str(), false, "")
-        .map_err(failed)?;
+    let m = TempMount::new(
+        node,
+        &plan::work_mount_dir(vol),
+        vol.filesystem.as_str(),
+        false,
+        "",
+    )
+    .map_err(failed)?;
     let now = state::now();
     state::write(
         &m.target,
@@ -257,12 +311,19 @@ fn adopt(vol: &Volume, node: &Path, devs: &str) -> Result<(), VolumeError> {
         },
     )
     .map_err(failed)?;
-    vlog!(info, vol.name.as_str(), devs, "commit", "adopted the existing filesystem; marker written");
+    vlog!(
+        info,
+        vol.name.as_str(),
+        devs,
+        "commit",
+        "adopted the existing filesystem; marker written"
+    );
     m.unmount().map_err(failed)
 }
 
 fn fs_free(path: &Path) -> Result<u64, VolumeError> {
-    let s = nix::sys::statvfs::statvfs(path).map_err(|e| failed(format!("statvfs {}: {e}", path.display())))?;
+    let s = nix::sys::statvfs::statvfs(path)
+        .map_err(|e| failed(format!("statvfs {}: {e}", path.display())))?;
     Ok(s.blocks_available() as u64 * s.fragment_size() as u64)
 }
 
@@ -277,8 +338,14 @@ fn migrate(
     opts: &Options,
 ) -> Result<(), VolumeError> {
     let name = vol.name.as_str();
-    let m = TempMount::new(node, &plan::work_mount_dir(vol), vol.filesystem.as_str(), false, "")
-        .map_err(failed)?;
+    let m = TempMount::new(
+        node,
+        &plan::work_mount_dir(vol),
+        vol.filesystem.as_str(),
+        false,
+        "",
+    )
+    .map_err(failed)?;
     let root = m.target.clone();
     let src = vol.mount_point.clone();
     let have_src = copy && src.is_dir();
@@ -308,17 +375,25 @@ fn migrate(
 
     if st.phase == Phase::Copying {
         if staging.exists() {
-            vlog!(info, name, devs, "copy", "discarding the partial copy of an interrupted run");
+            vlog!(
+                info,
+                name,
+                devs,
+                "copy",
+                "discarding the partial copy of an interrupted run"
+            );
             std::fs::remove_dir_all(&staging)
                 .map_err(|e| failed(format!("removing {}: {e}", staging.display())))?;
         }
         st.phase = Phase::Copying;
         st.started_at = state::now();
         state::write(&root, &st).map_err(failed)?;
-        fsutil::create_dir_durable(&staging, 0o700).map_err(|e| failed(format!("{}: {e}", staging.display())))?;
+        fsutil::create_dir_durable(&staging, 0o700)
+            .map_err(|e| failed(format!("{}: {e}", staging.display())))?;
 
         if have_src {
-            let usage = datavol_copy::survey(&src).map_err(|e| refused(format!("volume {name}: source {}: {e}", src.display())))?;
+            let usage = datavol_copy::survey(&src)
+                .map_err(|e| refused(format!("volume {name}: source {}: {e}", src.display())))?;
             let free = fs_free(&root)?;
             if usage.allocated_bytes > free {
                 return Err(refused(format!(
@@ -327,7 +402,17 @@ fn migrate(
                     usage.allocated_bytes
                 )));
             }
-            vlog!(info, name, devs, "copy", "copying {} ({} entries, {} MiB) to {}", src.display(), usage.entries, usage.allocated_bytes >> 20, staging.display());
+            vlog!(
+                info,
+                name,
+                devs,
+                "copy",
+                "copying {} ({} entries, {} MiB) to {}",
+                src.display(),
+                usage.entries,
+                usage.allocated_bytes >> 20,
+                staging.display()
+            );
             let t = Instant::now();
             let stats = copy_with_progress(vol, devs, &src, &staging, &usage, opts)?;
             nix::unistd::syncfs(std::fs::File::open(&root).map_err(failed)?)
@@ -336,12 +421,40 @@ fn migrate(
             st.files = stats.files;
             st.dirs = stats.dirs;
             st.bytes = stats.bytes;
-            vlog!(info, name, devs, "copy", "copied {} files, {} dirs, {} bytes in {:.1}s", stats.files, stats.dirs, stats.bytes, st.copy_seconds);
+            vlog!(
+                info,
+                name,
+                devs,
+                "copy",
+                "copied {} files, {} dirs, {} bytes in {:.1}s",
+                stats.files,
+                stats.dirs,
+                stats.bytes,
+                st.copy_seconds
+            );
             failpoint("copied");
-            vlog!(info, name, devs, "verify", "verifying the copy against {}", src.display());
-            let v = datavol_copy::verify_tree(&src, &staging)
-                .map_err(|e| failed(format!("volume {name}: verification of the copy failed, nothing committed: {e}")))?;
-            vlog!(info, name, devs, "verify", "verified {} files, {} dirs", v.files, v.dirs);
+            vlog!(
+                info,
+                name,
+                devs,
+                "verify",
+                "verifying the copy against {}",
+                src.display()
+            );
+            let v = datavol_copy::verify_tree(&src, &staging).map_err(|e| {
+                failed(format!(
+                    "volume {name}: verification of the copy failed, nothing committed: {e}"
+                ))
+            })?;
+            vlog!(
+                info,
+                name,
+                devs,
+                "verify",
+                "verified {} files, {} dirs",
+                v.files,
+                v.dirs
+            );
         }
         failpoint("verified");
         st.phase = Phase::Verified;
@@ -380,7 +493,10 @@ fn copy_with_progress(
     let last = std::sync::Mutex::new(Instant::now());
     let halfway = std::sync::atomic::AtomicBool::new(false);
     let progress = move |p: &datavol_copy::Progress| {
-        if ((total_files > 0 && p.files * 2 >= total_files) || (total_bytes > 0 && p.bytes * 2 >= total_bytes)) && !halfway.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        if ((total_files > 0 && p.files * 2 >= total_files)
+            || (total_bytes > 0 && p.bytes * 2 >= total_bytes))
+            && !halfway.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
             failpoint("copy-halfway");
         }
         let Ok(mut l) = last.lock() else { return };
@@ -395,7 +511,17 @@ fn copy_with_progress(
         } else {
             "-".into()
         };
-        vlog!(info, name.as_str(), dev.as_str(), "copy", "progress: {}/{} files, {} MiB, {:.1} MiB/s, ETA {eta}", p.files, total_files, p.bytes >> 20, rate / 1048576.0);
+        vlog!(
+            info,
+            name.as_str(),
+            dev.as_str(),
+            "copy",
+            "progress: {}/{} files, {} MiB, {:.1} MiB/s, ETA {eta}",
+            p.files,
+            total_files,
+            p.bytes >> 20,
+            rate / 1048576.0
+        );
     };
     let copy_opts = datavol_copy::CopyOptions {
         workers: opts.copy_workers,
@@ -409,8 +535,13 @@ fn copy_with_progress(
         total_files: usage.entries,
         total_bytes: usage.allocated_bytes,
     };
-    datavol_copy::copy_tree(src, dst, &copy_opts)
-        .map_err(|e| failed(format!("volume {}: copying {} failed, nothing committed: {e}", vol.name, src.display())))
+    datavol_copy::copy_tree(src, dst, &copy_opts).map_err(|e| {
+        failed(format!(
+            "volume {}: copying {} failed, nothing committed: {e}",
+            vol.name,
+            src.display()
+        ))
+    })
 }
 
 /// Moves everything from staging into the root. Each rename is atomic and
@@ -436,7 +567,11 @@ fn commit(staging: &Path, root: &Path) -> std::io::Result<()> {
                 let err = std::io::Error::last_os_error();
                 return Err(std::io::Error::new(
                     err.kind(),
-                    format!("moving {} into {}: {err}", e.path().display(), root.display()),
+                    format!(
+                        "moving {} into {}: {err}",
+                        e.path().display(),
+                        root.display()
+                    ),
                 ));
             }
         }
@@ -483,9 +618,9 @@ fn mount(
         return Ok(());
     }
     vlog!(info, name, devs, "mount", "starting {unit_name}");
-    bus.get()?.start_unit(&unit_name, MOUNT_TIMEOUT).map_err(|e| {
-        failed(format!("volume {name}: {e}"))
-    })?;
+    bus.get()?
+        .start_unit(&unit_name, MOUNT_TIMEOUT)
+        .map_err(|e| failed(format!("volume {name}: {e}")))?;
     failpoint("unit-started");
     let mounts = mountinfo::read().map_err(failed)?;
     match mountinfo::mounted_at(&mounts, &vol.mount_point) {

@@ -19,7 +19,12 @@ use std::process::ExitCode;
 )]
 pub struct Cli {
     /// Directory holding datavol.toml and conf.d/*.toml.
-    #[arg(long, global = true, value_name = "DIR", default_value = "/etc/datavol")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = "/etc/datavol"
+    )]
     pub config_dir: PathBuf,
     /// Where .mount units are written.
     #[arg(long, global = true, value_name = "DIR", default_value = crate::unit::DEFAULT_UNIT_DIR)]
@@ -75,7 +80,11 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
             let _ = e.print();
             return ExitCode::from(code);
         }
@@ -116,7 +125,10 @@ pub fn run(cli: Cli) -> ExitCode {
                 .map(|v| plan::decide(v, Mode::Plan, &mounts))
                 .collect();
             if *json {
-                println!("{}", serde_json::to_string_pretty(&decisions).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&decisions).unwrap_or_default()
+                );
             } else if decisions.is_empty() {
                 println!("no volumes configured in {}", cli.config_dir.display());
             } else {
@@ -130,7 +142,12 @@ pub fn run(cli: Cli) -> ExitCode {
                         Outcome::Act(a) => a.describe().to_string(),
                         Outcome::Fail { failure } => format!("{failure:?}").to_lowercase(),
                     };
-                    println!("volume {}: {} -> {}", d.volume, dev, d.mount_point.display());
+                    println!(
+                        "volume {}: {} -> {}",
+                        d.volume,
+                        dev,
+                        d.mount_point.display()
+                    );
                     println!("  action: {what}");
                     println!("  why:    {}", d.reason);
                 }
@@ -190,10 +207,26 @@ fn apply_all(cfg: &Config, opts: &apply::Options) -> ExitCode {
         let decision = plan::decide(vol, Mode::Apply, &mounts);
         let dev = vol.device.display().to_string();
         if let Err(e) = apply::apply_volume(vol, &decision, opts, &mut bus) {
-            crate::vlog!(error, vol.name.as_str(), dev.as_str(), "result", "volume {}: {}", vol.name, e.message);
+            crate::vlog!(
+                error,
+                vol.name.as_str(),
+                dev.as_str(),
+                "result",
+                "volume {}: {}",
+                vol.name,
+                e.message
+            );
             first_failure.get_or_insert(e.failure);
         } else {
-            crate::vlog!(info, vol.name.as_str(), dev.as_str(), "result", "volume {}: ready on {}", vol.name, vol.mount_point.display());
+            crate::vlog!(
+                info,
+                vol.name.as_str(),
+                dev.as_str(),
+                "result",
+                "volume {}: ready on {}",
+                vol.name,
+                vol.mount_point.display()
+            );
         }
     }
     first_failure.map_or(ExitCode::SUCCESS, Failure::exit_code)

@@ -365,9 +365,7 @@ fn validate_volume(
     if !valid_name(name) {
         return Err(ConfigError::At {
             location: decl_loc.clone(),
-            message: format!(
-                "volume name {name:?} must be 1-32 characters of A-Z a-z 0-9 _ -"
-            ),
+            message: format!("volume name {name:?} must be 1-32 characters of A-Z a-z 0-9 _ -"),
         });
     }
 
@@ -391,12 +389,9 @@ fn validate_volume(
         .filesystem
         .ok_or_else(|| missing("filesystem", "filesystem = \"xfs\" or \"ext4\""))?;
 
-    let mp = m.mount_point.ok_or_else(|| {
-        missing(
-            "mount_point",
-            "mount_point = \"/var/lib/containerd\"",
-        )
-    })?;
+    let mp = m
+        .mount_point
+        .ok_or_else(|| missing("mount_point", "mount_point = \"/var/lib/containerd\""))?;
     check_text(sources, &mp, name, "mount_point")?;
     let mount_point = PathBuf::from(&mp.value);
     if let Some(why) = bad_mount_point(&mount_point, &mp.value) {
@@ -475,10 +470,10 @@ fn validate_volume(
             filesystem: filesystem.value,
             mount_point,
             options,
-            migrate: m.migrate.map_or(true, |o| o.value),
+            migrate: m.migrate.is_none_or(|o| o.value),
             device_timeout,
-            required: m.required.map_or(false, |o| o.value),
-            adopt_existing: m.adopt_existing.map_or(false, |o| o.value),
+            required: m.required.is_some_and(|o| o.value),
+            adopt_existing: m.adopt_existing.is_some_and(|o| o.value),
             label,
             services,
         },
@@ -513,7 +508,9 @@ fn check_text(
             sources,
             o,
             volume,
-            format!("{key} must be non-empty and contain no control characters (newline, tab, ...)"),
+            format!(
+                "{key} must be non-empty and contain no control characters (newline, tab, ...)"
+            ),
         ));
     }
     Ok(())
@@ -577,9 +574,9 @@ pub fn valid_unit_name(s: &str) -> bool {
         "service" | "socket" | "target" | "mount" | "scope" | "slice"
     ) && !stem.is_empty()
         && s.len() <= 255
-        && stem
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'-' | b'_' | b'.' | b'\\' | b'@'))
+        && stem.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b':' | b'-' | b'_' | b'.' | b'\\' | b'@')
+        })
 }
 
 fn parse_timeout(v: &TimeoutValue) -> Result<Duration, String> {

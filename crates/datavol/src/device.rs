@@ -160,11 +160,12 @@ pub fn in_use(dev: &Device, mounts: &[MountEntry], ignore: &[PathBuf]) -> Option
             }
             if let Ok(d) = whole_disk_name(m.major, m.minor) {
                 if d == disk && (m.major, m.minor) != (dev.major, dev.minor) {
-                    let what = if m.mount_point == Path::new("/") || m.mount_point == Path::new("/boot") {
-                        "it is the disk backing"
-                    } else {
-                        "a partition of it is mounted on"
-                    };
+                    let what =
+                        if m.mount_point == Path::new("/") || m.mount_point == Path::new("/boot") {
+                            "it is the disk backing"
+                        } else {
+                            "a partition of it is mounted on"
+                        };
                     return Some(format!("{what} {}", m.mount_point.display()));
                 }
             }

@@ -39,7 +39,10 @@ pub fn acquire(path: &Path) -> Result<RunLock, LockError> {
         if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
             return Err(err(e));
         }
-        log::info!("another datavol run holds {}; waiting for it", path.display());
+        log::info!(
+            "another datavol run holds {}; waiting for it",
+            path.display()
+        );
         // SAFETY: as above.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
             return Err(err(std::io::Error::last_os_error()));

@@ -69,9 +69,7 @@ pub fn init(verbose: bool) {
         .then(systemd_journal_logger::JournalLog::new)
         .and_then(Result::ok);
     let installed = match journal {
-        Some(j) => log::set_boxed_logger(Box::new(
-            j.with_syslog_identifier("datavol".to_string()),
-        )),
+        Some(j) => log::set_boxed_logger(Box::new(j.with_syslog_identifier("datavol".to_string()))),
         None => log::set_boxed_logger(Box::new(StderrLog)),
     };
     if installed.is_ok() {

@@ -74,7 +74,11 @@ impl TempMount {
                 device: device.to_path_buf(),
                 target: target.to_path_buf(),
                 fstype: fstype.to_string(),
-                options: if read_only { format!("ro,{options}") } else { options.to_string() },
+                options: if read_only {
+                    format!("ro,{options}")
+                } else {
+                    options.to_string()
+                },
                 source,
             }
         })?;

@@ -144,7 +144,8 @@ fn inspect(vol: &Volume, dev: &Device, mode: Mode) -> Result<(Option<State>, boo
     let _ = mode;
     // Even a read-only mount writes to a fresh xfs; this one cannot. A dirty
     // log may hide recent changes here, so ownership also goes by the label.
-    let m = TempMount::new(&dev.node, &target, fstype, true, no_write_options(fstype)).map_err(|e| e.to_string())?;
+    let m = TempMount::new(&dev.node, &target, fstype, true, no_write_options(fstype))
+        .map_err(|e| e.to_string())?;
     let st = state::read(&m.target).map_err(|e| e.to_string())?;
     let empty = only_ours(&m.target).map_err(|e| format!("{}: {e}", target.display()))?;
     m.unmount().map_err(|e| e.to_string())?;
@@ -211,7 +212,8 @@ pub fn decide(vol: &Volume, mode: Mode, mounts: &[MountEntry]) -> Decision {
                 dev,
                 Some(probed),
                 Action::Mount { uuid },
-                "already mounted from the device; the unit and the ready flag are kept current".into(),
+                "already mounted from the device; the unit and the ready flag are kept current"
+                    .into(),
             );
         }
         return refuse(

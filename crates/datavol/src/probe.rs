@@ -108,10 +108,7 @@ pub fn parse_blkid(code: Option<i32>, stdout: &str) -> Option<Probe> {
         Some(0) => {}
         _ => return None,
     }
-    let kv: BTreeMap<&str, &str> = stdout
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .collect();
+    let kv: BTreeMap<&str, &str> = stdout.lines().filter_map(|l| l.split_once('=')).collect();
     if let Some(pt) = kv.get("PTTYPE") {
         if kv.contains_key("TYPE") {
             return Some(Probe::Ambiguous);
@@ -226,7 +223,10 @@ mod tests {
         assert_eq!(parse_blkid(Some(2), ""), Some(Probe::Blank));
         assert_eq!(parse_blkid(Some(8), ""), Some(Probe::Ambiguous));
         assert_eq!(
-            parse_blkid(Some(0), "DEVNAME=/dev/loop0\nUUID=ab-cd\nTYPE=xfs\nLABEL=dv-x\n"),
+            parse_blkid(
+                Some(0),
+                "DEVNAME=/dev/loop0\nUUID=ab-cd\nTYPE=xfs\nLABEL=dv-x\n"
+            ),
             Some(Probe::Signature {
                 fstype: "xfs".into(),
                 uuid: Some("ab-cd".into()),

@@ -63,15 +63,21 @@ pub fn volume_status(v: &Volume, mounts: &[mountinfo::MountEntry]) -> VolumeStat
     if s.mounted {
         s.migration = state::read(&v.mount_point).ok().flatten();
         if let Ok(st) = nix::sys::statvfs::statvfs(&v.mount_point) {
-            let f = st.fragment_size() as u64;
-            s.free_bytes = Some(st.blocks_available() as u64 * f);
-            s.used_bytes = Some((st.blocks() as u64 - st.blocks_free() as u64) * f);
+            let f = st.fragment_size();
+            s.free_bytes = Some(st.blocks_available() * f);
+            s.used_bytes = Some((st.blocks() - st.blocks_free()) * f);
         }
     } else if s.fstype.as_deref() == Some(v.filesystem.as_str())
         && crate::device::in_use(&dev, mounts, &[]).is_none()
     {
         let fs = v.filesystem.as_str();
-        if let Ok(m) = TempMount::new(&dev.node, &plan::work_mount_dir(v), fs, true, plan::no_write_options(fs)) {
+        if let Ok(m) = TempMount::new(
+            &dev.node,
+            &plan::work_mount_dir(v),
+            fs,
+            true,
+            plan::no_write_options(fs),
+        ) {
             s.migration = state::read(&m.target).ok().flatten();
             let _ = m.unmount();
         }
@@ -81,7 +87,11 @@ pub fn volume_status(v: &Volume, mounts: &[mountinfo::MountEntry]) -> VolumeStat
 
 pub fn print(cfg: &Config, json: bool) -> ExitCode {
     let mounts = mountinfo::read().unwrap_or_default();
-    let all: Vec<VolumeStatus> = cfg.volumes.iter().map(|v| volume_status(v, &mounts)).collect();
+    let all: Vec<VolumeStatus> = cfg
+        .volumes
+        .iter()
+        .map(|v| volume_status(v, &mounts))
+        .collect();
     if json {
         println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
         return ExitCode::SUCCESS;
@@ -91,7 +101,11 @@ pub fn print(cfg: &Config, json: bool) -> ExitCode {
     }
     for s in &all {
         println!("volume {}:", s.volume);
-        println!("  device:     {} ({})", s.device, s.node.as_deref().unwrap_or("absent"));
+        println!(
+            "  device:     {} ({})",
+            s.device,
+            s.node.as_deref().unwrap_or("absent")
+        );
         println!(
             "  filesystem: {} UUID={}",
             s.fstype.as_deref().unwrap_or("-"),
@@ -110,7 +124,9 @@ pub fn print(cfg: &Config, json: bool) -> ExitCode {
             Some(m) => println!(
                 "  migration:  {:?}{} ({} files, {} bytes, {:.1}s; seeded {} time(s))",
                 m.phase,
-                m.committed_at.map(|t| format!(" at {t} (epoch s)")).unwrap_or_default(),
+                m.committed_at
+                    .map(|t| format!(" at {t} (epoch s)"))
+                    .unwrap_or_default(),
                 m.files,
                 m.bytes,
                 m.copy_seconds,

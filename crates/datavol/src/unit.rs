@@ -121,7 +121,12 @@ pub fn render(spec: &MountSpec) -> Result<String, UnitError> {
     if !safe_uuid(&spec.uuid) {
         return Err(unsafe_err(&spec.uuid));
     }
-    for s in spec.options.iter().chain(&spec.before).chain([&spec.fstype]) {
+    for s in spec
+        .options
+        .iter()
+        .chain(&spec.before)
+        .chain([&spec.fstype])
+    {
         if !safe(s) || s.contains(' ') {
             return Err(unsafe_err(s));
         }

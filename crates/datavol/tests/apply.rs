@@ -41,13 +41,21 @@ fn seed_and_check(fs: &str) {
 
     let (code, out, err) = sb.datavol(&["apply"]);
     assert_eq!(code, Some(0), "apply failed: {out}{err}");
-    assert_eq!(sb.mount_source(&src).as_deref(), Some(dev.as_str()), "{err}");
+    assert_eq!(
+        sb.mount_source(&src).as_deref(),
+        Some(dev.as_str()),
+        "{err}"
+    );
     // The copy is faithful to the original still visible underneath.
     assert_eq!(rsync_diff(&sb, &orig, &src), "", "copy differs from source");
     // The host never sees the sandbox's mounts: there `src` is the original.
     assert_eq!(tree_fingerprint(&src), before, "the source was changed");
     let mode = sb.in_ns_check(&format!("stat -c %a {}", src.display()));
-    assert_eq!(mode.trim(), "711", "the new root must take the source's mode");
+    assert_eq!(
+        mode.trim(),
+        "711",
+        "the new root must take the source's mode"
+    );
     let state = sb.in_ns_check(&format!("cat {}/.datavol/state.json", src.display()));
     assert!(state.contains("\"committed\""), "{state}");
 
@@ -62,11 +70,20 @@ fn seed_and_check(fs: &str) {
     let text = std::fs::read_to_string(&unit).unwrap();
     assert!(text.contains("What=/dev/disk/by-uuid/"), "{text}");
     assert!(text.contains(&format!("Type={fs}")), "{text}");
-    assert!(text.contains("Before=containerd.service kubelet.service"), "{text}");
-    assert!(!text.lines().any(|l| l.starts_with("After=")), "deadlock risk: {text}");
+    assert!(
+        text.contains("Before=containerd.service kubelet.service"),
+        "{text}"
+    );
+    assert!(
+        !text.lines().any(|l| l.starts_with("After=")),
+        "deadlock risk: {text}"
+    );
     let calls = sb.calls();
     assert!(calls.contains("Reload"), "{calls}");
-    assert!(calls.contains("StartUnit") && calls.contains(".mount replace"), "{calls}");
+    assert!(
+        calls.contains("StartUnit") && calls.contains(".mount replace"),
+        "{calls}"
+    );
 
     // Idempotency: a second run changes nothing and calls nothing.
     let mtime = std::fs::metadata(&unit).unwrap().modified().unwrap();
@@ -82,17 +99,30 @@ fn seed_and_check(fs: &str) {
     assert!(second.as_millis() < 2000, "second apply took {second:?}");
 
     // Reboot: the mount and the ready flag are gone, the disk is committed.
-    sb.in_ns_check(&format!("umount {} && rm -rf /run/datavol/ready", src.display()));
+    sb.in_ns_check(&format!(
+        "umount {} && rm -rf /run/datavol/ready",
+        src.display()
+    ));
     let (code, out, err) = sb.datavol(&["apply"]);
     assert_eq!(code, Some(0), "apply after reboot: {out}{err}");
     assert!(!err.contains("stage=copy"), "re-copied after reboot: {err}");
-    assert!(!err.contains("stage=format"), "re-formatted after reboot: {err}");
+    assert!(
+        !err.contains("stage=format"),
+        "re-formatted after reboot: {err}"
+    );
     assert_eq!(sb.mount_source(&src).as_deref(), Some(dev.as_str()));
-    assert_eq!(std::fs::metadata(&unit).unwrap().modified().unwrap(), mtime, "unit rewritten");
+    assert_eq!(
+        std::fs::metadata(&unit).unwrap().modified().unwrap(),
+        mtime,
+        "unit rewritten"
+    );
 
     let (code, out, _) = sb.datavol(&["status", "--json"]);
     assert_eq!(code, Some(0));
-    assert!(out.contains("\"mounted\": true") && out.contains("committed"), "{out}");
+    assert!(
+        out.contains("\"mounted\": true") && out.contains("committed"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -111,7 +141,10 @@ fn assert_refused(sb: &Sandbox, src: &Path, needle: &str) {
     let src_before = tree_fingerprint(src);
     let (code, out, err) = sb.datavol(&["apply"]);
     assert_eq!(code, Some(3), "expected refusal: {out}{err}");
-    assert!(err.contains(needle), "reason should mention {needle:?}: {err}");
+    assert!(
+        err.contains(needle),
+        "reason should mention {needle:?}: {err}"
+    );
     let dev_after: Vec<String> = sb.loops.iter().map(|l| l.checksum()).collect();
     assert_eq!(dev_before, dev_after, "the device changed");
     assert_eq!(src_before, tree_fingerprint(src), "the source changed");
@@ -162,7 +195,9 @@ fn adopts_existing_filesystem_when_asked() {
 fn refuses_partition_table() {
     let mut sb = Sandbox::new();
     let dev = sb.add_loop("data", 64);
-    sh(&format!("echo 'label: gpt' | sfdisk -q {dev} && echo ',,L' | sfdisk -q --append {dev}"));
+    sh(&format!(
+        "echo 'label: gpt' | sfdisk -q {dev} && echo ',,L' | sfdisk -q --append {dev}"
+    ));
     let (src, _) = node_tree(&sb);
     sb.write_config(&config(&dev, "xfs", &src, ""));
     assert_refused(&sb, &src, "partition table");
@@ -188,7 +223,9 @@ fn stop_services_stops_and_restarts_them() {
     let calls = sb.calls();
     let stop = calls.find("StopUnit containerd.service").expect("stopped");
     let mount = calls.find(".mount replace").expect("mounted");
-    let start = calls.rfind("StartUnit containerd.service").expect("restarted");
+    let start = calls
+        .rfind("StartUnit containerd.service")
+        .expect("restarted");
     assert!(stop < mount && mount < start, "{calls}");
 }
 
@@ -238,7 +275,10 @@ fn missing_device_times_out_with_its_own_exit_code() {
     let t = Instant::now();
     let (code, out, err) = sb.datavol(&["apply"]);
     assert_eq!(code, Some(4), "{out}{err}");
-    assert!(t.elapsed().as_secs() >= 2, "did not wait for device_timeout");
+    assert!(
+        t.elapsed().as_secs() >= 2,
+        "did not wait for device_timeout"
+    );
     assert!(err.contains("did not appear within 2s"), "{err}");
 }
 
@@ -270,5 +310,9 @@ fn second_volume_failing_does_not_stop_the_first() {
     sb.write_config(&cfg);
     let (code, out, err) = sb.datavol(&["apply"]);
     assert_eq!(code, Some(4), "{out}{err}");
-    assert_eq!(sb.mount_source(&src).as_deref(), Some(dev.as_str()), "{err}");
+    assert_eq!(
+        sb.mount_source(&src).as_deref(),
+        Some(dev.as_str()),
+        "{err}"
+    );
 }

@@ -39,13 +39,18 @@ fn parses_a_full_volume_with_defaults() {
 
 #[test]
 fn empty_config_is_no_volumes() {
-    assert!(config::parse_str(Path::new("x.toml"), "# nothing\n").unwrap().is_empty());
+    assert!(config::parse_str(Path::new("x.toml"), "# nothing\n")
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
 fn unknown_key_points_at_it() {
     let e = err("[volume.a]\ndevice = \"/dev/xvdb\"\n  colour = 1\n");
-    assert!(e.starts_with("/etc/datavol/datavol.toml:3:3: unknown field `colour`"), "{e}");
+    assert!(
+        e.starts_with("/etc/datavol/datavol.toml:3:3: unknown field `colour`"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -69,13 +74,19 @@ fn syntax_error_has_location() {
 #[test]
 fn missing_keys_point_at_the_table() {
     let e = err("\n[volume.a]\nfilesystem = \"xfs\"\nmount_point = \"/data\"\n");
-    assert!(e.contains(":2:1:") && e.contains("missing required key `device`"), "{e}");
+    assert!(
+        e.contains(":2:1:") && e.contains("missing required key `device`"),
+        "{e}"
+    );
 }
 
 #[test]
 fn control_characters_cannot_reach_a_unit() {
     let e = err("[volume.a]\ndevice = \"/dev/xvdb\"\nfilesystem = \"xfs\"\nmount_point = \"/data\\nExecStart=/bin/sh\"\n");
-    assert!(e.contains(":4:15:") && e.contains("control characters"), "{e}");
+    assert!(
+        e.contains(":4:15:") && e.contains("control characters"),
+        "{e}"
+    );
     let e = err("[volume.a]\ndevice = \"/dev/xvdb\"\nfilesystem = \"xfs\"\nmount_point = \"/data\"\noptions = [\"noatime\\n[Service]\"]\n");
     assert!(e.contains(":5:12:"), "{e}");
     let e = err("[volume.a]\ndevice = \"/dev/xvdb\"\nfilesystem = \"xfs\"\nmount_point = \"/data\"\noptions = [\"ro,exec\"]\n");
@@ -112,7 +123,10 @@ fn overlapping_mount_points() {
         "[volume.a]\ndevice = \"/dev/xvdb\"\nfilesystem = \"xfs\"\nmount_point = \"/var/lib/containerd\"\n",
         "[volume.b]\ndevice = \"/dev/xvdc\"\nfilesystem = \"xfs\"\nmount_point = \"/var/lib/containerd/sub\"\n"
     ));
-    assert!(e.contains(":8:15:") && e.contains("overlaps volume \"a\""), "{e}");
+    assert!(
+        e.contains(":8:15:") && e.contains("overlaps volume \"a\""),
+        "{e}"
+    );
 }
 
 #[test]
@@ -136,11 +150,24 @@ fn write(dir: &Path, rel: &str, text: &str, mode: u32) {
 
 #[test]
 fn dropins_override_key_by_key_in_lexical_order() {
-    assert!(nix::unistd::geteuid().is_root(), "config trust checks need root-owned files: run as root");
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "config trust checks need root-owned files: run as root"
+    );
     let d = tempfile::tempdir().unwrap();
     write(d.path(), "datavol.toml", GOOD, 0o644);
-    write(d.path(), "conf.d/20-late.toml", "[volume.containerd]\ndevice = \"/dev/xvdd\"\n", 0o644);
-    write(d.path(), "conf.d/10-early.toml", "[volume.containerd]\ndevice = \"/dev/xvdc\"\nrequired = false\n", 0o600);
+    write(
+        d.path(),
+        "conf.d/20-late.toml",
+        "[volume.containerd]\ndevice = \"/dev/xvdd\"\n",
+        0o644,
+    );
+    write(
+        d.path(),
+        "conf.d/10-early.toml",
+        "[volume.containerd]\ndevice = \"/dev/xvdc\"\nrequired = false\n",
+        0o600,
+    );
     write(d.path(), "conf.d/ignored.conf", "garbage", 0o644);
     let c = config::load_dir(d.path()).unwrap();
     assert_eq!(c.files.len(), 3);
@@ -150,14 +177,22 @@ fn dropins_override_key_by_key_in_lexical_order() {
     assert_eq!(v.mount_point, Path::new("/var/lib/containerd"));
 
     // An error in a drop-in names the drop-in.
-    write(d.path(), "conf.d/30-bad.toml", "[volume.containerd]\nmigrate = \"yes\"\n", 0o644);
+    write(
+        d.path(),
+        "conf.d/30-bad.toml",
+        "[volume.containerd]\nmigrate = \"yes\"\n",
+        0o644,
+    );
     let e = config::load_dir(d.path()).unwrap_err().to_string();
     assert!(e.contains("30-bad.toml:2:11:"), "{e}");
 }
 
 #[test]
 fn refuses_writable_or_foreign_owned_files() {
-    assert!(nix::unistd::geteuid().is_root(), "config trust checks need root: run as root");
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "config trust checks need root: run as root"
+    );
     let d = tempfile::tempdir().unwrap();
     write(d.path(), "datavol.toml", GOOD, 0o664);
     let e = config::load_dir(d.path()).unwrap_err().to_string();

@@ -8,10 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 fn require_failpoints() {
-    assert!(
-        cfg!(feature = "failpoints"),
-        "crash tests need datavol built with failpoints: run `cargo xtask test` or `cargo test --workspace --features datavol/failpoints`"
-    );
+    #[cfg(not(feature = "failpoints"))]
+    panic!("crash tests need datavol built with failpoints: run `cargo xtask test` or `cargo test --workspace --features datavol/failpoints`");
 }
 
 fn setup(sb: &mut Sandbox, mib: u64) -> (String, PathBuf, PathBuf) {
@@ -35,8 +33,16 @@ fn setup(sb: &mut Sandbox, mib: u64) -> (String, PathBuf, PathBuf) {
 fn assert_recovered(sb: &Sandbox, dev: &str, src: &Path, orig: &Path, context: &str) {
     let (code, out, err) = sb.datavol(&["apply"]);
     assert_eq!(code, Some(0), "{context}: recovery run failed: {out}{err}");
-    assert_eq!(sb.mount_source(src).as_deref(), Some(dev), "{context}: {err}");
-    assert_eq!(rsync_diff(sb, orig, src), "", "{context}: copy differs from source");
+    assert_eq!(
+        sb.mount_source(src).as_deref(),
+        Some(dev),
+        "{context}: {err}"
+    );
+    assert_eq!(
+        rsync_diff(sb, orig, src),
+        "",
+        "{context}: copy differs from source"
+    );
     let state = sb.in_ns_check(&format!("cat {}/.datavol/state.json", src.display()));
     assert!(state.contains("\"committed\""), "{context}: {state}");
     // Exactly one committed seed: nothing was copied twice into the root.
@@ -47,7 +53,11 @@ fn assert_recovered(sb: &Sandbox, dev: &str, src: &Path, orig: &Path, context: &
     let calls = sb.calls();
     let (code, _, err) = sb.datavol(&["apply"]);
     assert_eq!(code, Some(0), "{context}: {err}");
-    assert_eq!(calls, sb.calls(), "{context}: the run after recovery was not a no-op");
+    assert_eq!(
+        calls,
+        sb.calls(),
+        "{context}: the run after recovery was not a no-op"
+    );
 }
 
 #[test]
@@ -64,11 +74,19 @@ fn crash_at_each_failpoint_then_recover() {
     ] {
         let mut sb = Sandbox::new();
         let (dev, src, orig) = setup(&mut sb, 400);
-        let (code, out, err) = sb.datavol_env(&["apply"], &[("FAILPOINTS", &format!("{fp}=return"))]);
+        let (code, out, err) =
+            sb.datavol_env(&["apply"], &[("FAILPOINTS", &format!("{fp}=return"))]);
         assert_ne!(code, Some(0), "{fp}: the crash did not happen: {out}{err}");
-        assert!(err.contains(&format!("failpoint {fp}: aborting")), "{fp}: {err}");
+        assert!(
+            err.contains(&format!("failpoint {fp}: aborting")),
+            "{fp}: {err}"
+        );
         if fp != "unit-started" {
-            assert_eq!(sb.mount_source(&src), None, "{fp}: mounted after a crash before the mount");
+            assert_eq!(
+                sb.mount_source(&src),
+                None,
+                "{fp}: mounted after a crash before the mount"
+            );
         }
         assert_recovered(&sb, &dev, &src, &orig, fp);
     }
@@ -107,11 +125,17 @@ fn sigkill_at_random_moments_then_recover() {
         if let Some(srcdev) = sb.mount_source(&src) {
             assert_eq!(srcdev, dev);
             let state = sb.in_ns_check(&format!("cat {}/.datavol/state.json", src.display()));
-            assert!(state.contains("\"committed\""), "mounted but not committed: {state}");
+            assert!(
+                state.contains("\"committed\""),
+                "mounted but not committed: {state}"
+            );
             break;
         }
         mid_copy += 1;
     }
-    assert!(mid_copy >= 2, "only {mid_copy} kills landed before the commit; the test proves little");
+    assert!(
+        mid_copy >= 2,
+        "only {mid_copy} kills landed before the commit; the test proves little"
+    );
     assert_recovered(&sb, &dev, &src, &orig, "after SIGKILLs");
 }

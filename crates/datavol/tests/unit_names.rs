@@ -22,8 +22,30 @@ impl Rng {
 
 fn generated_paths(n: usize) -> Vec<PathBuf> {
     let atoms = [
-        "var", "lib", "containerd", "my-dir", ".hidden", "a b", "ü", "日本", "x\\y", "-", "--",
-        "a.b", ".", "k:8", "under_score", "tab\tin", "%", "@", "~", "+", "=", ",", "'", "\"",
+        "var",
+        "lib",
+        "containerd",
+        "my-dir",
+        ".hidden",
+        "a b",
+        "ü",
+        "日本",
+        "x\\y",
+        "-",
+        "--",
+        "a.b",
+        ".",
+        "k:8",
+        "under_score",
+        "tab\tin",
+        "%",
+        "@",
+        "~",
+        "+",
+        "=",
+        ",",
+        "'",
+        "\"",
     ];
     let seps = ["/", "//", "///"];
     let mut rng = Rng(0x5eed_dada_1234_5678);
@@ -62,8 +84,14 @@ fn escaping_matches_systemd_escape_on_1000_paths() {
     for p in &paths {
         cmd.arg(p);
     }
-    let out = cmd.output().expect("systemd-escape must be installed (package systemd)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cmd
+        .output()
+        .expect("systemd-escape must be installed (package systemd)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     let theirs: Vec<&str> = text.split_whitespace().collect();
     assert_eq!(theirs.len(), paths.len());
@@ -116,7 +144,12 @@ fn rendered_units_pass_systemd_analyze_verify() {
                 // verify resolves dependencies on this host; only the unit's own syntax matters.
                 let own: Vec<&str> = err
                     .lines()
-                    .filter(|l| !l.contains("not found") && !l.contains("No such file") && !l.contains("Failed to") && !l.contains("man "))
+                    .filter(|l| {
+                        !l.contains("not found")
+                            && !l.contains("No such file")
+                            && !l.contains("Failed to")
+                            && !l.contains("man ")
+                    })
                     .collect();
                 assert!(out.status.success() || own.is_empty(), "{mp}: {err}");
                 assert!(own.is_empty(), "{mp}: systemd-analyze says: {err}");

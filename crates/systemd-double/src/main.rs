@@ -88,7 +88,11 @@ fn start_mount(unit_dir: &str, name: &str) -> Result<bool, String> {
     if let Some(o) = get("Options") {
         cmd.args(["-o", &o]);
     }
-    let st = cmd.arg(&dev).arg(&where_).status().map_err(|e| e.to_string())?;
+    let st = cmd
+        .arg(&dev)
+        .arg(&where_)
+        .status()
+        .map_err(|e| e.to_string())?;
     if st.success() {
         Ok(true)
     } else {
@@ -112,7 +116,11 @@ impl Manager {
         #[zbus(connection)] conn: &Connection,
     ) -> Result<OwnedObjectPath, SdError> {
         note(&self.log, &format!("GetUnit {name}"));
-        let known = self.states.lock().map(|s| s.contains_key(name)).unwrap_or(false);
+        let known = self
+            .states
+            .lock()
+            .map(|s| s.contains_key(name))
+            .unwrap_or(false);
         if !known {
             return Err(SdError::NoSuchUnit(format!("Unit {name} not loaded.")));
         }
@@ -127,7 +135,7 @@ impl Manager {
                 },
             )
             .await;
-        OwnedObjectPath::try_from(path).map_err(|e| SdError::ZBus(e.into()))
+        OwnedObjectPath::try_from(path).map_err(SdError::ZBus)
     }
 
     async fn start_unit(
@@ -170,7 +178,7 @@ impl Manager {
         self.next_job += 1;
         let id = self.next_job;
         let job = format!("/org/freedesktop/systemd1/job/{id}");
-        let path = OwnedObjectPath::try_from(job.clone()).map_err(|e| SdError::ZBus(e.into()))?;
+        let path = OwnedObjectPath::try_from(job.clone()).map_err(SdError::ZBus)?;
         let unit = name.to_string();
         let states = self.states.clone();
         let unit_dir = self.unit_dir.clone();
@@ -192,12 +200,18 @@ impl Manager {
             // Let the method reply go out first, as systemd's does.
             std::thread::sleep(std::time::Duration::from_millis(30));
             let result = if !start {
-                states.lock().map(|mut s| s.insert(unit.clone(), "inactive".into())).ok();
+                states
+                    .lock()
+                    .map(|mut s| s.insert(unit.clone(), "inactive".into()))
+                    .ok();
                 "done".to_string()
             } else if unit.ends_with(".mount") {
                 match start_mount(&unit_dir, &unit) {
                     Ok(true) => {
-                        states.lock().map(|mut s| s.insert(unit.clone(), "active".into())).ok();
+                        states
+                            .lock()
+                            .map(|mut s| s.insert(unit.clone(), "active".into()))
+                            .ok();
                         "done".into()
                     }
                     Ok(false) => {
@@ -210,7 +224,10 @@ impl Manager {
                     }
                 }
             } else {
-                states.lock().map(|mut s| s.insert(unit.clone(), "active".into())).ok();
+                states
+                    .lock()
+                    .map(|mut s| s.insert(unit.clone(), "active".into()))
+                    .ok();
                 "done".into()
             };
             note(&log, &format!("JobRemoved {id} {unit} {result}"));
@@ -273,7 +290,11 @@ fn main() {
         eprintln!("usage: systemd-double --bus ADDR --unit-dir DIR --log FILE [--active UNIT]...");
         std::process::exit(64);
     };
-    let log_file = match std::fs::OpenOptions::new().create(true).append(true).open(&log) {
+    let log_file = match std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+    {
         Ok(f) => Arc::new(Mutex::new(f)),
         Err(e) => {
             eprintln!("systemd-double: {log}: {e}");

@@ -14,7 +14,15 @@ pub fn require_root() {
         nix::unistd::geteuid().is_root(),
         "these tests need root (loop devices, mounts, namespaces); run them as root, as CI does"
     );
-    for tool in ["losetup", "mkfs.xfs", "mkfs.ext4", "blkid", "dbus-daemon", "unshare", "nsenter"] {
+    for tool in [
+        "losetup",
+        "mkfs.xfs",
+        "mkfs.ext4",
+        "blkid",
+        "dbus-daemon",
+        "unshare",
+        "nsenter",
+    ] {
         assert!(
             Command::new("sh")
                 .args(["-c", &format!("command -v {tool}")])
@@ -27,7 +35,10 @@ pub fn require_root() {
 }
 
 pub fn sh(cmd: &str) -> Output {
-    let out = Command::new("sh").args(["-c", cmd]).output().expect("run sh");
+    let out = Command::new("sh")
+        .args(["-c", cmd])
+        .output()
+        .expect("run sh");
     assert!(
         out.status.success(),
         "`{cmd}` failed: {}{}",
@@ -153,7 +164,10 @@ impl Sandbox {
             bus,
             loops: Vec::new(),
         };
-        sb.wait_for(|| bus_path.exists() && sb.in_ns_ok("true"), "dbus and namespace");
+        sb.wait_for(
+            || bus_path.exists() && sb.in_ns_ok("true"),
+            "dbus and namespace",
+        );
         // datavol's /run/datavol (lock, work mounts, ready flags) stays private to the test.
         // Fresh peer groups, private to this namespace, shared inside it like
         // under systemd: the double's mounts reach datavol's slave namespace.
@@ -181,7 +195,10 @@ impl Sandbox {
     fn wait_for(&self, f: impl Fn() -> bool, what: &str) {
         let t = Instant::now();
         while !f() {
-            assert!(t.elapsed() < Duration::from_secs(20), "{what} did not come up");
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "{what} did not come up"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -214,7 +231,10 @@ impl Sandbox {
 
     fn nsenter(&self) -> Command {
         let mut c = Command::new("nsenter");
-        c.arg("-t").arg(self.holder.id().to_string()).arg("-m").arg("--");
+        c.arg("-t")
+            .arg(self.holder.id().to_string())
+            .arg("-m")
+            .arg("--");
         c
     }
 
@@ -226,7 +246,10 @@ impl Sandbox {
     }
 
     pub fn in_ns(&self, cmd: &str) -> Output {
-        self.nsenter().args(["sh", "-c", cmd]).output().expect("nsenter")
+        self.nsenter()
+            .args(["sh", "-c", cmd])
+            .output()
+            .expect("nsenter")
     }
 
     pub fn in_ns_check(&self, cmd: &str) -> String {
@@ -258,7 +281,11 @@ impl Sandbox {
         self.datavol_env(args, &[])
     }
 
-    pub fn datavol_env(&self, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    pub fn datavol_env(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> (Option<i32>, String, String) {
         let mut c = self.datavol_cmd(args);
         for (k, v) in env {
             c.env(k, v);
@@ -273,7 +300,10 @@ impl Sandbox {
 
     /// The mount source of `path` inside the sandbox, if it is a mount point.
     pub fn mount_source(&self, path: &Path) -> Option<String> {
-        let o = self.in_ns(&format!("findmnt -n -o SOURCE --mountpoint {}", path.display()));
+        let o = self.in_ns(&format!(
+            "findmnt -n -o SOURCE --mountpoint {}",
+            path.display()
+        ));
         o.status
             .success()
             .then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
@@ -329,7 +359,11 @@ pub fn rsync_diff(sb: &Sandbox, src: &Path, dst: &Path) -> String {
         src.display(),
         dst.display()
     ));
-    assert!(o.status.success(), "rsync failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "rsync failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout)
         .lines()
         // The root itself: its times differ only by the datavol marker dir.
