@@ -316,3 +316,48 @@ fn second_volume_failing_does_not_stop_the_first() {
         "{err}"
     );
 }
+
+/// Signatures datavol never overwrites, each made by its own tool.
+fn refuses_signature(make: &str, mib: u64, needle: &str) {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", mib);
+    sh(&make.replace("{dev}", &dev));
+    let (src, _) = node_tree(&sb);
+    sb.write_config(&config(&dev, "xfs", &src, ""));
+    assert_refused(&sb, &src, needle);
+}
+
+#[test]
+fn refuses_swap() {
+    refuses_signature("mkswap -q {dev}", 64, "foreign signature (swap)");
+}
+
+#[test]
+fn refuses_luks() {
+    refuses_signature(
+        "echo -n pw | cryptsetup luksFormat -q --pbkdf pbkdf2 --pbkdf-force-iterations 1000 {dev} -",
+        64,
+        "foreign signature (crypto_LUKS)",
+    );
+}
+
+#[test]
+fn refuses_lvm_physical_volume() {
+    refuses_signature("pvcreate -q {dev}", 64, "foreign signature (LVM2_member)");
+}
+
+#[test]
+fn refuses_ambiguous_signatures() {
+    // An xfs with an ext4 superblock written over its second KiB: libblkid
+    // finds both and will not choose.
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    let ext4 = sb.path("ext4.img");
+    sh(&format!(
+        "truncate -s 400M {e} && mkfs.ext4 -q -F {e} && mkfs.xfs -q {dev} && dd if={e} of={dev} bs=1024 skip=1 seek=1 count=1 conv=notrunc status=none && rm {e}",
+        e = ext4.display()
+    ));
+    let (src, _) = node_tree(&sb);
+    sb.write_config(&config(&dev, "xfs", &src, ""));
+    assert_refused(&sb, &src, "several contradicting signatures");
+}

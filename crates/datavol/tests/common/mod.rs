@@ -29,7 +29,7 @@ pub fn require_root() {
                 .stdout(Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success()),
-            "{tool} is missing; install xfsprogs e2fsprogs util-linux dbus (see .ci/run)"
+            "{tool} is missing; install the packages .ci/run installs"
         );
     }
 }
@@ -154,6 +154,7 @@ impl Sandbox {
             .args(["--session", "--nofork", "--nopidfile"])
             .arg(format!("--address={bus}"))
             .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .spawn()
             .expect("dbus-daemon");
         let mut sb = Sandbox {
