@@ -361,3 +361,53 @@ fn refuses_ambiguous_signatures() {
     sb.write_config(&config(&dev, "xfs", &src, ""));
     assert_refused(&sb, &src, "several contradicting signatures");
 }
+
+#[test]
+fn gate_blocks_services_until_a_required_volume_is_mounted() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    let (src, _) = node_tree(&sb);
+    sb.write_config(&config(&dev, "xfs", &src, "required = true"));
+    let (code, _, err) = sb.datavol(&["gate"]);
+    assert_eq!(
+        code,
+        Some(3),
+        "gate let containerd start without the volume: {err}"
+    );
+    assert!(
+        err.contains("required volume containerd is not mounted"),
+        "{err}"
+    );
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (code, _, err) = sb.datavol(&["gate"]);
+    assert_eq!(code, Some(0), "{err}");
+}
+
+#[test]
+fn plan_json_and_validate() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 64);
+    sh(&format!("mkfs.ext4 -q {dev}"));
+    let (src, _) = node_tree(&sb);
+    sb.write_config(&config(&dev, "xfs", &src, ""));
+    let (code, out, err) = sb.datavol(&["plan", "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("plan --json is JSON");
+    assert_eq!(v[0]["volume"], "containerd");
+    assert_eq!(v[0]["outcome"], "fail");
+    assert_eq!(v[0]["failure"], "refused");
+    assert_eq!(v[0]["device"]["node"], dev.as_str());
+    assert!(v[0]["reason"].as_str().unwrap().contains("ext4"), "{out}");
+
+    let (code, out, _) = sb.datavol(&["validate"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("ok: 1 volume(s)"), "{out}");
+    let bad = sb.path("bad.toml");
+    std::fs::write(&bad, "[volume.x]\ndevice = 3\n").unwrap();
+    let (code, _, err) = sb.datavol(&["validate", bad.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("bad.toml:2:10"), "{err}");
+    let (code, _, _) = sb.datavol(&["no-such-command"]);
+    assert_eq!(code, Some(64));
+}
