@@ -622,6 +622,14 @@ fn mount(
         .start_unit(&unit_name, MOUNT_TIMEOUT)
         .map_err(|e| failed(format!("volume {name}: {e}")))?;
     failpoint("unit-started");
+    // A skipped condition also ends the job "done": ask the unit itself.
+    let active = bus.get()?.active_state(&unit_name).map_err(failed)?;
+    if active.as_deref() != Some("active") {
+        return Err(failed(format!(
+            "volume {name}: {unit_name} job is done but the unit is {}; hint: systemctl status {unit_name}",
+            active.as_deref().unwrap_or("not loaded")
+        )));
+    }
     let mounts = mountinfo::read().map_err(failed)?;
     match mountinfo::mounted_at(&mounts, &vol.mount_point) {
         Some(m) if (m.major, m.minor) == majmin => {
