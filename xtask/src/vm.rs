@@ -34,12 +34,17 @@ environment:
 
 pub fn run(args: &[String]) -> Result<(), String> {
     let mut names = vec![];
-    let (mut shell, mut inspect, mut rebuild, mut image_only, mut no_build) = (false, false, false, false, false);
+    let (mut shell, mut inspect, mut rebuild, mut image_only, mut no_build) =
+        (false, false, false, false, false);
     for a in args {
         match a.as_str() {
             "--list" => {
                 for s in scenarios::all() {
-                    let st = if matches!(s.status, Status::Pending(_)) { " (pending)" } else { "" };
+                    let st = if matches!(s.status, Status::Pending(_)) {
+                        " (pending)"
+                    } else {
+                        ""
+                    };
                     println!("{:<22} {}{st}", s.name, s.about);
                 }
                 return Ok(());
@@ -69,7 +74,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
 
     let started = Instant::now();
     host_tools()?;
-    let cache = PathBuf::from(std::env::var("DATAVOL_VM_CACHE").unwrap_or_else(|_| "/var/cache/datavol-vm".into()));
+    let cache = PathBuf::from(
+        std::env::var("DATAVOL_VM_CACHE").unwrap_or_else(|_| "/var/cache/datavol-vm".into()),
+    );
     std::fs::create_dir_all(&cache).map_err(|e| format!("{}: {e}", cache.display()))?;
     let img = image::ensure(&cache, rebuild)?;
     if image_only {
@@ -77,14 +84,21 @@ pub fn run(args: &[String]) -> Result<(), String> {
         return Ok(());
     }
     let accel = qemu::accel(&cache.join("accel"), &img.kernel);
-    let datavol = if inspect { Err("not needed".into()) } else { build_datavol(no_build) };
+    let datavol = if inspect {
+        Err("not needed".into())
+    } else {
+        build_datavol(no_build)
+    };
     if let Err(e) = &datavol {
         if !inspect {
             eprintln!("vm-test: datavol binary unavailable: {e}");
         }
     }
 
-    let selected: Vec<_> = all.into_iter().filter(|s| names.is_empty() || names.iter().any(|n| n == s.name)).collect();
+    let selected: Vec<_> = all
+        .into_iter()
+        .filter(|s| names.is_empty() || names.iter().any(|n| n == s.name))
+        .collect();
     let mut lines = vec![];
     let mut failed = 0;
     for s in selected {
@@ -102,7 +116,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
             util::remove_dir_all(&dir)?;
         }
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let mut ctx = Ctx::new(s.name, img.clone(), accel.clone(), datavol.clone(), dir.clone(), shell);
+        let mut ctx = Ctx::new(
+            s.name,
+            img.clone(),
+            accel.clone(),
+            datavol.clone(),
+            dir.clone(),
+            shell,
+        );
         if inspect {
             return scenarios::inspect(&mut ctx);
         }
@@ -118,7 +139,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
         if let Err(e) = r {
             ctx.fail(format!("error: {e}"));
         }
-        let verdict = if ctx.failures.is_empty() { "PASS" } else { "FAIL" };
+        let verdict = if ctx.failures.is_empty() {
+            "PASS"
+        } else {
+            "FAIL"
+        };
         let line = format!("{verdict} {} {}", s.name, secs(t.elapsed()));
         println!("{line}");
         for n in &ctx.notes {
@@ -156,7 +181,11 @@ fn host_tools() -> Result<(), String> {
         ("mkfs.xfs", "xfsprogs"),
         ("mkfs.ext4", "e2fsprogs"),
     ];
-    let missing: Vec<&str> = need.iter().filter(|(t, _)| !have(t)).map(|(_, p)| *p).collect();
+    let missing: Vec<&str> = need
+        .iter()
+        .filter(|(t, _)| !have(t))
+        .map(|(_, p)| *p)
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -176,12 +205,21 @@ fn host_tools() -> Result<(), String> {
 /// Builds the datavol binary with failpoints, in the shared target dir.
 fn build_datavol(no_build: bool) -> Result<PathBuf, String> {
     let root = ws_root();
-    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root.join("target"));
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("target"));
     if !no_build {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         eprintln!("vm-test: cargo build --release -p datavol --features datavol/failpoints");
         let st = Command::new(cargo)
-            .args(["build", "--release", "-p", "datavol", "--features", "datavol/failpoints"])
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "datavol",
+                "--features",
+                "datavol/failpoints",
+            ])
             .current_dir(&root)
             .status()
             .map_err(|e| format!("cargo: {e}"))?;

@@ -25,7 +25,12 @@ pub struct Image {
 
 impl Image {
     fn at(dir: PathBuf) -> Image {
-        Image { raw: dir.join("image.raw"), kernel: dir.join("vmlinuz"), initrd: dir.join("initrd.img"), dir }
+        Image {
+            raw: dir.join("image.raw"),
+            kernel: dir.join("vmlinuz"),
+            initrd: dir.join("initrd.img"),
+            dir,
+        }
     }
 }
 
@@ -71,7 +76,11 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 
 pub fn cache_key() -> Result<String, String> {
     let r = recipe_dir();
-    let mut files = vec![r.join("build-rootfs.sh"), r.join("build-oci.sh"), r.join("payload/checks/bake.sh")];
+    let mut files = vec![
+        r.join("build-rootfs.sh"),
+        r.join("build-oci.sh"),
+        r.join("payload/checks/bake.sh"),
+    ];
     walk(&r.join("guest"), &mut files);
     let mut buf = format!("version={RECIPE_VERSION}\nmirror={}\n", mirror()).into_bytes();
     for f in files {
@@ -90,7 +99,11 @@ pub fn ensure(cache: &Path, force: bool) -> Result<Image, String> {
     if !force && dir.join("ok").exists() {
         return Ok(Image::at(dir));
     }
-    eprintln!("vm-test: building image {key} in {} (mirror {})", dir.display(), mirror());
+    eprintln!(
+        "vm-test: building image {key} in {} (mirror {})",
+        dir.display(),
+        mirror()
+    );
     let start = Instant::now();
     let tmp = cache.join("image-build.tmp");
     remove_dir_all(&tmp)?;
@@ -100,7 +113,11 @@ pub fn ensure(cache: &Path, force: bool) -> Result<Image, String> {
     let r = recipe_dir();
 
     logged(
-        Command::new("bash").arg(r.join("build-rootfs.sh")).arg(&rootfs).arg(mirror()).arg(r.join("guest")),
+        Command::new("bash")
+            .arg(r.join("build-rootfs.sh"))
+            .arg(&rootfs)
+            .arg(mirror())
+            .arg(r.join("guest")),
         &log,
     )?;
     eprintln!("vm-test:   rootfs done after {}", secs(start.elapsed()));
@@ -123,13 +140,21 @@ pub fn ensure(cache: &Path, force: bool) -> Result<Image, String> {
         fs::copy(&src, dst).map_err(|e| format!("{}: {e}", src.display()))?;
     }
     logged(
-        Command::new("mkfs.ext4").args(["-q", "-F", "-L", "vmroot", "-d"]).arg(&rootfs).arg(&img.raw).arg("4G"),
+        Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-L", "vmroot", "-d"])
+            .arg(&rootfs)
+            .arg(&img.raw)
+            .arg("4G"),
         &log,
     )?;
     remove_dir_all(&rootfs)?;
 
     bake(&img, cache, &tmp)?;
-    fs::write(tmp.join("ok"), format!("built in {}\n", secs(start.elapsed()))).map_err(|e| e.to_string())?;
+    fs::write(
+        tmp.join("ok"),
+        format!("built in {}\n", secs(start.elapsed())),
+    )
+    .map_err(|e| e.to_string())?;
 
     // Replace any older image.
     if let Ok(rd) = fs::read_dir(cache) {
@@ -150,7 +175,11 @@ fn bake(img: &Image, cache: &Path, work: &Path) -> Result<(), String> {
     let r = recipe_dir();
     let mut p = Payload::new(&work.join("bake-share"))?;
     p.share_file("pause.tar", &work.join("pause.tar"))?;
-    install_checker(&mut p, &fs::read_to_string(r.join("payload/checks/bake.sh")).map_err(|e| e.to_string())?, &[])?;
+    install_checker(
+        &mut p,
+        &fs::read_to_string(r.join("payload/checks/bake.sh")).map_err(|e| e.to_string())?,
+        &[],
+    )?;
     p.finish()?;
     let m = Machine {
         kernel: img.kernel.clone(),
@@ -165,8 +194,12 @@ fn bake(img: &Image, cache: &Path, work: &Path) -> Result<(), String> {
     };
     let o = m.boot(None)?;
     let res = Kv::load(&p.out().join("result.txt"));
-    let failed: Vec<String> =
-        res.0.iter().filter(|(k, v)| k.starts_with("check.") && v != "ok").map(|(k, v)| format!("{k}={v}")).collect();
+    let failed: Vec<String> = res
+        .0
+        .iter()
+        .filter(|(k, v)| k.starts_with("check.") && v != "ok")
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     if o.exit != Exit::PoweredOff || res.get("done") != Some("1") || !failed.is_empty() {
         return Err(format!(
             "baking boot failed ({:?} after {}): {}; see {}",
@@ -187,7 +220,11 @@ fn bake(img: &Image, cache: &Path, work: &Path) -> Result<(), String> {
 /// The checker runs after `multi-user.target` and the units in `after`, then powers off.
 pub fn install_checker(p: &mut Payload, script: &str, after: &[&str]) -> Result<(), String> {
     let r = recipe_dir();
-    p.copy(&r.join("payload/lib.sh"), "/usr/local/lib/vmtest/lib.sh", 0o644)?;
+    p.copy(
+        &r.join("payload/lib.sh"),
+        "/usr/local/lib/vmtest/lib.sh",
+        0o644,
+    )?;
     p.file("/usr/local/lib/vmtest/check.sh", script, 0o755)?;
     let unit = format!(
         "[Unit]\nDescription=VM test checker\nAfter=multi-user.target containerd.service datavol.service {}\n\n\
@@ -199,4 +236,3 @@ pub fn install_checker(p: &mut Payload, script: &str, after: &[&str]) -> Result<
     p.file("/etc/systemd/system/vmtest-check.service", &unit, 0o644)?;
     p.enable("/etc/systemd/system/vmtest-check.service", &unit)
 }
-

@@ -17,7 +17,10 @@ impl Payload {
         remove_dir_all(dir)?;
         fs::create_dir_all(dir.join("root")).map_err(|e| e.to_string())?;
         fs::create_dir_all(dir.join("out")).map_err(|e| e.to_string())?;
-        Ok(Payload { dir: dir.to_path_buf(), extra: Vec::new() })
+        Ok(Payload {
+            dir: dir.to_path_buf(),
+            extra: Vec::new(),
+        })
     }
 
     pub fn out(&self) -> PathBuf {
@@ -25,10 +28,17 @@ impl Payload {
     }
 
     fn at(&self, guest_path: &str) -> PathBuf {
-        self.dir.join("root").join(guest_path.trim_start_matches('/'))
+        self.dir
+            .join("root")
+            .join(guest_path.trim_start_matches('/'))
     }
 
-    pub fn file(&self, guest_path: &str, contents: impl AsRef<[u8]>, mode: u32) -> Result<(), String> {
+    pub fn file(
+        &self,
+        guest_path: &str,
+        contents: impl AsRef<[u8]>,
+        mode: u32,
+    ) -> Result<(), String> {
         write_file(&self.at(guest_path), contents, mode)
     }
 
@@ -61,7 +71,11 @@ impl Payload {
     /// made in /etc/systemd/system as systemctl would. `unit_path` is the guest path of the unit,
     /// `text` its contents.
     pub fn enable(&self, unit_path: &str, text: &str) -> Result<(), String> {
-        let name = Path::new(unit_path).file_name().unwrap().to_string_lossy().into_owned();
+        let name = Path::new(unit_path)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let mut in_install = false;
         let mut n = 0;
         for line in text.lines() {
@@ -73,7 +87,9 @@ impl Payload {
             if !in_install {
                 continue;
             }
-            let Some((k, v)) = l.split_once('=') else { continue };
+            let Some((k, v)) = l.split_once('=') else {
+                continue;
+            };
             let suffix = match k.trim() {
                 "WantedBy" => "wants",
                 "RequiredBy" => "requires",
@@ -87,12 +103,17 @@ impl Payload {
                 _ => continue,
             };
             for t in v.split_whitespace() {
-                self.symlink(unit_path, &format!("/etc/systemd/system/{t}.{suffix}/{name}"))?;
+                self.symlink(
+                    unit_path,
+                    &format!("/etc/systemd/system/{t}.{suffix}/{name}"),
+                )?;
                 n += 1;
             }
         }
         if n == 0 {
-            return Err(format!("{unit_path}: [Install] has no WantedBy=/RequiredBy=, cannot enable"));
+            return Err(format!(
+                "{unit_path}: [Install] has no WantedBy=/RequiredBy=, cannot enable"
+            ));
         }
         Ok(())
     }

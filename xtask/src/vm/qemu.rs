@@ -28,7 +28,11 @@ pub struct Disk {
 
 impl Disk {
     pub fn virtio(path: &Path, serial: &str) -> Disk {
-        Disk { path: path.to_path_buf(), bus: Bus::Virtio, serial: serial.to_string() }
+        Disk {
+            path: path.to_path_buf(),
+            bus: Bus::Virtio,
+            serial: serial.to_string(),
+        }
     }
 }
 
@@ -63,16 +67,30 @@ pub struct Outcome {
 
 impl Machine {
     pub fn args(&self, interactive: bool) -> Vec<String> {
-        let fmt = |p: &Path| if p.extension().is_some_and(|e| e == "qcow2") { "qcow2" } else { "raw" };
+        let fmt = |p: &Path| {
+            if p.extension().is_some_and(|e| e == "qcow2") {
+                "qcow2"
+            } else {
+                "raw"
+            }
+        };
         let mut a: Vec<String> = vec![
             "-nodefaults".into(),
             "-display".into(),
             "none".into(),
             "-no-reboot".into(),
             "-accel".into(),
-            if self.accel == "kvm" { "kvm".into() } else { "tcg,thread=multi".into() },
+            if self.accel == "kvm" {
+                "kvm".into()
+            } else {
+                "tcg,thread=multi".into()
+            },
             "-cpu".into(),
-            if self.accel == "kvm" { "host".into() } else { "max".into() },
+            if self.accel == "kvm" {
+                "host".into()
+            } else {
+                "max".into()
+            },
             "-smp".into(),
             "2".into(),
             "-m".into(),
@@ -84,17 +102,28 @@ impl Machine {
             "-append".into(),
             CMDLINE.into(),
             "-drive".into(),
-            format!("file={},if=none,id=root,format={},cache=writeback", self.root.display(), fmt(&self.root)),
+            format!(
+                "file={},if=none,id=root,format={},cache=writeback",
+                self.root.display(),
+                fmt(&self.root)
+            ),
             "-device".into(),
             "virtio-blk-pci,drive=root".into(),
             "-virtfs".into(),
-            format!("local,path={},mount_tag=vmtest,security_model=none", self.share.display()),
+            format!(
+                "local,path={},mount_tag=vmtest,security_model=none",
+                self.share.display()
+            ),
         ];
         for (i, d) in self.disks.iter().enumerate() {
             // cache=writeback: what the guest wrote out survives a qemu kill (the host page
             // cache keeps it), what it had only in its own page cache does not: a power cut.
             a.push("-drive".into());
-            a.push(format!("file={},if=none,id=d{i},format={},cache=writeback", d.path.display(), fmt(&d.path)));
+            a.push(format!(
+                "file={},if=none,id=d{i},format={},cache=writeback",
+                d.path.display(),
+                fmt(&d.path)
+            ));
             a.push("-device".into());
             a.push(match d.bus {
                 Bus::Virtio => format!("virtio-blk-pci,drive=d{i},serial={}", d.serial),
@@ -104,7 +133,12 @@ impl Machine {
         if interactive {
             a.extend(["-serial".into(), "mon:stdio".into()]);
         } else {
-            a.extend(["-serial".into(), format!("file:{}", self.console.display()), "-monitor".into(), "none".into()]);
+            a.extend([
+                "-serial".into(),
+                format!("file:{}", self.console.display()),
+                "-monitor".into(),
+                "none".into(),
+            ]);
         }
         a
     }
@@ -115,14 +149,18 @@ impl Machine {
         cmd.args(self.args(interactive));
         if !interactive {
             cmd.stdin(Stdio::null()).stdout(Stdio::null());
-            let log = fs::File::create(self.console.with_extension("qemu.log")).map_err(|e| e.to_string())?;
+            let log = fs::File::create(self.console.with_extension("qemu.log"))
+                .map_err(|e| e.to_string())?;
             cmd.stderr(log);
         }
         // Kept next to the console log, so a failed boot can be repeated by hand.
         let line: Vec<String> = std::iter::once("qemu-system-x86_64".to_string())
             .chain(self.args(true).into_iter().map(|a| format!("'{a}'")))
             .collect();
-        let _ = fs::write(self.console.with_extension("cmdline.sh"), line.join(" ") + "\n");
+        let _ = fs::write(
+            self.console.with_extension("cmdline.sh"),
+            line.join(" ") + "\n",
+        );
         cmd.spawn().map_err(|e| format!("qemu-system-x86_64: {e}"))
     }
 
@@ -134,20 +172,33 @@ impl Machine {
         loop {
             if let Some(st) = child.try_wait().map_err(|e| e.to_string())? {
                 if !st.success() {
-                    let log = fs::read_to_string(self.console.with_extension("qemu.log")).unwrap_or_default();
+                    let log = fs::read_to_string(self.console.with_extension("qemu.log"))
+                        .unwrap_or_default();
                     return Err(format!("qemu exited with {st}: {}", log.trim()));
                 }
-                return Ok(Outcome { exit: Exit::PoweredOff, took: start.elapsed() });
+                return Ok(Outcome {
+                    exit: Exit::PoweredOff,
+                    took: start.elapsed(),
+                });
             }
             if let Some(m) = marker {
-                if fs::read_to_string(&self.console).unwrap_or_default().contains(m) {
+                if fs::read_to_string(&self.console)
+                    .unwrap_or_default()
+                    .contains(m)
+                {
                     kill(&mut child);
-                    return Ok(Outcome { exit: Exit::KilledAtMarker, took: start.elapsed() });
+                    return Ok(Outcome {
+                        exit: Exit::KilledAtMarker,
+                        took: start.elapsed(),
+                    });
                 }
             }
             if start.elapsed() > self.timeout {
                 kill(&mut child);
-                return Ok(Outcome { exit: Exit::TimedOut, took: start.elapsed() });
+                return Ok(Outcome {
+                    exit: Exit::TimedOut,
+                    took: start.elapsed(),
+                });
             }
             sleep(Duration::from_millis(250));
         }
@@ -195,9 +246,16 @@ pub fn accel(cache: &Path, kernel: &Path) -> String {
     if let Ok(a) = fs::read_to_string(cache) {
         return a.trim().to_string();
     }
-    let answer = if Path::new("/dev/kvm").exists() && probe_kvm(cache, kernel) { "kvm" } else { "tcg" };
+    let answer = if Path::new("/dev/kvm").exists() && probe_kvm(cache, kernel) {
+        "kvm"
+    } else {
+        "tcg"
+    };
     let _ = fs::write(cache, answer);
-    eprintln!("vm-test: accelerator: {answer} (cached in {})", cache.display());
+    eprintln!(
+        "vm-test: accelerator: {answer} (cached in {})",
+        cache.display()
+    );
     answer.to_string()
 }
 
@@ -205,7 +263,18 @@ fn probe_kvm(cache: &Path, kernel: &Path) -> bool {
     let console = cache.with_extension("probe.log");
     let _ = fs::remove_file(&console);
     let child = Command::new("qemu-system-x86_64")
-        .args(["-nodefaults", "-display", "none", "-no-reboot", "-accel", "kvm", "-cpu", "host", "-m", "256"])
+        .args([
+            "-nodefaults",
+            "-display",
+            "none",
+            "-no-reboot",
+            "-accel",
+            "kvm",
+            "-cpu",
+            "host",
+            "-m",
+            "256",
+        ])
         .arg("-kernel")
         .arg(kernel)
         .args(["-append", "console=ttyS0 panic=-1", "-serial"])
@@ -221,7 +290,10 @@ fn probe_kvm(cache: &Path, kernel: &Path) -> bool {
         let log = fs::read_to_string(&console).unwrap_or_default();
         if log.contains("Kernel panic") || log.contains("VFS:") {
             kill(&mut child);
-            eprintln!("vm-test: KVM probe booted a kernel in {}", secs(start.elapsed()));
+            eprintln!(
+                "vm-test: KVM probe booted a kernel in {}",
+                secs(start.elapsed())
+            );
             return true;
         }
         if let Ok(Some(_)) = child.try_wait() {

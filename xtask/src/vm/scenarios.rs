@@ -4,7 +4,7 @@
 use super::image::{install_checker, recipe_dir, Image};
 use super::payload::Payload;
 use super::qemu::{blank_disk, overlay, Disk, Exit, Machine};
-use super::util::{blkid, output, secs, sha256_file, ws_root, CopyMount, Kv};
+use super::util::{blkid, output, secs, sha256_file, state_phase, ws_root, CopyMount, Kv};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -58,8 +58,25 @@ pub struct Ctx {
 pub const SHELL_DONE: &str = "(shell session ended)";
 
 impl Ctx {
-    pub fn new(name: &str, image: Image, accel: String, datavol: Result<PathBuf, String>, dir: PathBuf, shell: bool) -> Ctx {
-        Ctx { name: name.into(), image, accel, datavol, dir, shell, failures: vec![], notes: vec![], boots: 0 }
+    pub fn new(
+        name: &str,
+        image: Image,
+        accel: String,
+        datavol: Result<PathBuf, String>,
+        dir: PathBuf,
+        shell: bool,
+    ) -> Ctx {
+        Ctx {
+            name: name.into(),
+            image,
+            accel,
+            datavol,
+            dir,
+            shell,
+            failures: vec![],
+            notes: vec![],
+            boots: 0,
+        }
     }
 
     pub fn fail(&mut self, msg: impl Into<String>) {
@@ -94,12 +111,20 @@ impl Ctx {
     }
 
     fn check_script(name: &str) -> Result<String, String> {
-        let p = recipe_dir().join("payload/checks").join(format!("{name}.sh"));
+        let p = recipe_dir()
+            .join("payload/checks")
+            .join(format!("{name}.sh"));
         fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))
     }
 
     /// The checker for this boot, from xtask/vm/payload/checks/<script>.sh.
-    fn checker(&self, p: &mut Payload, script: &str, after: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
+    fn checker(
+        &self,
+        p: &mut Payload,
+        script: &str,
+        after: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<(), String> {
         install_checker(p, &Self::check_script(script)?, after)?;
         let env: String = env.iter().map(|(k, v)| format!("{k}='{v}'\n")).collect();
         p.file("/usr/local/lib/vmtest/env", env, 0o644)
@@ -108,7 +133,10 @@ impl Ctx {
     /// Installs datavol as the RPM lays it out, with `config` as /etc/datavol/datavol.toml,
     /// and enables datavol.service (offline, from its [Install] section).
     fn install_datavol(&self, p: &mut Payload, config: &str) -> Result<(), String> {
-        let bin = self.datavol.clone().map_err(|e| format!("datavol binary: {e}"))?;
+        let bin = self
+            .datavol
+            .clone()
+            .map_err(|e| format!("datavol binary: {e}"))?;
         let units = ws_root().join("units");
         p.copy(&bin, "/usr/bin/datavol", 0o755)?;
         let svc = units.join("datavol.service");
@@ -116,7 +144,11 @@ impl Ctx {
         p.file("/usr/lib/systemd/system/datavol.service", &text, 0o644)?;
         let dropin = units.join("containerd.service.d/50-datavol.conf");
         if dropin.exists() {
-            p.copy(&dropin, "/usr/lib/systemd/system/containerd.service.d/50-datavol.conf", 0o644)?;
+            p.copy(
+                &dropin,
+                "/usr/lib/systemd/system/containerd.service.d/50-datavol.conf",
+                0o644,
+            )?;
         }
         p.file("/etc/datavol/datavol.toml", config, 0o644)?;
         p.dir("/etc/datavol/conf.d")?;
@@ -140,13 +172,23 @@ impl Ctx {
     /// Boots once. Records failures for a boot that did not power off (or, with `marker`,
     /// did not reach it), an unfinished checker, and every failed guest check.
     /// Returns the checker's results.
-    fn boot(&mut self, label: &str, root: &Path, disks: &[Disk], mut p: Payload, marker: Option<&str>) -> Result<Kv, String> {
+    fn boot(
+        &mut self,
+        label: &str,
+        root: &Path,
+        disks: &[Disk],
+        mut p: Payload,
+        marker: Option<&str>,
+    ) -> Result<Kv, String> {
         self.boots += 1;
         save_boot(&self.dir, root, disks)?;
         if self.shell {
             shell_extras(&mut p)?;
             p.finish()?;
-            eprintln!("vm-test: {}: interactive boot '{label}' (root autologin; Ctrl-A X quits qemu).", self.name);
+            eprintln!(
+                "vm-test: {}: interactive boot '{label}' (root autologin; Ctrl-A X quits qemu).",
+                self.name
+            );
             eprintln!("vm-test: the checker is installed, not enabled: bash /usr/local/lib/vmtest/check.sh");
             self.machine(label, root, disks, &p.dir).interactive()?;
             return Err(SHELL_DONE.into());
@@ -154,15 +196,28 @@ impl Ctx {
         p.finish()?;
         let m = self.machine(label, root, disks, &p.dir);
         let o = m.boot(marker)?;
-        self.notes.push(format!("{label}: {:?} after {}", o.exit, secs(o.took)));
+        self.notes
+            .push(format!("{label}: {:?} after {}", o.exit, secs(o.took)));
         let res = Kv::load(&p.out().join("result.txt"));
-        let want = if marker.is_some() { Exit::KilledAtMarker } else { Exit::PoweredOff };
+        let want = if marker.is_some() {
+            Exit::KilledAtMarker
+        } else {
+            Exit::PoweredOff
+        };
         if o.exit != want {
-            self.fail(format!("{label}: {:?} after {} (wanted {want:?}); console tail:\n{}", o.exit, secs(o.took), tail(&m.console, 15)));
+            self.fail(format!(
+                "{label}: {:?} after {} (wanted {want:?}); console tail:\n{}",
+                o.exit,
+                secs(o.took),
+                tail(&m.console, 15)
+            ));
         }
         if marker.is_none() {
             if res.get("done") != Some("1") {
-                self.fail(format!("{label}: checker did not finish; see {}", p.out().display()));
+                self.fail(format!(
+                    "{label}: checker did not finish; see {}",
+                    p.out().display()
+                ));
             }
         }
         for (k, v) in &res.0 {
@@ -183,7 +238,11 @@ fn shell_extras(p: &mut Payload) -> Result<(), String> {
         "[Service]\nExecStart=\nExecStart=-/sbin/agetty -o '-p -f -- \\\\u' --noclear --autologin root --keep-baud 115200,57600,38400,9600 - $TERM\n",
         0o644,
     )?;
-    p.file("/etc/systemd/journald.conf.d/zz-shell.conf", "[Journal]\nForwardToConsole=no\n", 0o644)?;
+    p.file(
+        "/etc/systemd/journald.conf.d/zz-shell.conf",
+        "[Journal]\nForwardToConsole=no\n",
+        0o644,
+    )?;
     p.run("rm -f /etc/systemd/system/multi-user.target.wants/vmtest-check.service");
     Ok(())
 }
@@ -203,8 +262,13 @@ fn save_boot(dir: &Path, root: &Path, disks: &[Disk]) -> Result<(), String> {
 
 /// Boots the disks the latest run of a scenario left behind, interactively.
 pub fn inspect(ctx: &mut Ctx) -> Result<(), String> {
-    let text = fs::read_to_string(ctx.dir.join("last-boot.txt"))
-        .map_err(|e| format!("no previous run of {} in {}: {e}", ctx.name, ctx.dir.display()))?;
+    let text = fs::read_to_string(ctx.dir.join("last-boot.txt")).map_err(|e| {
+        format!(
+            "no previous run of {} in {}: {e}",
+            ctx.name,
+            ctx.dir.display()
+        )
+    })?;
     let mut root = None;
     let mut disks = vec![];
     for l in text.lines() {
@@ -213,7 +277,11 @@ pub fn inspect(ctx: &mut Ctx) -> Result<(), String> {
             ["root", p] => root = Some(PathBuf::from(p)),
             ["disk", bus, serial, p] => disks.push(Disk {
                 path: PathBuf::from(p),
-                bus: if *bus == "nvme" { super::qemu::Bus::Nvme } else { super::qemu::Bus::Virtio },
+                bus: if *bus == "nvme" {
+                    super::qemu::Bus::Nvme
+                } else {
+                    super::qemu::Bus::Virtio
+                },
                 serial: serial.to_string(),
             }),
             _ => {}
@@ -223,14 +291,21 @@ pub fn inspect(ctx: &mut Ctx) -> Result<(), String> {
     let mut p = ctx.payload("inspect")?;
     shell_extras(&mut p)?;
     p.finish()?;
-    eprintln!("vm-test: {}: booting the disks of the last run (root autologin; Ctrl-A X quits qemu)", ctx.name);
+    eprintln!(
+        "vm-test: {}: booting the disks of the last run (root autologin; Ctrl-A X quits qemu)",
+        ctx.name
+    );
     ctx.machine("inspect", &root, &disks, &p.dir).interactive()
 }
 
 fn tail(path: &Path, n: usize) -> String {
     let s = fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].iter().map(|l| format!("    | {l}")).collect::<Vec<_>>().join("\n")
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| format!("    | {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn config(device_timeout: u32, required: bool) -> String {
@@ -245,19 +320,39 @@ fn config(device_timeout: u32, required: bool) -> String {
 /// datavol's committed state on it, and the canary's big file.
 fn host_check_migrated(ctx: &mut Ctx, label: &str, data: &Path, res: &Kv) {
     let b = blkid(data);
-    ctx.expect(b.get("TYPE") == Some("xfs"), format!("{label}: host: data disk is {:?}, want xfs", b.get("TYPE")));
+    ctx.expect(
+        b.get("TYPE") == Some("xfs"),
+        format!("{label}: host: data disk is {:?}, want xfs", b.get("TYPE")),
+    );
     ctx.expect(
         b.get("UUID").is_some() && b.get("UUID") == res.get("data.uuid"),
-        format!("{label}: host: data disk UUID {:?}, guest saw {:?}", b.get("UUID"), res.get("data.uuid")),
+        format!(
+            "{label}: host: data disk UUID {:?}, guest saw {:?}",
+            b.get("UUID"),
+            res.get("data.uuid")
+        ),
     );
     match CopyMount::new(data, &ctx.dir) {
         Ok(m) => {
             let state = fs::read_to_string(m.dir.join(".datavol/state.json")).unwrap_or_default();
-            ctx.expect(state.contains("committed"), format!("{label}: host: .datavol/state.json on the disk: {state:?}"));
-            let big = fs::metadata(m.dir.join("vmtest-canary/a/big.bin")).map(|m| m.len()).unwrap_or(0);
-            ctx.expect(big == 24 << 20, format!("{label}: host: vmtest-canary/a/big.bin is {big} bytes"));
+            let phase = state_phase(&state);
+            ctx.expect(
+                phase.as_deref() == Some("committed"),
+                format!(
+                    "{label}: host: .datavol/state.json on the disk: phase {phase:?}: {state:?}"
+                ),
+            );
+            let big = fs::metadata(m.dir.join("vmtest-canary/a/big.bin"))
+                .map(|m| m.len())
+                .unwrap_or(0);
+            ctx.expect(
+                big == 24 << 20,
+                format!("{label}: host: vmtest-canary/a/big.bin is {big} bytes"),
+            );
         }
-        Err(e) => ctx.fail(format!("{label}: host: cannot mount a copy of the data disk: {e}")),
+        Err(e) => ctx.fail(format!(
+            "{label}: host: cannot mount a copy of the data disk: {e}"
+        )),
     }
 }
 
@@ -299,7 +394,11 @@ fn seed(ctx: &mut Ctx) -> Result<(), String> {
 
 fn note_datavol_time(ctx: &mut Ctx, label: &str, res: &Kv) {
     if let Some(us) = res.get("datavol.usec").and_then(|v| v.parse::<u64>().ok()) {
-        ctx.notes.push(format!("{label}: datavol.service ran {:.2}s; stages: {}", us as f64 / 1e6, res.get("datavol.stages").unwrap_or("")));
+        ctx.notes.push(format!(
+            "{label}: datavol.service ran {:.2}s; stages: {}",
+            us as f64 / 1e6,
+            res.get("datavol.stages").unwrap_or("")
+        ));
     }
 }
 
@@ -319,9 +418,15 @@ fn reboot(ctx: &mut Ctx) -> Result<(), String> {
     let r2 = ctx.boot("boot2", &root, &disks, p, None)?;
     note_datavol_time(ctx, "boot2", &r2);
     let (s1, s2) = (r1.get("unit.stat"), r2.get("unit.stat"));
-    ctx.expect(s1.is_some() && s1 == s2, format!("mount unit rewritten: inode/mtime {s1:?} then {s2:?}"));
+    ctx.expect(
+        s1.is_some() && s1 == s2,
+        format!("mount unit rewritten: inode/mtime {s1:?} then {s2:?}"),
+    );
     let (u1, u2) = (r1.get("data.uuid"), r2.get("data.uuid"));
-    ctx.expect(u1.is_some() && u1 == u2, format!("data disk UUID changed: {u1:?} then {u2:?}"));
+    ctx.expect(
+        u1.is_some() && u1 == u2,
+        format!("data disk UUID changed: {u1:?} then {u2:?}"),
+    );
     host_check_migrated(ctx, "boot2", &data, &r2);
     Ok(())
 }
@@ -337,7 +442,11 @@ fn power_cut(ctx: &mut Ctx) -> Result<(), String> {
         "[Service]\nEnvironment=FAILPOINTS=copy-halfway=pause\n",
         0o644,
     )?;
-    p.copy(&recipe_dir().join("payload/checks/cutwatch.sh"), "/usr/local/lib/vmtest/cutwatch.sh", 0o755)?;
+    p.copy(
+        &recipe_dir().join("payload/checks/cutwatch.sh"),
+        "/usr/local/lib/vmtest/cutwatch.sh",
+        0o755,
+    )?;
     let watch = "[Unit]\nDescription=VM test: report the copy-halfway pause\nDefaultDependencies=no\n\n\
                  [Service]\nExecStart=/usr/local/lib/vmtest/cutwatch.sh\n\n[Install]\nWantedBy=sysinit.target\n";
     p.file("/etc/systemd/system/vmtest-cutwatch.service", watch, 0o644)?;
@@ -347,11 +456,25 @@ fn power_cut(ctx: &mut Ctx) -> Result<(), String> {
     if ctx.failures.is_empty() {
         // After the cut, before the second boot: formatted, but not committed.
         let b = blkid(&data);
-        ctx.notes.push(format!("after cut: data disk TYPE={:?} UUID={:?}", b.get("TYPE"), b.get("UUID")));
+        ctx.notes.push(format!(
+            "after cut: data disk TYPE={:?} UUID={:?}",
+            b.get("TYPE"),
+            b.get("UUID")
+        ));
         if let Ok(m) = CopyMount::new(&data, &ctx.dir) {
-            let state = fs::read_to_string(m.dir.join(".datavol/state.json")).unwrap_or_else(|e| format!("({e})"));
-            ctx.notes.push(format!("after cut: .datavol/state.json: {}", state.trim()));
-            ctx.expect(!state.contains("committed"), "after cut: state already committed; the cut came too late");
+            let state = fs::read_to_string(m.dir.join(".datavol/state.json"))
+                .unwrap_or_else(|e| format!("({e})"));
+            ctx.notes
+                .push(format!("after cut: .datavol/state.json: {}", state.trim()));
+            let phase = state_phase(&state);
+            ctx.expect(
+                phase.as_deref() != Some("committed"),
+                format!("after cut: phase {phase:?}: the cut came too late"),
+            );
+            ctx.expect(
+                phase.is_some(),
+                "after cut: no state.json on the data disk: the cut came too early",
+            );
         }
     }
     let mut p = ctx.payload("boot2")?;
@@ -370,20 +493,36 @@ fn foreign_disk(ctx: &mut Ctx) -> Result<(), String> {
     fs::create_dir_all(tree.join("images/layers")).map_err(|e| e.to_string())?;
     fs::write(tree.join("README"), "someone else's data\n").map_err(|e| e.to_string())?;
     for i in 0..50 {
-        fs::write(tree.join(format!("images/layers/l{i}")), vec![i as u8; 1000 * i]).map_err(|e| e.to_string())?;
+        fs::write(
+            tree.join(format!("images/layers/l{i}")),
+            vec![i as u8; 1000 * i],
+        )
+        .map_err(|e| e.to_string())?;
     }
     let data = ctx.path("data0.img");
     let _ = fs::remove_file(&data);
-    output(Command::new("mkfs.ext4").args(["-q", "-F", "-L", "foreign", "-d"]).arg(&tree).arg(&data).arg("512M"))?;
+    output(
+        Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-L", "foreign", "-d"])
+            .arg(&tree)
+            .arg(&data)
+            .arg("512M"),
+    )?;
     let before = sha256_file(&data)?;
     let mut p = ctx.payload("boot")?;
     ctx.install_datavol(&mut p, &config(30, false))?;
     ctx.checker(&mut p, "foreign-disk", &[], &[])?;
     ctx.boot("boot", &root, &[Disk::virtio(&data, "data0")], p, None)?;
     let after = sha256_file(&data)?;
-    ctx.expect(before == after, format!("host: foreign disk changed: sha256 {before} -> {after}"));
+    ctx.expect(
+        before == after,
+        format!("host: foreign disk changed: sha256 {before} -> {after}"),
+    );
     let t = blkid(&data);
-    ctx.expect(t.get("TYPE") == Some("ext4"), format!("host: foreign disk is now {:?}", t.get("TYPE")));
+    ctx.expect(
+        t.get("TYPE") == Some("ext4"),
+        format!("host: foreign disk is now {:?}", t.get("TYPE")),
+    );
     Ok(())
 }
 

@@ -7,7 +7,10 @@ use std::process::{Command, Stdio};
 
 /// The workspace root (xtask lives one level below it).
 pub fn ws_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask has a parent")
+        .to_path_buf()
 }
 
 fn describe(cmd: &Command) -> String {
@@ -21,7 +24,10 @@ fn describe(cmd: &Command) -> String {
 
 /// Runs a command, returns its stdout; an error carries the command line and stderr.
 pub fn output(cmd: &mut Command) -> Result<String, String> {
-    let out = cmd.stdin(Stdio::null()).output().map_err(|e| format!("{}: {e}", describe(cmd)))?;
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{}: {e}", describe(cmd)))?;
     if !out.status.success() {
         return Err(format!(
             "{} failed ({}): {}",
@@ -35,7 +41,11 @@ pub fn output(cmd: &mut Command) -> Result<String, String> {
 
 /// Runs a command with stdout and stderr appended to `log`.
 pub fn logged(cmd: &mut Command, log: &Path) -> Result<(), String> {
-    let f = fs::OpenOptions::new().create(true).append(true).open(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| format!("{}: {e}", log.display()))?;
     let f2 = f.try_clone().map_err(|e| e.to_string())?;
     let st = cmd
         .stdin(Stdio::null())
@@ -46,7 +56,11 @@ pub fn logged(cmd: &mut Command, log: &Path) -> Result<(), String> {
     if st.success() {
         Ok(())
     } else {
-        Err(format!("{} failed ({st}); see {}", describe(cmd), log.display()))
+        Err(format!(
+            "{} failed ({st}); see {}",
+            describe(cmd),
+            log.display()
+        ))
     }
 }
 
@@ -66,7 +80,12 @@ pub fn sha256_bytes(data: &[u8]) -> Result<String, String> {
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| format!("sha256sum: {e}"))?;
-    child.stdin.take().unwrap().write_all(data).map_err(|e| e.to_string())?;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(data)
+        .map_err(|e| e.to_string())?;
     let out = child.wait_with_output().map_err(|e| e.to_string())?;
     let s = String::from_utf8_lossy(&out.stdout);
     Ok(s.split_whitespace().next().unwrap_or_default().to_string())
@@ -82,7 +101,8 @@ pub fn write_file(path: &Path, contents: impl AsRef<[u8]>, mode: u32) -> Result<
         fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
     }
     fs::write(path, contents).map_err(|e| format!("{}: {e}", path.display()))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|e| format!("{}: {e}", path.display()))
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 pub fn copy_file(src: &Path, dst: &Path, mode: u32) -> Result<(), String> {
@@ -114,13 +134,20 @@ impl Kv {
         Kv::parse(&fs::read_to_string(path).unwrap_or_default())
     }
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
 /// `blkid -p -o export` of an image file: TYPE, UUID, ... (empty when blank).
 pub fn blkid(path: &Path) -> Kv {
-    let out = Command::new("blkid").args(["-p", "-o", "export"]).arg(path).output();
+    let out = Command::new("blkid")
+        .args(["-p", "-o", "export"])
+        .arg(path)
+        .output();
     match out {
         Ok(o) => Kv::parse(&String::from_utf8_lossy(&o.stdout)),
         Err(_) => Kv::default(),
@@ -137,11 +164,24 @@ impl CopyMount {
     pub fn new(image: &Path, work: &Path) -> Result<CopyMount, String> {
         let copy = work.join("inspect-copy.img");
         let dir = work.join("inspect-mnt");
-        let _ = Command::new("umount").arg(&dir).stderr(Stdio::null()).status();
-        output(Command::new("cp").arg("--sparse=always").arg(image).arg(&copy))?;
+        let _ = Command::new("umount")
+            .arg(&dir)
+            .stderr(Stdio::null())
+            .status();
+        output(
+            Command::new("cp")
+                .arg("--sparse=always")
+                .arg(image)
+                .arg(&copy),
+        )?;
         fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         // Read-write on the copy, so a dirty log (after a power cut) can be replayed.
-        if let Err(e) = output(Command::new("mount").args(["-o", "loop"]).arg(&copy).arg(&dir)) {
+        if let Err(e) = output(
+            Command::new("mount")
+                .args(["-o", "loop"])
+                .arg(&copy)
+                .arg(&dir),
+        ) {
             let _ = fs::remove_file(&copy);
             return Err(e);
         }
@@ -160,4 +200,19 @@ impl Drop for CopyMount {
 /// Seconds with one decimal.
 pub fn secs(d: std::time::Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
+}
+
+/// The value of datavol's state.json `"phase"` (or `"state"`) key, without a JSON parser.
+pub fn state_phase(json: &str) -> Option<String> {
+    for key in ["\"phase\"", "\"state\""] {
+        if let Some(i) = json.find(key) {
+            let rest = json[i + key.len()..]
+                .trim_start()
+                .strip_prefix(':')?
+                .trim_start()
+                .strip_prefix('"')?;
+            return Some(rest[..rest.find('"')?].to_string());
+        }
+    }
+    None
 }

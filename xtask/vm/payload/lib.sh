@@ -107,7 +107,7 @@ mounted_from() {
 }
 fstype_is() { [ "$(findmnt -n -o FSTYPE "$1")" = "$2" ] || { echo "fstype $(findmnt -n -o FSTYPE "$1")"; return 1; }; }
 has_option() { findmnt -n -o OPTIONS "$1" | tr ',' '\n' | grep -qx "$2" || { echo "options $(findmnt -n -o OPTIONS "$1")"; return 1; }; }
-committed() { grep -Eq '"state" *: *"committed"' "$1/.datavol/state.json" || { cat "$1/.datavol/state.json"; return 1; }; }
+committed() { grep -Eq '"(state|phase)" *: *"committed"' "$1/.datavol/state.json" || { cat "$1/.datavol/state.json"; return 1; }; }
 prop_is() { local v; v=$(prop "$1" "$2"); [ "$v" = "$3" ] || { echo "$1 $2=$v, want $3"; return 1; }; }
 # Top-level entries of the migrated dir that the original dir does not have (besides .datavol).
 no_stray() {

@@ -4,7 +4,8 @@
 sample() { cat "/proc/$1/io" 2>/dev/null; awk '{print $14, $15}' "/proc/$1/stat" 2>/dev/null; }
 for _ in $(seq 1 400); do
   pid=$(pidof -s datavol)
-  if [ -n "$pid" ] && journalctl -b -o verbose _SYSTEMD_UNIT=datavol.service | grep -q '^ *DATAVOL_STAGE=copy$'; then
+  if [ -n "$pid" ] && journalctl -b -o verbose _SYSTEMD_UNIT=datavol.service | grep -q '^ *DATAVOL_STAGE=copy$' &&
+     journalctl -b -o cat _SYSTEMD_UNIT=datavol.service | grep -q 'failpoint copy-halfway'; then
     a=$(sample "$pid"); sleep 3; b=$(sample "$pid")
     if [ -n "$a" ] && [ "$a" = "$b" ] && [ -d "/proc/$pid" ]; then
       echo "VMTEST-PAUSED pid $pid" >/dev/ttyS0

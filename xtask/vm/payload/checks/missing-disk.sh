@@ -2,6 +2,7 @@
 # from the root disk.
 . /usr/local/lib/vmtest/lib.sh
 containerd_on_root
-check stage_resolve has_stage resolve
+check device_timeout_exit prop_is datavol.service ExecMainStatus 4
+check stage_result has_stage result
 collect
 finish
