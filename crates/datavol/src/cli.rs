@@ -72,6 +72,13 @@ pub enum Command {
     },
     /// Exit non-zero when a required volume is not mounted (containerd's ExecStartPre).
     Gate,
+    /// Show what each NVMe disk's controller says it is (EBS name and volume id, instance store, other).
+    Identify {
+        /// NVMe devices; all NVMe disks when none are given.
+        devices: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -136,7 +143,7 @@ pub fn run(cli: Cli) -> ExitCode {
                     let dev = d
                         .device
                         .as_ref()
-                        .map(|d| format!("{} ({})", d.configured.display(), d.node.display()))
+                        .map(|d| format!("{} ({})", d.selector, d.node.display()))
                         .unwrap_or_else(|| "-".into());
                     let what = match &d.outcome {
                         Outcome::Act(a) => a.describe().to_string(),
@@ -166,6 +173,7 @@ pub fn run(cli: Cli) -> ExitCode {
             status::print(&cfg, *json)
         }
         Command::Gate => gate(&cli),
+        Command::Identify { devices, json } => identify(devices, *json),
         Command::Apply {
             stop_services,
             workers,
@@ -205,7 +213,7 @@ fn apply_all(cfg: &Config, opts: &apply::Options) -> ExitCode {
     for vol in &cfg.volumes {
         let mounts = mountinfo::read().unwrap_or_default();
         let decision = plan::decide(vol, Mode::Apply, &mounts);
-        let dev = vol.device.display().to_string();
+        let dev = vol.device_text();
         if let Err(e) = apply::apply_volume(vol, &decision, opts, &mut bus) {
             crate::vlog!(
                 error,
@@ -249,7 +257,7 @@ fn validate(cli: &Cli, files: &[PathBuf]) -> ExitCode {
                 println!(
                     "  {}: {} -> {} ({})",
                     v.name,
-                    v.device.display(),
+                    v.device_text(),
                     v.mount_point.display(),
                     v.filesystem
                 );
@@ -316,7 +324,7 @@ fn gate(cli: &Cli) -> ExitCode {
     let mounts = mountinfo::read().unwrap_or_default();
     let mut ok = true;
     for v in cfg.volumes.iter().filter(|v| v.required) {
-        let dev = crate::device::describe(&v.device).ok();
+        let dev = crate::device::find_now(&v.device).ok().flatten();
         let good = dev.as_ref().is_some_and(|d| {
             mountinfo::mounted_at(&mounts, &v.mount_point)
                 .is_some_and(|m| (m.major, m.minor) == (d.major, d.minor))
@@ -327,7 +335,7 @@ fn gate(cli: &Cli) -> ExitCode {
                 "required volume {} is not mounted on {} from {}; refusing to let its services start on the root disk; hint: journalctl -u datavol",
                 v.name,
                 v.mount_point.display(),
-                v.device.display()
+                v.device_text()
             );
         }
     }
@@ -335,5 +343,58 @@ fn gate(cli: &Cli) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         Failure::Refused.exit_code()
+    }
+}
+
+fn identify(devices: &[PathBuf], json: bool) -> ExitCode {
+    let devs = if devices.is_empty() {
+        crate::selector::all_nvme()
+    } else {
+        devices.to_vec()
+    };
+    let mut out = Vec::new();
+    let mut ok = true;
+    for d in &devs {
+        match crate::nvme::identify(d) {
+            Ok(data) => out.push((d.display().to_string(), crate::nvme::parse_identify(&data))),
+            Err(e) => {
+                ok = false;
+                log::error!(
+                    "{}: NVMe Identify Controller failed: {e}; hint: is it an NVMe device?",
+                    d.display()
+                );
+            }
+        }
+    }
+    if json {
+        let v: Vec<_> = out
+            .iter()
+            .map(|(d, c)| serde_json::json!({ "device": d, "controller": c }))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else {
+        if out.is_empty() && ok {
+            println!("no NVMe disks");
+        }
+        for (d, c) in &out {
+            match c {
+                Some(crate::nvme::Controller::Ebs { volume_id, bdev }) => println!(
+                    "{d}: EBS volume {volume_id}, attached as {}",
+                    bdev.as_deref().unwrap_or("(no mapping name)")
+                ),
+                Some(crate::nvme::Controller::InstanceStore { serial }) => {
+                    println!("{d}: instance store, serial {serial}")
+                }
+                Some(crate::nvme::Controller::Other { vendor_id, model, serial }) => println!(
+                    "{d}: not EBS, not instance store: vendor {vendor_id:#06x}, model {model:?}, serial {serial:?}"
+                ),
+                None => println!("{d}: short Identify data"),
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        Failure::Failed.exit_code()
     }
 }

@@ -2,6 +2,7 @@
 //! key in lexical order, then validated into typed [`Volume`]s. Every error
 //! points at file:line:column, because a bad value here formats a disk.
 
+use crate::selector::{self, Selector};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -38,6 +39,17 @@ impl Filesystem {
     }
 }
 
+impl Volume {
+    /// The device selectors as configured, for messages.
+    pub fn device_text(&self) -> String {
+        self.device
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+}
+
 impl fmt::Display for Filesystem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -48,7 +60,8 @@ impl fmt::Display for Filesystem {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Volume {
     pub name: String,
-    pub device: PathBuf,
+    /// Alternatives in order; the first one present wins.
+    pub device: Vec<Selector>,
     pub filesystem: Filesystem,
     pub mount_point: PathBuf,
     pub options: Vec<String>,
@@ -110,7 +123,7 @@ struct RawFile {
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawVolume {
-    device: Option<Spanned<String>>,
+    device: Option<Spanned<DeviceValue>>,
     filesystem: Option<Spanned<Filesystem>>,
     mount_point: Option<Spanned<String>>,
     options: Option<Spanned<Vec<Spanned<String>>>>,
@@ -120,6 +133,14 @@ struct RawVolume {
     adopt_existing: Option<Spanned<bool>>,
     label: Option<Spanned<String>>,
     services: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+enum DeviceValue {
+    One(String),
+    // Spans do not survive serde's untagged buffering; errors point at the list.
+    Alternatives(Vec<String>),
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -160,7 +181,7 @@ struct Origin<T> {
 #[derive(Default)]
 struct Merged {
     decl: Option<(usize, std::ops::Range<usize>)>,
-    device: Option<Origin<String>>,
+    device: Option<Origin<DeviceValue>>,
     filesystem: Option<Origin<Filesystem>>,
     mount_point: Option<Origin<String>>,
     options: Option<Origin<Vec<Spanned<String>>>>,
@@ -369,20 +390,32 @@ fn validate_volume(
         });
     }
 
-    let device = m
-        .device
-        .ok_or_else(|| missing("device", "device = \"/dev/xvdb\" or a /dev/disk/by-* path"))?;
-    check_text(sources, &device, name, "device")?;
-    if !device.value.starts_with("/dev/") || has_dot_components(Path::new(&device.value)) {
-        return Err(err_at(
-            sources,
-            &device,
-            name,
-            format!(
-                "device {:?} must be an absolute path under /dev/ (e.g. /dev/xvdb or /dev/disk/by-id/...)",
-                device.value
-            ),
-        ));
+    let device_o = m.device.ok_or_else(|| {
+        missing(
+            "device",
+            "device = \"/dev/xvdb\", \"ebs:xvdb\", a /dev/disk/by-* path, or a list of alternatives",
+        )
+    })?;
+    let mut device = Vec::new();
+    match &device_o.value {
+        DeviceValue::One(text) => {
+            device.push(selector::parse(text).map_err(|why| err_at(sources, &device_o, name, why))?)
+        }
+        DeviceValue::Alternatives(list) => {
+            if list.is_empty() {
+                return Err(err_at(
+                    sources,
+                    &device_o,
+                    name,
+                    "device list is empty".into(),
+                ));
+            }
+            for item in list {
+                device.push(
+                    selector::parse(item).map_err(|why| err_at(sources, &device_o, name, why))?,
+                );
+            }
+        }
     }
 
     let filesystem = m
@@ -466,7 +499,7 @@ fn validate_volume(
     Ok((
         Volume {
             name: name.to_string(),
-            device: PathBuf::from(&device.value),
+            device,
             filesystem: filesystem.value,
             mount_point,
             options,

@@ -2,14 +2,15 @@
 //! is in use: mounted, held by md/dm/LVM, or backing / or /boot.
 
 use crate::mountinfo::{self, MountEntry};
+use crate::selector::{self, Selector};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Device {
-    /// As configured.
-    pub configured: PathBuf,
+    /// The selector that matched, as configured.
+    pub selector: String,
     /// The kernel's node after following udev links, e.g. /dev/nvme1n1.
     pub node: PathBuf,
     pub major: u32,
@@ -20,9 +21,14 @@ pub struct Device {
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
     #[error("device {device} did not appear within {secs}s; hint: check the instance's block device mapping, or raise device_timeout")]
-    Timeout { device: PathBuf, secs: u64 },
+    Timeout { device: String, secs: u64 },
     #[error("{device} is not a block device")]
     NotBlock { device: PathBuf },
+    #[error("device selector {selector} matches several devices ({}); datavol will not pick one; hint: name the disk more precisely", .found.join(", "))]
+    Several {
+        selector: String,
+        found: Vec<String>,
+    },
     #[error("device {device}: {op}: {source}")]
     Io {
         device: PathBuf,
@@ -32,46 +38,103 @@ pub enum DeviceError {
     },
 }
 
-/// Waits until `configured` exists and is a block device, then describes it.
-pub fn wait_for(configured: &Path, timeout: Duration) -> Result<Device, DeviceError> {
+/// The first selector, in order, that matches a device now.
+pub fn find_now(selectors: &[Selector]) -> Result<Option<Device>, DeviceError> {
+    for sel in selectors {
+        let found = selector::candidates(sel);
+        match found.as_slice() {
+            [] => continue,
+            [one] => {
+                let mut d = describe(one)?;
+                d.selector = sel.to_string();
+                return Ok(Some(d));
+            }
+            many => {
+                return Err(DeviceError::Several {
+                    selector: sel.to_string(),
+                    found: many.iter().map(|p| p.display().to_string()).collect(),
+                })
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Directories whose changes can mean a device appeared.
+const WATCH: [&str; 4] = [
+    "/dev",
+    "/dev/disk/by-id",
+    "/dev/disk/by-uuid",
+    "/dev/disk/by-label",
+];
+
+/// Waits, without busy-polling, until a selector matches: inotify on /dev and
+/// its by-* link directories wakes the scan, with a slow rescan as a fallback
+/// for names no watched directory announces (NVMe identify, blkid tokens).
+pub fn wait_for(selectors: &[Selector], timeout: Duration) -> Result<Device, DeviceError> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+    use std::os::fd::AsFd;
+
     let start = Instant::now();
-    let mut delay = Duration::from_millis(20);
+    let text = selectors
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join(" | ");
+    let ino = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).ok();
     let mut announced = false;
     loop {
-        match std::fs::metadata(configured) {
-            Ok(md) if md.file_type().is_block_device() => return describe(configured),
-            Ok(_) => {
-                return Err(DeviceError::NotBlock {
-                    device: configured.to_path_buf(),
-                })
+        if let Some(ino) = &ino {
+            // (Re)add watches each round: by-* directories appear late in boot.
+            for dir in WATCH {
+                let _ = ino.add_watch(
+                    dir,
+                    AddWatchFlags::IN_CREATE
+                        | AddWatchFlags::IN_MOVED_TO
+                        | AddWatchFlags::IN_ATTRIB,
+                );
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => {
-                return Err(DeviceError::Io {
-                    device: configured.to_path_buf(),
-                    op: "stat",
-                    source,
-                })
-            }
+        }
+        if let Some(d) = find_now(selectors)? {
+            settle_udev();
+            return Ok(d);
         }
         let waited = start.elapsed();
         if waited >= timeout {
             return Err(DeviceError::Timeout {
-                device: configured.to_path_buf(),
+                device: text,
                 secs: timeout.as_secs(),
             });
         }
         if !announced {
-            log::info!(
-                "waiting up to {}s for {}",
-                timeout.as_secs(),
-                configured.display()
-            );
+            log::info!("waiting up to {}s for {text}", timeout.as_secs());
             announced = true;
         }
-        std::thread::sleep(delay.min(timeout - waited));
-        delay = (delay * 2).min(Duration::from_millis(500));
+        let slice = (timeout - waited).min(Duration::from_secs(1));
+        match &ino {
+            Some(ino) => {
+                let mut fds = [PollFd::new(ino.as_fd(), PollFlags::POLLIN)];
+                let ms = u16::try_from(slice.as_millis()).unwrap_or(1000);
+                let _ = poll(&mut fds, PollTimeout::from(ms));
+                // Drain; the events only mean "look again".
+                while matches!(ino.read_events(), Ok(ev) if !ev.is_empty()) {}
+            }
+            None => std::thread::sleep(slice),
+        }
     }
+}
+
+/// Lets udev finish with a device that just appeared (links, probes),
+/// so nothing is acted on while udev still works on it.
+fn settle_udev() {
+    if !Path::new("/run/udev/control").exists() {
+        return;
+    }
+    let _ = std::process::Command::new("udevadm")
+        .args(["settle", "--timeout=30"])
+        .stdin(std::process::Stdio::null())
+        .status();
 }
 
 pub fn describe(configured: &Path) -> Result<Device, DeviceError> {
@@ -89,7 +152,7 @@ pub fn describe(configured: &Path) -> Result<Device, DeviceError> {
     let (major, minor) = (libc::major(rdev), libc::minor(rdev));
     let size_bytes = sysfs_size(major, minor).map_err(|e| io("reading size from sysfs", e))?;
     Ok(Device {
-        configured: configured.to_path_buf(),
+        selector: configured.display().to_string(),
         node,
         major,
         minor,

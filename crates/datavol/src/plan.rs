@@ -163,12 +163,12 @@ pub fn decide(vol: &Volume, mode: Mode, mounts: &[MountEntry]) -> Decision {
             let reason = match mode {
                 Mode::Plan => format!(
                     "device {} is not present; apply would wait up to {}s for it",
-                    device.display(),
+                    device,
                     vol.device_timeout.as_secs()
                 ),
                 Mode::Apply => format!(
                     "device {} did not appear within {secs}s; {}; hint: check the block device mapping, or raise device_timeout",
-                    device.display(),
+                    device,
                     if vol.required {
                         "the volume is required, so its services will not start"
                     } else {
@@ -178,6 +178,7 @@ pub fn decide(vol: &Volume, mode: Mode, mounts: &[MountEntry]) -> Decision {
             };
             return fail(vol, None, None, Failure::DeviceTimeout, reason);
         }
+        Err(e @ DeviceError::Several { .. }) => return refuse(vol, None, None, e.to_string()),
         Err(e) => return fail(vol, None, None, Failure::Failed, e.to_string()),
     };
 

@@ -27,7 +27,7 @@ pub struct VolumeStatus {
 pub fn volume_status(v: &Volume, mounts: &[mountinfo::MountEntry]) -> VolumeStatus {
     let mut s = VolumeStatus {
         volume: v.name.clone(),
-        device: v.device.display().to_string(),
+        device: v.device_text(),
         node: None,
         fstype: None,
         uuid: None,
@@ -43,8 +43,12 @@ pub fn volume_status(v: &Volume, mounts: &[mountinfo::MountEntry]) -> VolumeStat
     if let Some(m) = at {
         s.mounted_from = Some(m.source.clone());
     }
-    let dev = match crate::device::describe(&v.device) {
-        Ok(d) => d,
+    let dev = match crate::device::find_now(&v.device) {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            s.error = Some("no device matches the selector now".into());
+            return s;
+        }
         Err(e) => {
             s.error = Some(e.to_string());
             return s;

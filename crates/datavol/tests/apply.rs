@@ -411,3 +411,28 @@ fn plan_json_and_validate() {
     let (code, _, _) = sb.datavol(&["no-such-command"]);
     assert_eq!(code, Some(64));
 }
+
+#[test]
+fn first_present_alternative_wins_and_plan_names_it() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 64);
+    let seed = sb.path("cache");
+    std::fs::create_dir_all(&seed).unwrap();
+    std::fs::write(seed.join("prepulled"), b"layer").unwrap();
+    let label = format!("dvt{}", std::process::id() % 100000);
+    sh(&format!(
+        "mkfs.ext4 -q -L {label} -d {} {dev}",
+        seed.display()
+    ));
+    let (src, _) = node_tree(&sb);
+    sb.write_config(&format!(
+        "[volume.containerd]\ndevice = [\"/dev/disk/by-id/not-attached\", \"label:{label}\"]\nfilesystem = \"ext4\"\nmount_point = \"{}\"\nadopt_existing = true\ndevice_timeout = 2\n",
+        src.display()
+    ));
+    let (code, out, err) = sb.datavol(&["plan"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains(&format!("label:{label} ({dev})")), "{out}");
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(sb.mount_source(&src).as_deref(), Some(dev.as_str()));
+}

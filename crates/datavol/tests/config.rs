@@ -28,7 +28,7 @@ fn parses_a_full_volume_with_defaults() {
     assert_eq!(v.len(), 1);
     let v = &v[0];
     assert_eq!(v.name, "containerd");
-    assert_eq!(v.device, Path::new("/dev/xvdb"));
+    assert_eq!(v.device_text(), "/dev/xvdb");
     assert_eq!(v.filesystem, Filesystem::Xfs);
     assert_eq!(v.options, ["noatime", "prjquota"]);
     assert_eq!(v.device_timeout, Duration::from_secs(120));
@@ -172,7 +172,7 @@ fn dropins_override_key_by_key_in_lexical_order() {
     let c = config::load_dir(d.path()).unwrap();
     assert_eq!(c.files.len(), 3);
     let v = &c.volumes[0];
-    assert_eq!(v.device, Path::new("/dev/xvdd"));
+    assert_eq!(v.device_text(), "/dev/xvdd");
     assert!(!v.required);
     assert_eq!(v.mount_point, Path::new("/var/lib/containerd"));
 
@@ -207,4 +207,21 @@ fn refuses_writable_or_foreign_owned_files() {
 fn missing_config_dir_is_empty() {
     let c = config::load_dir(Path::new("/nonexistent/datavol")).unwrap();
     assert!(c.volumes.is_empty());
+}
+
+#[test]
+fn device_alternatives_and_selector_errors() {
+    let v = config::parse_str(
+        Path::new("x.toml"),
+        "[volume.a]\ndevice = [\"ebs:xvdb\", \"/dev/xvdb\", \"instance-store\"]\nfilesystem = \"xfs\"\nmount_point = \"/d\"\n",
+    )
+    .unwrap();
+    assert_eq!(v[0].device_text(), "ebs:xvdb | /dev/xvdb | instance-store");
+    let e = err("[volume.a]\ndevice = [\"ebs:xvdb\", \"nvme1\"]\nfilesystem = \"xfs\"\nmount_point = \"/d\"\n");
+    assert!(
+        e.contains(":2:10:") && e.contains("\"nvme1\"") && e.contains("not a device selector"),
+        "{e}"
+    );
+    let e = err("[volume.a]\ndevice = []\nfilesystem = \"xfs\"\nmount_point = \"/d\"\n");
+    assert!(e.contains(":2:10:") && e.contains("empty"), "{e}");
 }
