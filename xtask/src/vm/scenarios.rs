@@ -30,6 +30,7 @@ pub fn all() -> Vec<Scenario> {
         Scenario { name: "reboot", about: "second boot: data kept, no format/copy/unit rewrite, datavol's boot cost", status: Ready(reboot) },
         Scenario { name: "power-cut", about: "power cut in the middle of the copy, then a normal boot completes it", status: Ready(power_cut) },
         Scenario { name: "foreign-disk", about: "data disk holds another ext4 with files: refused, untouched", status: Ready(foreign_disk) },
+        Scenario { name: "udev-no-watch", about: "udev sends no change event after mkfs: the by-uuid link must still appear", status: Ready(udev_no_watch) },
         Scenario { name: "nodeadm-order", about: "containerd started late by nodeadm-run.service (AL2023 order)", status: Ready(nodeadm_order) },
         Scenario { name: "missing-disk", about: "no data disk, required=false: containerd runs from the root disk", status: Ready(missing_disk) },
         Scenario { name: "missing-disk-required", about: "no data disk, required=true: containerd must not start", status: Ready(missing_disk_required) },
@@ -464,8 +465,9 @@ fn power_cut(ctx: &mut Ctx) -> Result<(), String> {
         if let Ok(m) = CopyMount::new(&data, &ctx.dir) {
             let state = fs::read_to_string(m.dir.join(".datavol/state.json"))
                 .unwrap_or_else(|e| format!("({e})"));
+            let compact: String = state.split_whitespace().collect::<Vec<_>>().join(" ");
             ctx.notes
-                .push(format!("after cut: .datavol/state.json: {}", state.trim()));
+                .push(format!("after cut: .datavol/state.json: {compact}"));
             let phase = state_phase(&state);
             ctx.expect(
                 phase.as_deref() != Some("committed"),
@@ -562,5 +564,28 @@ fn missing_disk_required(ctx: &mut Ctx) -> Result<(), String> {
     ctx.checker(&mut p, "missing-disk-required", &[], &[])?;
     let res = ctx.boot("boot", &root, &[], p, None)?;
     note_datavol_time(ctx, "boot", &res);
+    Ok(())
+}
+
+/// udev does not watch the data disk, so mkfs produces no change event and no
+/// /dev/disk/by-uuid link unless datavol asks udev for one (the race seen on first boots,
+/// made certain). The mount unit's What= must still resolve.
+fn udev_no_watch(ctx: &mut Ctx) -> Result<(), String> {
+    let root = ctx.root()?;
+    let data = ctx.blank_data()?;
+    let mut p = ctx.payload("boot")?;
+    ctx.install_datavol(&mut p, &config(30, false))?;
+    p.file(
+        "/etc/udev/rules.d/99-vmtest-nowatch.rules",
+        "SUBSYSTEM==\"block\", ENV{ID_SERIAL}==\"data0|scratch0\", OPTIONS:=\"nowatch\"\n",
+        0o644,
+    )?;
+    let scratch = ctx.path("scratch0.img");
+    blank_disk(&scratch, "1G")?;
+    ctx.checker(&mut p, "udev-no-watch", &[], &[])?;
+    let disks = [Disk::virtio(&data, "data0"), Disk::virtio(&scratch, "scratch0")];
+    let res = ctx.boot("boot", &root, &disks, p, None)?;
+    note_datavol_time(ctx, "boot", &res);
+    host_check_migrated(ctx, "boot", &data, &res);
     Ok(())
 }

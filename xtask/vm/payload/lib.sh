@@ -149,4 +149,5 @@ check_migrated() {
   check_canary /var/lib/containerd
   check blobs_intact blobs_intact /var/lib/containerd
   check no_stray_entries no_stray /var/lib/containerd
+  check no_staging_left test ! -e /var/lib/containerd/.datavol/staging
 }
