@@ -1,4 +1,5 @@
-//! `cargo xtask bench [--small] [--datavol PATH] [--workers N] [--keep]`
+//! `cargo xtask bench [--small] [--datavol PATH] [--workers N] [--keep]
+//!                    [--only containerd,blobs,million] [--tools datavol,cp,rsync]`
 //!
 //! Measures the migration engine (the release `datavol copy` binary) against
 //! `cp -a` and `rsync -aHAX --sparse` on fixture trees that each live on
@@ -31,6 +32,10 @@ struct Opts {
     datavol: Option<PathBuf>,
     workers: usize,
     keep: bool,
+    /// Fixture names to run (empty: all).
+    only: Vec<String>,
+    /// Tools to run (empty: all).
+    tools: Vec<String>,
 }
 
 fn parse(args: &[String]) -> Result<Opts, String> {
@@ -39,12 +44,22 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         datavol: None,
         workers: 8,
         keep: false,
+        only: Vec::new(),
+        tools: Vec::new(),
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--small" => o.small = true,
             "--keep" => o.keep = true,
+            "--only" => {
+                let v = it.next().ok_or("--only needs containerd,blobs,million")?;
+                o.only = v.split(',').map(String::from).collect();
+            }
+            "--tools" => {
+                let v = it.next().ok_or("--tools needs datavol,cp,rsync")?;
+                o.tools = v.split(',').map(String::from).collect();
+            }
             "--datavol" => {
                 o.datavol = Some(it.next().ok_or("--datavol needs a path")?.into());
             }
@@ -57,7 +72,8 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             }
             "-h" | "--help" => {
                 return Err(
-                    "usage: cargo xtask bench [--small] [--datavol PATH] [--workers N] [--keep]"
+                    "usage: cargo xtask bench [--small] [--datavol PATH] [--workers N] [--keep] \
+                     [--only containerd,blobs,million] [--tools datavol,cp,rsync]"
                         .into(),
                 )
             }
@@ -130,7 +146,18 @@ impl LoopFs {
             sh("umount", &[p(&self.mnt)])?;
             self.mounted = false;
         }
-        sh("mkfs.xfs", &["-q", "-f", &self.dev])?;
+        // Right after umount, udev may still hold the device open for a probe.
+        let mut tries = 0;
+        loop {
+            match sh("mkfs.xfs", &["-q", "-f", &self.dev]) {
+                Ok(_) => break,
+                Err(e) if tries < 20 && e.contains("busy") => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                }
+                Err(e) => return Err(e),
+            }
+        }
         sh("mount", &["-t", "xfs", &self.dev, p(&self.mnt)])?;
         self.mounted = true;
         Ok(())
@@ -425,17 +452,28 @@ struct Sample {
     fixture: &'static str,
     tool: String,
     secs: f64,
+    /// Of `secs`: the final `sync -f`.
+    sync_secs: f64,
+    /// User + system CPU seconds of the tool.
+    cpu: f64,
     bytes: u64,
     rss_kib: u64,
 }
 
+struct Timing {
+    secs: f64,
+    sync_secs: f64,
+    cpu: f64,
+    rss_kib: u64,
+}
+
 /// Runs one copy with /usr/bin/time; the wall time includes `sync -f DST`.
-fn timed(cmd: &[String], dst: &Path, rss_file: &Path) -> Result<(f64, u64), String> {
+fn timed(cmd: &[String], dst: &Path, rss_file: &Path) -> Result<Timing, String> {
     drop_caches()?;
     let t = Instant::now();
     let out = Command::new("/usr/bin/time")
         .arg("-f")
-        .arg("%M")
+        .arg("%M %U %S")
         .arg("-o")
         .arg(rss_file)
         .args(cmd)
@@ -449,15 +487,26 @@ fn timed(cmd: &[String], dst: &Path, rss_file: &Path) -> Result<(f64, u64), Stri
             String::from_utf8_lossy(&out.stderr)
         ));
     }
+    let copied = t.elapsed().as_secs_f64();
     sh("sync", &["-f", p(dst)])?;
     let secs = t.elapsed().as_secs_f64();
-    let rss = io(fs::read_to_string(rss_file), "read rss")?;
-    let rss = rss
+    let text = io(fs::read_to_string(rss_file), "read rss")?;
+    let fields: Vec<f64> = text
         .lines()
-        .filter_map(|l| l.trim().parse::<u64>().ok())
         .next_back()
-        .ok_or_else(|| format!("no RSS in {rss:?}"))?;
-    Ok((secs, rss))
+        .unwrap_or("")
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let [rss, user, sys] = fields[..] else {
+        return Err(format!("cannot parse /usr/bin/time output {text:?}"));
+    };
+    Ok(Timing {
+        secs,
+        sync_secs: secs - copied,
+        cpu: user + sys,
+        rss_kib: rss as u64,
+    })
 }
 
 fn dd_bandwidth(dst: &mut LoopFs, mib: u64) -> Result<f64, String> {
@@ -569,8 +618,15 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let rss_file = work.path.join("rss");
     let mut samples = Vec::new();
     for (name, src) in fixtures {
+        if !want(name) {
+            continue;
+        }
         let bytes = allocated(src)?;
         for tool in ["datavol", "cp -a", "rsync -aHAX --sparse"] {
+            let short = tool.split([' ']).next().unwrap_or(tool);
+            if !o.tools.is_empty() && !o.tools.iter().any(|t| t == short) {
+                continue;
+            }
             d.remake()?;
             let dst = d.mnt.join("dst");
             io(fs::create_dir(&dst), "mkdir dst")?;
@@ -596,17 +652,22 @@ pub fn run(args: &[String]) -> Result<(), String> {
                     format!("{t}/"),
                 ],
             };
-            let (secs, rss) = timed(&cmd, &d.mnt, &rss_file)?;
+            let tm = timed(&cmd, &d.mnt, &rss_file)?;
             eprintln!(
-                "bench: {name:10} {tool:22} {secs:8.2}s  {:6} MiB RSS",
-                rss / 1024
+                "bench: {name:10} {tool:22} {:8.2}s (sync {:.2}s, cpu {:.2}s) {:6} MiB RSS",
+                tm.secs,
+                tm.sync_secs,
+                tm.cpu,
+                tm.rss_kib / 1024
             );
             samples.push(Sample {
                 fixture: name,
                 tool: tool.into(),
-                secs,
+                secs: tm.secs,
+                sync_secs: tm.sync_secs,
+                cpu: tm.cpu,
                 bytes,
-                rss_kib: rss,
+                rss_kib: tm.rss_kib,
             });
         }
     }
@@ -617,8 +678,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
         if o.small { "--small" } else { "full" },
         o.workers
     );
-    println!("| fixture | tool | wall s | MB/s | x cp -a | % of dd | peak RSS MiB |");
-    println!("|---|---|---:|---:|---:|---:|---:|");
+    println!(
+        "| fixture | tool | wall s | of which sync s | CPU s | MB/s | x cp -a | % of dd | peak RSS MiB |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
     for s in &samples {
         let cp = samples
             .iter()
@@ -627,10 +690,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
             .unwrap_or(f64::NAN);
         let mbs = s.bytes as f64 / 1e6 / s.secs;
         println!(
-            "| {} | {} | {:.2} | {:.0} | {:.2} | {:.0}% | {:.1} |",
+            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.0} | {:.2} | {:.0}% | {:.1} |",
             s.fixture,
             s.tool,
             s.secs,
+            s.sync_secs,
+            s.cpu,
             mbs,
             s.secs / cp,
             100.0 * mbs / dd,

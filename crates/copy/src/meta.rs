@@ -3,7 +3,8 @@
 //!
 //! 1. chown (numeric). chown clears setuid/setgid and drops
 //!    security.capability, so it goes first.
-//! 2. all xattrs except security.capability (ACLs included).
+//! 2. xattrs: those the target has and the source lacks are removed, then
+//!    all of the source's except security.capability are set (ACLs included).
 //! 3. chmod (not on symlinks). After the ACL so the group/mask bits end up
 //!    exactly as in the source.
 //! 4. security.capability.
@@ -42,6 +43,15 @@ pub(crate) fn apply(src: &XNode, dst: &Target, st: &Stat) -> Result<(), OpError>
     .map_err(|e| ("chown", e))?;
 
     let attrs = xattr::read_all(src).map_err(|e| ("read xattrs", e))?;
+    // Attributes the target already has but the source lacks (an existing
+    // directory, a label or ACL given at creation) go, so that the copy has
+    // exactly the source's set.
+    for name in xattr::list(&dnode).map_err(|e| ("list xattrs", e))? {
+        if xattr::is_fs_internal(name.to_bytes()) || attrs.iter().any(|(n, _)| *n == name) {
+            continue;
+        }
+        xattr::remove(&dnode, &name).map_err(|e| ("remove xattr", annotate(e, &name)))?;
+    }
     let mut cap = None;
     for (name, value) in &attrs {
         if name.to_bytes() == CAPABILITY {

@@ -129,6 +129,24 @@ pub(crate) fn set(node: &XNode, name: &CStr, value: &[u8]) -> io::Result<()> {
     }
 }
 
+pub(crate) fn remove(node: &XNode, name: &CStr) -> io::Result<()> {
+    // SAFETY: strings are NUL-terminated.
+    let r = unsafe {
+        match node {
+            XNode::Fd(fd) => libc::fremovexattr(*fd, name.as_ptr()),
+            XNode::Path(c) => libc::lremovexattr(c.as_ptr(), name.as_ptr()),
+        }
+    };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::ENODATA) {
+            return Ok(());
+        }
+        return Err(e);
+    }
+    Ok(())
+}
+
 /// All attributes with values, sorted by name (filesystem-internal mirrors
 /// of ACLs left out).
 pub(crate) fn read_all(node: &XNode) -> io::Result<Vec<(CString, Vec<u8>)>> {

@@ -272,6 +272,8 @@ fn dir_metadata_only() {
         &[OsStr::new("-m"), OsStr::new("u:77:rwx"), src.as_os_str()],
     );
     set_times(&src, (5, 6), (7, 8));
+    // Something the target has and the source lacks must go.
+    lsetxattr(&dst, "user.stale", b"old");
     copy_dir_metadata(&src, &dst).expect("copy_dir_metadata");
     let (s, t) = (lstat(&src), lstat(&dst));
     assert_eq!(
@@ -287,6 +289,7 @@ fn dir_metadata_only() {
         Some(&b"y"[..])
     );
     assert_eq!(lgetxattr(&dst, "user.a").as_deref(), Some(&b"b"[..]));
+    assert_eq!(lgetxattr(&dst, "user.stale"), None);
     assert_eq!(
         lgetxattr(&dst, "system.posix_acl_access"),
         lgetxattr(&src, "system.posix_acl_access")
