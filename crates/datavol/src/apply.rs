@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 pub struct Options {
     pub unit_dir: PathBuf,
+    /// Root-disk state: the seed history (history.rs).
+    pub state_dir: PathBuf,
     /// Stop the services using a directory, and restart them afterwards.
     pub stop_services: bool,
     pub copy_workers: usize,
@@ -135,18 +137,14 @@ pub fn apply_volume(
             }
             Action::FormatOnly | Action::FormatAndMigrate => {
                 let uuid = format(vol, &dev.node, &devs)?;
-                migrate(
-                    vol,
-                    &dev.node,
-                    &devs,
-                    None,
-                    matches!(action, Action::FormatAndMigrate),
-                    opts,
-                )?;
+                let copy = matches!(action, Action::FormatAndMigrate);
+                migrate(vol, &dev.node, &devs, None, copy, opts)?;
+                note_seed(vol, &devs, &uuid, opts);
                 uuid
             }
             Action::Resume { uuid, phase } => {
                 migrate(vol, &dev.node, &devs, *phase, true, opts)?;
+                note_seed(vol, &devs, uuid, opts);
                 uuid.clone()
             }
         };
@@ -206,6 +204,29 @@ fn precheck_source(vol: &Volume, dev: &crate::device::Device) -> Result<(), Volu
         )));
     }
     Ok(())
+}
+
+fn note_seed(vol: &Volume, devs: &str, uuid: &str, opts: &Options) {
+    let name = vol.name.as_str();
+    match crate::history::record_seed(&opts.state_dir, name, uuid) {
+        Ok(h) if h.reseeds > 0 => vlog!(
+            warn,
+            name,
+            devs,
+            "commit",
+            "re-seeded from the root disk's original content: the volume's disk came back blank (an instance store after stop/start?); {} re-seed(s) so far",
+            h.reseeds
+        ),
+        Ok(_) => {}
+        Err(e) => vlog!(
+            warn,
+            name,
+            devs,
+            "commit",
+            "could not record the seed in {}: {e}",
+            opts.state_dir.display()
+        ),
+    }
 }
 
 fn quiesce(

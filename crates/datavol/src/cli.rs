@@ -29,6 +29,9 @@ pub struct Cli {
     /// Where .mount units are written.
     #[arg(long, global = true, value_name = "DIR", default_value = crate::unit::DEFAULT_UNIT_DIR)]
     pub unit_dir: PathBuf,
+    /// Where datavol keeps its records on the root disk.
+    #[arg(long, global = true, value_name = "DIR", default_value = crate::history::DEFAULT_STATE_DIR)]
+    pub state_dir: PathBuf,
     /// Log debug detail.
     #[arg(short, long, global = true)]
     pub verbose: bool,
@@ -170,7 +173,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 log::error!("{e}");
                 return Failure::Failed.exit_code();
             }
-            status::print(&cfg, *json)
+            status::print(&cfg, &cli.state_dir, *json)
         }
         Command::Gate => gate(&cli),
         Command::Identify { devices, json } => identify(devices, *json),
@@ -197,6 +200,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 unit_dir: cli.unit_dir.clone(),
                 stop_services: *stop_services,
                 copy_workers: *workers,
+                state_dir: cli.state_dir.clone(),
             };
             apply_all(&cfg, &opts)
         }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod device;
 pub mod error;
 pub mod fsutil;
+pub mod history;
 pub mod lock;
 pub mod logging;
 pub mod mountinfo;

@@ -19,13 +19,20 @@ pub struct VolumeStatus {
     pub mounted: bool,
     pub mounted_from: Option<String>,
     pub migration: Option<State>,
+    /// Seeds recorded on the root disk; reseeds > 0 means the disk came back blank.
+    pub history: crate::history::History,
     pub used_bytes: Option<u64>,
     pub free_bytes: Option<u64>,
     pub error: Option<String>,
 }
 
-pub fn volume_status(v: &Volume, mounts: &[mountinfo::MountEntry]) -> VolumeStatus {
+pub fn volume_status(
+    v: &Volume,
+    mounts: &[mountinfo::MountEntry],
+    state_dir: &std::path::Path,
+) -> VolumeStatus {
     let mut s = VolumeStatus {
+        history: crate::history::load(state_dir, &v.name),
         volume: v.name.clone(),
         device: v.device_text(),
         node: None,
@@ -89,12 +96,12 @@ pub fn volume_status(v: &Volume, mounts: &[mountinfo::MountEntry]) -> VolumeStat
     s
 }
 
-pub fn print(cfg: &Config, json: bool) -> ExitCode {
+pub fn print(cfg: &Config, state_dir: &std::path::Path, json: bool) -> ExitCode {
     let mounts = mountinfo::read().unwrap_or_default();
     let all: Vec<VolumeStatus> = cfg
         .volumes
         .iter()
-        .map(|v| volume_status(v, &mounts))
+        .map(|v| volume_status(v, &mounts, state_dir))
         .collect();
     if json {
         println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
@@ -126,17 +133,25 @@ pub fn print(cfg: &Config, json: bool) -> ExitCode {
         );
         match &s.migration {
             Some(m) => println!(
-                "  migration:  {:?}{} ({} files, {} bytes, {:.1}s; seeded {} time(s))",
+                "  migration:  {:?}{} ({} files, {} bytes, {:.1}s)",
                 m.phase,
                 m.committed_at
                     .map(|t| format!(" at {t} (epoch s)"))
                     .unwrap_or_default(),
                 m.files,
                 m.bytes,
-                m.copy_seconds,
-                m.seeds
+                m.copy_seconds
             ),
             None => println!("  migration:  none recorded"),
+        }
+        let h = &s.history;
+        if h.seeds > 0 {
+            println!(
+                "  seeds:      {} ({} re-seed(s) after the disk came back blank); last at {} (epoch s)",
+                h.seeds,
+                h.reseeds,
+                h.last_seed_at.unwrap_or(0)
+            );
         }
         if let (Some(u), Some(f)) = (s.used_bytes, s.free_bytes) {
             println!("  space:      {u} bytes used, {f} bytes free");

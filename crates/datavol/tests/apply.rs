@@ -436,3 +436,27 @@ fn first_present_alternative_wins_and_plan_names_it() {
     assert_eq!(code, Some(0), "{out}{err}");
     assert_eq!(sb.mount_source(&src).as_deref(), Some(dev.as_str()));
 }
+
+#[test]
+fn blank_disk_after_migration_is_reseeded_from_the_root_disk() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    let (src, orig) = node_tree(&sb);
+    sb.write_config(&config(&dev, "xfs", &src, ""));
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    // Stop/start of an instance: the instance store comes back blank.
+    sb.in_ns_check(&format!(
+        "umount {} && rm -rf /run/datavol/ready && wipefs -q -a {dev}",
+        src.display()
+    ));
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(err.contains("re-seeded from the root disk"), "{err}");
+    assert_eq!(sb.mount_source(&src).as_deref(), Some(dev.as_str()));
+    assert_eq!(rsync_diff(&sb, &orig, &src), "");
+    let (_, out, _) = sb.datavol(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["history"]["seeds"], 2, "{out}");
+    assert_eq!(v[0]["history"]["reseeds"], 1, "{out}");
+}

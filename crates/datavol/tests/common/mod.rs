@@ -273,6 +273,8 @@ impl Sandbox {
             .arg(self.path("etc"))
             .arg("--unit-dir")
             .arg(self.unit_dir())
+            .arg("--state-dir")
+            .arg(self.path("state"))
             .args(args);
         c
     }
