@@ -460,3 +460,34 @@ fn blank_disk_after_migration_is_reseeded_from_the_root_disk() {
     assert_eq!(v[0]["history"]["seeds"], 2, "{out}");
     assert_eq!(v[0]["history"]["reseeds"], 1, "{out}");
 }
+
+#[test]
+fn concurrent_runs_are_serialised_and_copy_once() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    let (src, orig) = node_tree(&sb);
+    sb.write_config(&config(&dev, "xfs", &src, ""));
+    let before = sb.loops[0].checksum();
+    let (code, out, err) = sb.datavol(&["plan"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(before, sb.loops[0].checksum(), "plan wrote to the device");
+    // Two runs at once, as when an operator runs apply while the service does.
+    let spawn = || {
+        sb.datavol_cmd(&["apply"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let c1 = spawn();
+    let c2 = spawn();
+    let o1 = c1.wait_with_output().unwrap();
+    let o2 = c2.wait_with_output().unwrap();
+    assert!(o1.status.success() && o2.status.success(), "{o1:?} {o2:?}");
+    let copies = [&o1, &o2]
+        .iter()
+        .filter(|o| String::from_utf8_lossy(&o.stderr).contains("stage=copy"))
+        .count();
+    assert_eq!(copies, 1, "both runs copied");
+    assert_eq!(sb.mount_source(&src).as_deref(), Some(dev.as_str()));
+    assert_eq!(rsync_diff(&sb, &orig, &src), "");
+}
