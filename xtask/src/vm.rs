@@ -26,6 +26,7 @@ options:
   --rebuild-image   rebuild the cached image even if its recipe did not change
   --image-only      build (or find) the image, then stop
   --no-build        do not run cargo build; use the datavol binary already in target/release
+  --datavol PATH    test this datavol binary instead of building one
 
 environment:
   DATAVOL_VM_CACHE  cache and work dir (default /var/cache/datavol-vm)
@@ -36,7 +37,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let mut names = vec![];
     let (mut shell, mut inspect, mut rebuild, mut image_only, mut no_build) =
         (false, false, false, false, false);
-    for a in args {
+    let mut datavol_bin: Option<PathBuf> = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
         match a.as_str() {
             "--list" => {
                 for s in scenarios::all() {
@@ -54,6 +57,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "--rebuild-image" => rebuild = true,
             "--image-only" => image_only = true,
             "--no-build" => no_build = true,
+            "--datavol" => {
+                let p = it.next().ok_or("--datavol needs a path")?;
+                datavol_bin = Some(PathBuf::from(p));
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -86,6 +93,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let accel = qemu::accel(&cache.join("accel"), &img.kernel);
     let datavol = if inspect {
         Err("not needed".into())
+    } else if let Some(p) = datavol_bin {
+        if p.exists() {
+            Ok(p)
+        } else {
+            Err(format!("{} does not exist", p.display()))
+        }
     } else {
         build_datavol(no_build)
     };

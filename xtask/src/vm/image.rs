@@ -191,6 +191,7 @@ fn bake(img: &Image, cache: &Path, work: &Path) -> Result<(), String> {
         console: work.join("bake-console.log"),
         timeout: Duration::from_secs(300),
         mem_mb: 1024,
+        qmp: None,
     };
     let o = m.boot(None)?;
     let res = Kv::load(&p.out().join("result.txt"));

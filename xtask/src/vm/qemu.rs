@@ -48,6 +48,8 @@ pub struct Machine {
     pub console: PathBuf,
     pub timeout: Duration,
     pub mem_mb: u32,
+    /// A QMP socket, for changing the machine while it runs.
+    pub qmp: Option<PathBuf>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -130,6 +132,10 @@ impl Machine {
                 Bus::Nvme => format!("nvme,drive=d{i},serial={}", d.serial),
             });
         }
+        if let Some(q) = &self.qmp {
+            a.push("-qmp".into());
+            a.push(format!("unix:{},server=on,wait=off", q.display()));
+        }
         if interactive {
             a.extend(["-serial".into(), "mon:stdio".into()]);
         } else {
@@ -167,9 +173,24 @@ impl Machine {
     /// Boots and waits for poweroff, the timeout, or (if given) `marker` on the console,
     /// in which case qemu is killed at once: a power cut.
     pub fn boot(&self, marker: Option<&str>) -> Result<Outcome, String> {
+        self.boot_watch(marker, &mut |_, _| Ok(()))
+    }
+
+    /// As `boot`, and calls `watch` with the console text so far on every poll
+    /// (e.g. to change the disks' throttling over QMP when a line shows up).
+    pub fn boot_watch(
+        &self,
+        marker: Option<&str>,
+        watch: &mut dyn FnMut(&str, &Machine) -> Result<(), String>,
+    ) -> Result<Outcome, String> {
         let start = Instant::now();
         let mut child = self.spawn(false)?;
         loop {
+            let console = fs::read_to_string(&self.console).unwrap_or_default();
+            if let Err(e) = watch(&console, self) {
+                kill(&mut child);
+                return Err(e);
+            }
             if let Some(st) = child.try_wait().map_err(|e| e.to_string())? {
                 if !st.success() {
                     let log = fs::read_to_string(self.console.with_extension("qemu.log"))
@@ -182,10 +203,7 @@ impl Machine {
                 });
             }
             if let Some(m) = marker {
-                if fs::read_to_string(&self.console)
-                    .unwrap_or_default()
-                    .contains(m)
-                {
+                if console.contains(m) {
                     kill(&mut child);
                     return Ok(Outcome {
                         exit: Exit::KilledAtMarker,
@@ -202,6 +220,37 @@ impl Machine {
             }
             sleep(Duration::from_millis(250));
         }
+    }
+
+    /// One QMP command (JSON text) on the machine's QMP socket; returns the reply line.
+    pub fn qmp(&self, command: &str) -> Result<String, String> {
+        use std::io::{BufRead, BufReader, Write};
+        let path = self.qmp.as_ref().ok_or("machine has no QMP socket")?;
+        let s = std::os::unix::net::UnixStream::connect(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(|e| e.to_string())?;
+        let mut r = BufReader::new(s.try_clone().map_err(|e| e.to_string())?);
+        let mut w = s;
+        let mut line = String::new();
+        r.read_line(&mut line)
+            .map_err(|e| format!("QMP greeting: {e}"))?;
+        for cmd in [r#"{"execute":"qmp_capabilities"}"#, command] {
+            w.write_all(cmd.as_bytes())
+                .and_then(|_| w.write_all(b"\n"))
+                .map_err(|e| e.to_string())?;
+            loop {
+                line.clear();
+                r.read_line(&mut line).map_err(|e| format!("QMP: {e}"))?;
+                if line.contains("\"error\"") {
+                    return Err(format!("QMP {cmd}: {}", line.trim()));
+                }
+                if line.contains("\"return\"") {
+                    break;
+                }
+            }
+        }
+        Ok(line.trim().to_string())
     }
 
     /// Boots with the serial console on this terminal (Ctrl-A X quits).

@@ -34,9 +34,12 @@ pub fn all() -> Vec<Scenario> {
         Scenario { name: "nodeadm-order", about: "containerd started late by nodeadm-run.service (AL2023 order)", status: Ready(nodeadm_order) },
         Scenario { name: "missing-disk", about: "no data disk, required=false: containerd runs from the root disk", status: Ready(missing_disk) },
         Scenario { name: "missing-disk-required", about: "no data disk, required=true: containerd must not start", status: Ready(missing_disk_required) },
-        Scenario { name: "reseed", about: "data disk lost (instance store after stop/start): reseed from the root disk", status: Pending("not written yet") },
-        Scenario { name: "raid0-multi-dir", about: "two NVMe disks in RAID0 holding several directories", status: Pending("not written yet") },
-        Scenario { name: "slow-source", about: "a large, slow source tree: progress, timeouts", status: Pending("not written yet") },
+        Scenario { name: "crash-mkfs-done", about: "datavol crashes right after mkfs; the next boot finishes", status: Ready(crash_mkfs_done) },
+        Scenario { name: "crash-verified", about: "datavol crashes after verifying, before commit; the next boot finishes", status: Ready(crash_verified) },
+        Scenario { name: "crash-unit-written", about: "datavol crashes after writing the unit, before starting it", status: Ready(crash_unit_written) },
+        Scenario { name: "reseed", about: "data disk lost (instance store after stop/start): reseed from the root disk", status: Ready(reseed) },
+        Scenario { name: "slow-source", about: "writes to the data disk throttled: a copy of minutes, not killed, progress logged", status: Ready(slow_source) },
+        Scenario { name: "raid0-multi-dir", about: "two NVMe disks in RAID0 holding several directories", status: Pending("datavol has no RAID or multi-directory volumes yet") },
     ]
 }
 
@@ -52,6 +55,8 @@ pub struct Ctx {
     pub shell: bool,
     pub failures: Vec<String>,
     pub notes: Vec<String>,
+    /// Per boot; a boot that takes longer is killed and fails.
+    pub timeout: Duration,
     boots: u32,
 }
 
@@ -77,6 +82,7 @@ impl Ctx {
             failures: vec![],
             notes: vec![],
             boots: 0,
+            timeout: Duration::from_secs(300),
         }
     }
 
@@ -165,8 +171,9 @@ impl Ctx {
             disks: disks.to_vec(),
             share: share.to_path_buf(),
             console: self.path(&format!("{label}-console.log")),
-            timeout: Duration::from_secs(300),
+            timeout: self.timeout,
             mem_mb: 1024,
+            qmp: Some(self.path(&format!("{label}.qmp"))),
         }
     }
 
@@ -178,8 +185,21 @@ impl Ctx {
         label: &str,
         root: &Path,
         disks: &[Disk],
+        p: Payload,
+        marker: Option<&str>,
+    ) -> Result<Kv, String> {
+        self.boot_watch(label, root, disks, p, marker, &mut |_, _| Ok(()))
+    }
+
+    /// As `boot`, with a `watch` called on every poll of the console (see Machine::boot_watch).
+    fn boot_watch(
+        &mut self,
+        label: &str,
+        root: &Path,
+        disks: &[Disk],
         mut p: Payload,
         marker: Option<&str>,
+        watch: &mut dyn FnMut(&str, &Machine) -> Result<(), String>,
     ) -> Result<Kv, String> {
         self.boots += 1;
         save_boot(&self.dir, root, disks)?;
@@ -196,7 +216,7 @@ impl Ctx {
         }
         p.finish()?;
         let m = self.machine(label, root, disks, &p.dir);
-        let o = m.boot(marker)?;
+        let o = m.boot_watch(marker, watch)?;
         self.notes
             .push(format!("{label}: {:?} after {}", o.exit, secs(o.took)));
         let res = Kv::load(&p.out().join("result.txt"));
@@ -583,9 +603,107 @@ fn udev_no_watch(ctx: &mut Ctx) -> Result<(), String> {
     let scratch = ctx.path("scratch0.img");
     blank_disk(&scratch, "1G")?;
     ctx.checker(&mut p, "udev-no-watch", &[], &[])?;
-    let disks = [Disk::virtio(&data, "data0"), Disk::virtio(&scratch, "scratch0")];
+    let disks = [
+        Disk::virtio(&data, "data0"),
+        Disk::virtio(&scratch, "scratch0"),
+    ];
     let res = ctx.boot("boot", &root, &disks, p, None)?;
     note_datavol_time(ctx, "boot", &res);
+    host_check_migrated(ctx, "boot", &data, &res);
+    Ok(())
+}
+
+fn crash_mkfs_done(ctx: &mut Ctx) -> Result<(), String> {
+    crash(ctx, "mkfs-done")
+}
+fn crash_verified(ctx: &mut Ctx) -> Result<(), String> {
+    crash(ctx, "verified")
+}
+fn crash_unit_written(ctx: &mut Ctx) -> Result<(), String> {
+    crash(ctx, "unit-written")
+}
+
+/// datavol aborts at `point` on boot 1 (a process crash; the machine stays up), then a
+/// normal boot 2 must complete the migration.
+fn crash(ctx: &mut Ctx, point: &str) -> Result<(), String> {
+    let root = ctx.root()?;
+    let data = ctx.blank_data()?;
+    let disks = [Disk::virtio(&data, "data0")];
+    let mut p = ctx.payload("boot1")?;
+    ctx.install_datavol(&mut p, &config(30, false))?;
+    p.file(
+        "/etc/systemd/system/datavol.service.d/failpoints.conf",
+        format!("[Service]\nEnvironment=FAILPOINTS={point}=return\n"),
+        0o644,
+    )?;
+    ctx.checker(&mut p, "crash-1", &[], &[("FAILPOINT", point)])?;
+    ctx.boot("boot1", &root, &disks, p, None)?;
+    let mut p = ctx.payload("boot2")?;
+    p.run("rm -f /etc/systemd/system/datavol.service.d/failpoints.conf");
+    ctx.checker(&mut p, "crash-2", &[], &[])?;
+    let r2 = ctx.boot("boot2", &root, &disks, p, None)?;
+    note_datavol_time(ctx, "boot2", &r2);
+    host_check_migrated(ctx, "boot2", &data, &r2);
+    Ok(())
+}
+
+/// Boot 1 as seed; then the data disk is swapped for a blank one with the same serial
+/// (an instance-store disk after stop/start) and boot 2 must seed it again.
+fn reseed(ctx: &mut Ctx) -> Result<(), String> {
+    let root = ctx.root()?;
+    let data = ctx.blank_data()?;
+    let disks = [Disk::virtio(&data, "data0")];
+    let mut p = ctx.payload("boot1")?;
+    ctx.install_datavol(&mut p, &config(30, false))?;
+    ctx.checker(&mut p, "seed", &[], &[])?;
+    let r1 = ctx.boot("boot1", &root, &disks, p, None)?;
+    ctx.blank_data()?;
+    let mut p = ctx.payload("boot2")?;
+    ctx.checker(&mut p, "reseed", &[], &[])?;
+    let r2 = ctx.boot("boot2", &root, &disks, p, None)?;
+    note_datavol_time(ctx, "boot2", &r2);
+    let (u1, u2) = (r1.get("data.uuid"), r2.get("data.uuid"));
+    ctx.expect(
+        u2.is_some() && u1 != u2,
+        format!("reseeded disk UUID {u2:?}, first disk {u1:?}"),
+    );
+    host_check_migrated(ctx, "boot2", &data, &r2);
+    Ok(())
+}
+
+/// Bytes per second the data disk may write once mkfs is done, in slow-source.
+const SLOW_BPS: u64 = 350_000;
+
+/// The data disk's writes are throttled (over QMP) as soon as the console shows datavol's
+/// mkfs-done failpoint (which sleeps 8 s to leave time for it), so the copy takes minutes.
+fn slow_source(ctx: &mut Ctx) -> Result<(), String> {
+    let root = ctx.root()?;
+    let data = ctx.blank_data()?;
+    let disks = [Disk::virtio(&data, "data0")];
+    let mut p = ctx.payload("boot")?;
+    ctx.install_datavol(&mut p, &config(30, false))?;
+    p.file(
+        "/etc/systemd/system/datavol.service.d/failpoints.conf",
+        "[Service]\nEnvironment=FAILPOINTS=mkfs-done=sleep(8000)\n",
+        0o644,
+    )?;
+    ctx.checker(&mut p, "slow-source", &[], &[])?;
+    ctx.timeout = Duration::from_secs(600);
+    let mut throttled = false;
+    let res = ctx.boot_watch("boot", &root, &disks, p, None, &mut |console, m| {
+        if !throttled && console.contains("failpoint mkfs-done") {
+            throttled = true;
+            m.qmp(&format!(
+                r#"{{"execute":"block_set_io_throttle","arguments":{{"device":"d0","bps":0,"bps_rd":0,"bps_wr":{SLOW_BPS},"iops":0,"iops_rd":0,"iops_wr":0}}}}"#
+            ))?;
+        }
+        Ok(())
+    })?;
+    ctx.expect(throttled, "the console never showed 'failpoint mkfs-done'");
+    note_datavol_time(ctx, "boot", &res);
+    if let Some(n) = res.get("progress.lines") {
+        ctx.notes.push(format!("boot: {n} progress lines"));
+    }
     host_check_migrated(ctx, "boot", &data, &res);
     Ok(())
 }
