@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--small] [--datavol PATH] [--workers N] [--keep]
+//! `cargo xtask bench [--small] [--datavol PATH] [--workers N] [--keep] [--repeat N]
 //!                    [--only containerd,blobs,million] [--tools datavol,cp,rsync]`
 //!
 //! Measures the migration engine (the release `datavol copy` binary) against
@@ -32,6 +32,8 @@ struct Opts {
     datavol: Option<PathBuf>,
     workers: usize,
     keep: bool,
+    /// Runs per fixture and tool; the table shows the median.
+    repeat: usize,
     /// Fixture names to run (empty: all).
     only: Vec<String>,
     /// Tools to run (empty: all).
@@ -44,6 +46,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         datavol: None,
         workers: 8,
         keep: false,
+        repeat: 1,
         only: Vec::new(),
         tools: Vec::new(),
     };
@@ -52,6 +55,14 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         match a.as_str() {
             "--small" => o.small = true,
             "--keep" => o.keep = true,
+            "--repeat" => {
+                o.repeat = it
+                    .next()
+                    .ok_or("--repeat needs a number")?
+                    .parse()
+                    .map_err(|e| format!("--repeat: {e}"))?;
+                o.repeat = o.repeat.max(1);
+            }
             "--only" => {
                 let v = it.next().ok_or("--only needs containerd,blobs,million")?;
                 o.only = v.split(',').map(String::from).collect();
@@ -72,7 +83,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             }
             "-h" | "--help" => {
                 return Err(
-                    "usage: cargo xtask bench [--small] [--datavol PATH] [--workers N] [--keep] \
+                    "usage: cargo xtask bench [--small] [--datavol PATH] [--workers N] [--keep] [--repeat N] \
                      [--only containerd,blobs,million] [--tools datavol,cp,rsync]"
                         .into(),
                 )
@@ -625,7 +636,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
             continue;
         }
         let bytes = allocated(src)?;
-        for tool in ["datavol", "cp -a", "rsync -aHAX --sparse"] {
+        let tools = ["datavol", "cp -a", "rsync -aHAX --sparse"];
+        // Repeats rotate the order so no tool always runs first.
+        let runs: Vec<&str> = (0..o.repeat)
+            .flat_map(|r| (0..tools.len()).map(move |i| tools[(i + r) % tools.len()]))
+            .collect();
+        for tool in runs {
             let short = tool.split([' ']).next().unwrap_or(tool);
             if !o.tools.is_empty() && !o.tools.iter().any(|t| t == short) {
                 continue;
@@ -685,8 +701,26 @@ pub fn run(args: &[String]) -> Result<(), String> {
         "| fixture | tool | wall s | of which sync s | CPU s | MB/s | x cp -a | % of dd | peak RSS MiB |"
     );
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    // Median run (by wall time) of each fixture/tool pair; peak RSS is the max.
+    let mut rows: Vec<&Sample> = Vec::new();
+    let mut rss_max: Vec<u64> = Vec::new();
     for s in &samples {
-        let cp = samples
+        if rows
+            .iter()
+            .any(|r| r.fixture == s.fixture && r.tool == s.tool)
+        {
+            continue;
+        }
+        let mut same: Vec<&Sample> = samples
+            .iter()
+            .filter(|c| c.fixture == s.fixture && c.tool == s.tool)
+            .collect();
+        same.sort_by(|a, b| a.secs.total_cmp(&b.secs));
+        rss_max.push(same.iter().map(|c| c.rss_kib).max().unwrap_or(0));
+        rows.push(same[same.len() / 2]);
+    }
+    for (s, rss) in rows.iter().zip(&rss_max) {
+        let cp = rows
             .iter()
             .find(|c| c.fixture == s.fixture && c.tool == "cp -a")
             .map(|c| c.secs)
@@ -702,7 +736,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             mbs,
             s.secs / cp,
             100.0 * mbs / dd,
-            s.rss_kib as f64 / 1024.0
+            *rss as f64 / 1024.0
         );
     }
     Ok(())

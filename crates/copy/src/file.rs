@@ -16,9 +16,15 @@ pub(crate) const BUF_SIZE: usize = 1 << 20;
 /// Per-copy state shared by the workers.
 #[derive(Default)]
 pub(crate) struct DataCtx {
-    /// Set once copy_file_range failed with "unsupported": use read/write.
+    /// Set once copy_file_range failed with "unsupported" (e.g. EXDEV
+    /// between two filesystems): go straight to sendfile.
     pub no_cfr: AtomicBool,
+    /// Set once sendfile failed with "unsupported": use read/write.
+    pub no_sendfile: AtomicBool,
 }
+
+/// Files at least this big get sequential read-ahead advice.
+const SEQ_ADVICE: i64 = 1 << 20;
 
 /// Copies the data of `src` into the empty file `dst`. `on_bytes` is told
 /// about progress. Returns the bytes of data actually transferred.
@@ -35,6 +41,9 @@ pub(crate) fn copy_data(
         return Ok(0);
     }
     let sparse = st.st_blocks.saturating_mul(512) < size;
+    if size >= SEQ_ADVICE {
+        sys::fadvise_sequential(src);
+    }
     let mut copied = 0u64;
     if !sparse {
         let end = copy_range(src, dst, 0, size, ctx, buf, on_bytes)?;
@@ -108,6 +117,31 @@ fn copy_range(
             return Ok(off);
         }
     }
+    // In-kernel copy through the page cache: no round trip through our buffer.
+    if !ctx.no_sendfile.load(Ordering::Relaxed) {
+        sys::seek_set(dst, off)?;
+        while off < end {
+            let len = ((end - off) as u64).min(CFR_CHUNK as u64) as usize;
+            let before = off;
+            match sys::sendfile(dst, src, &mut off, len) {
+                Ok(0) => return Ok(off),
+                Ok(n) => {
+                    off = before + n as i64;
+                    on_bytes(n as u64);
+                }
+                Err(e) if cfr_unsupported(&e) => {
+                    log::debug!("sendfile unsupported here ({e}); using read/write");
+                    ctx.no_sendfile.store(true, Ordering::Relaxed);
+                    off = before;
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if off >= end {
+            return Ok(off);
+        }
+    }
     if buf.len() < BUF_SIZE {
         buf.resize(BUF_SIZE, 0);
     }
@@ -122,4 +156,76 @@ fn copy_range(
         on_bytes(n as u64);
     }
     Ok(off)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::{FileExt, MetadataExt};
+
+    fn noise(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    /// Every copy method keeps data and holes.
+    #[test]
+    fn all_methods_keep_data_and_holes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let src_path = dir.path().join("src");
+        let src = std::fs::File::create(&src_path).expect("create");
+        let a = noise(300_000, 1);
+        let b = noise(70_000, 2);
+        src.write_all_at(&a, 0).expect("write");
+        src.write_all_at(&b, 64 << 20).expect("write");
+        src.set_len(100 << 20).expect("len");
+        drop(src);
+        let dense_path = dir.path().join("dense");
+        std::fs::write(&dense_path, noise(3 << 20, 3)).expect("write dense");
+        for (i, (no_cfr, no_sendfile)) in [(false, false), (true, false), (true, true)]
+            .into_iter()
+            .enumerate()
+        {
+            for path in [&src_path, &dense_path] {
+                let ctx = DataCtx::default();
+                ctx.no_cfr.store(no_cfr, Ordering::Relaxed);
+                ctx.no_sendfile.store(no_sendfile, Ordering::Relaxed);
+                let s = std::fs::File::open(path).expect("open");
+                let dst_path = dir.path().join(format!("dst{i}"));
+                let d = std::fs::File::create(&dst_path).expect("create dst");
+                let st = sys::fstat(s.as_raw_fd()).expect("fstat");
+                let mut buf = Vec::new();
+                let mut seen = 0u64;
+                copy_data(
+                    s.as_raw_fd(),
+                    d.as_raw_fd(),
+                    &st,
+                    &ctx,
+                    &mut buf,
+                    &mut |n| seen += n,
+                )
+                .expect("copy");
+                drop(d);
+                let want = std::fs::read(path).expect("read src");
+                let got = std::fs::read(&dst_path).expect("read dst");
+                assert!(want == got, "content differs (method {i}, {path:?})");
+                let md = std::fs::metadata(&dst_path).expect("stat");
+                let smd = std::fs::metadata(path).expect("stat");
+                assert!(
+                    md.blocks() <= smd.blocks() + 2048,
+                    "holes lost (method {i})"
+                );
+                assert!(seen <= smd.blocks() * 512 + (1 << 20));
+                std::fs::remove_file(&dst_path).expect("rm");
+            }
+        }
+    }
 }

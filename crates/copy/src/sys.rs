@@ -242,6 +242,28 @@ pub(crate) fn copy_file_range(
     })
 }
 
+/// sendfile from `src` at `*off` to `dst` at its file position.
+pub(crate) fn sendfile(dst: RawFd, src: RawFd, off: &mut i64, len: usize) -> io::Result<usize> {
+    retry(|| {
+        // SAFETY: off points to a valid off_t.
+        cvt_size(unsafe { libc::sendfile(dst, src, off, len) })
+    })
+}
+
+pub(crate) fn seek_set(fd: RawFd, off: i64) -> io::Result<()> {
+    // SAFETY: plain syscall.
+    let r = unsafe { libc::lseek(fd, off, libc::SEEK_SET) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+pub(crate) fn fadvise_sequential(fd: RawFd) {
+    // SAFETY: plain syscall; advice only, errors are irrelevant.
+    unsafe { libc::posix_fadvise(fd, 0, 0, libc::POSIX_FADV_SEQUENTIAL) };
+}
+
 /// True if the mode is a directory.
 pub(crate) fn is_dir(st: &Stat) -> bool {
     st.st_mode & libc::S_IFMT == libc::S_IFDIR
