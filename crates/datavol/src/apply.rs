@@ -31,14 +31,14 @@ pub struct VolumeError {
     pub message: String,
 }
 
-fn failed(message: impl std::fmt::Display) -> VolumeError {
+pub(crate) fn failed(message: impl std::fmt::Display) -> VolumeError {
     VolumeError {
         failure: Failure::Failed,
         message: message.to_string(),
     }
 }
 
-fn refused(message: impl std::fmt::Display) -> VolumeError {
+pub(crate) fn refused(message: impl std::fmt::Display) -> VolumeError {
     VolumeError {
         failure: Failure::Refused,
         message: message.to_string(),
@@ -47,7 +47,7 @@ fn refused(message: impl std::fmt::Display) -> VolumeError {
 
 /// A named point where tests and the VM rig can crash or pause datavol.
 /// `FAILPOINTS=name=return` aborts the process on the spot, like a power cut.
-fn failpoint(name: &str) {
+pub(crate) fn failpoint(name: &str) {
     #[cfg(feature = "failpoints")]
     log::info!("failpoint {name}");
     fail::fail_point!(name, |_| {
@@ -114,10 +114,7 @@ pub fn apply_volume(
         decision.reason
     );
 
-    let mounted = !matches!(action, Action::Nothing)
-        && mountinfo::read().map_err(failed)?.iter().any(|m| {
-            m.mount_point == vol.mount_point && (m.major, m.minor) == (dev.major, dev.minor)
-        });
+    let mounted = fully_mounted(vol, (dev.major, dev.minor))?;
 
     if action.migrates() {
         precheck_source(vol, &dev)?;
@@ -138,25 +135,25 @@ pub fn apply_volume(
             Action::FormatOnly | Action::FormatAndMigrate => {
                 let uuid = format(vol, &dev.node, &devs)?;
                 let copy = matches!(action, Action::FormatAndMigrate);
-                migrate(vol, &dev.node, &devs, None, copy, opts)?;
+                if vol.directories.is_empty() {
+                    migrate(vol, &dev.node, &devs, None, copy, opts)?;
+                } else {
+                    crate::dirs::migrate(vol, &dev.node, &devs, copy, opts)?;
+                }
                 note_seed(vol, &devs, &uuid, opts);
                 uuid
             }
             Action::Resume { uuid, phase } => {
-                migrate(vol, &dev.node, &devs, *phase, true, opts)?;
+                if vol.directories.is_empty() {
+                    migrate(vol, &dev.node, &devs, *phase, true, opts)?;
+                } else {
+                    crate::dirs::migrate(vol, &dev.node, &devs, true, opts)?;
+                }
                 note_seed(vol, &devs, uuid, opts);
                 uuid.clone()
             }
         };
-        mount(
-            vol,
-            &uuid,
-            &devs,
-            (dev.major, dev.minor),
-            mounted,
-            opts,
-            bus,
-        )
+        mount(vol, &uuid, &devs, (dev.major, dev.minor), opts, bus)
     })();
     // Services come back whatever happened: a failed run must not leave the node down.
     for s in stopped {
@@ -181,24 +178,28 @@ pub fn apply_volume(
 /// Refusals that must come before anything is written: submounts in the
 /// source, or a source larger than the whole device.
 fn precheck_source(vol: &Volume, dev: &crate::device::Device) -> Result<(), VolumeError> {
-    let src = &vol.mount_point;
-    if !src.is_dir() {
-        return Ok(());
+    let sources = if vol.directories.is_empty() {
+        std::slice::from_ref(&vol.mount_point)
+    } else {
+        vol.directories.as_slice()
+    };
+    let mut total = 0;
+    for src in sources.iter().filter(|s| s.is_dir()) {
+        let usage = datavol_copy::survey(src).map_err(|e| {
+            refused(format!(
+                "volume {}: source {}: {e}; hint: a mount inside it means its service already ran; stop it and unmount first",
+                vol.name,
+                src.display()
+            ))
+        })?;
+        total += usage.allocated_bytes;
     }
-    let usage = datavol_copy::survey(src).map_err(|e| {
-        refused(format!(
-            "volume {}: source {}: {e}; hint: a mount inside it means its service already ran; stop it and unmount first",
-            vol.name,
-            src.display()
-        ))
-    })?;
     // mkfs and metadata take a few percent; the exact check follows mkfs.
-    if usage.allocated_bytes > dev.size_bytes / 100 * 95 {
+    if total > dev.size_bytes / 100 * 95 {
         return Err(refused(format!(
-            "volume {}: {} holds {} bytes, too much for {} ({} bytes); hint: use a larger volume",
+            "volume {}: {} hold(s) {total} bytes, too much for {} ({} bytes); hint: use a larger volume",
             vol.name,
-            src.display(),
-            usage.allocated_bytes,
+            sources.iter().map(|s| s.display().to_string()).collect::<Vec<_>>().join(", "),
             dev.node.display(),
             dev.size_bytes
         )));
@@ -318,17 +319,9 @@ fn adopt(vol: &Volume, node: &Path, devs: &str) -> Result<(), VolumeError> {
     state::write(
         &m.target,
         &State {
-            version: 1,
-            volume: vol.name.clone(),
             phase: Phase::Committed,
-            source: vol.mount_point.clone(),
-            started_at: now,
             committed_at: Some(now),
-            files: 0,
-            dirs: 0,
-            bytes: 0,
-            copy_seconds: 0.0,
-            seeds: 0,
+            ..State::new(&vol.name, &vol.mount_point)
         },
     )
     .map_err(failed)?;
@@ -342,7 +335,7 @@ fn adopt(vol: &Volume, node: &Path, devs: &str) -> Result<(), VolumeError> {
     m.unmount().map_err(failed)
 }
 
-fn fs_free(path: &Path) -> Result<u64, VolumeError> {
+pub(crate) fn fs_free(path: &Path) -> Result<u64, VolumeError> {
     let s = nix::sys::statvfs::statvfs(path)
         .map_err(|e| failed(format!("statvfs {}: {e}", path.display())))?;
     Ok(s.blocks_available() as u64 * s.fragment_size() as u64)
@@ -378,19 +371,7 @@ fn migrate(
                 "volume {name}: {devs} carries datavol's label but holds files and no datavol marker; refusing to mix a copy into it; hint: inspect it, and wipe it by hand if it is disposable"
             )))
         }
-        None => State {
-            version: 1,
-            volume: vol.name.clone(),
-            phase: Phase::Copying,
-            source: src.clone(),
-            started_at: state::now(),
-            committed_at: None,
-            files: 0,
-            dirs: 0,
-            bytes: 0,
-            copy_seconds: 0.0,
-            seeds: 0,
-        },
+        None => State::new(&vol.name, &src),
     };
     let _ = phase;
 
@@ -499,7 +480,7 @@ fn migrate(
     m.unmount().map_err(failed)
 }
 
-fn copy_with_progress(
+pub(crate) fn copy_with_progress(
     vol: &Volume,
     devs: &str,
     src: &Path,
@@ -605,66 +586,126 @@ fn commit(staging: &Path, root: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The units a volume needs, each with the filesystem path its mount must show.
+fn mount_specs(vol: &Volume, uuid: &str) -> Result<Vec<(MountSpec, PathBuf)>, VolumeError> {
+    if vol.directories.is_empty() {
+        return Ok(vec![(MountSpec::new(vol, uuid), PathBuf::from("/"))]);
+    }
+    let parent = unit::mount_unit_name(&vol.mount_point).ok_or_else(|| {
+        failed(format!(
+            "volume {}: mount point cannot be a unit name",
+            vol.name
+        ))
+    })?;
+    let mut v = vec![(MountSpec::volume_root(vol, uuid), PathBuf::from("/"))];
+    for d in &vol.directories {
+        v.push((
+            MountSpec::bind(vol, uuid, d, &parent),
+            Path::new("/").join(Volume::dir_subpath(d)),
+        ));
+    }
+    Ok(v)
+}
+
+fn is_mounted(
+    mounts: &[mountinfo::MountEntry],
+    at: &Path,
+    root: &Path,
+    majmin: (u32, u32),
+) -> bool {
+    mountinfo::mounted_at(mounts, at)
+        .is_some_and(|m| (m.major, m.minor) == majmin && m.root == root)
+}
+
+/// Every mount the volume needs is in place, from its device.
+pub fn fully_mounted(vol: &Volume, majmin: (u32, u32)) -> Result<bool, VolumeError> {
+    let mounts = mountinfo::read().map_err(failed)?;
+    let mut at = vec![(vol.mount_point.clone(), PathBuf::from("/"))];
+    for d in &vol.directories {
+        at.push((d.clone(), Path::new("/").join(Volume::dir_subpath(d))));
+    }
+    Ok(at.iter().all(|(p, r)| is_mounted(&mounts, p, r, majmin)))
+}
+
+/// Writes the volume's units, then starts those not mounted yet, parent first.
 fn mount(
     vol: &Volume,
     uuid: &str,
     devs: &str,
     majmin: (u32, u32),
-    mounted: bool,
     opts: &Options,
     bus: &mut Bus,
 ) -> Result<(), VolumeError> {
     let name = vol.name.as_str();
-    let spec = MountSpec::new(vol, uuid);
-    let unit_name = unit::mount_unit_name(&vol.mount_point)
-        .ok_or_else(|| failed(format!("volume {name}: mount point cannot be a unit name")))?;
-    let (path, changed) = unit::write(&opts.unit_dir, &spec).map_err(failed)?;
-    if changed {
-        vlog!(info, name, devs, "unit", "wrote {}", path.display());
+    let specs = mount_specs(vol, uuid)?;
+    let mut changed = false;
+    for (spec, _) in &specs {
+        let (path, c) = unit::write(&opts.unit_dir, spec).map_err(failed)?;
+        if c {
+            vlog!(info, name, devs, "unit", "wrote {}", path.display());
+        }
+        changed |= c;
     }
     failpoint("unit-written");
-    let flag = spec
-        .ready_flag()
-        .ok_or_else(|| failed("no ready flag path"))?;
-    if !flag.exists() {
-        if let Some(d) = flag.parent() {
-            std::fs::create_dir_all(d).map_err(|e| failed(format!("{}: {e}", d.display())))?;
+    for (spec, _) in &specs {
+        let flag = spec
+            .ready_flag()
+            .ok_or_else(|| failed("no ready flag path"))?;
+        if !flag.exists() {
+            if let Some(d) = flag.parent() {
+                std::fs::create_dir_all(d).map_err(|e| failed(format!("{}: {e}", d.display())))?;
+            }
+            std::fs::write(&flag, b"").map_err(|e| failed(format!("{}: {e}", flag.display())))?;
         }
-        std::fs::write(&flag, b"").map_err(|e| failed(format!("{}: {e}", flag.display())))?;
     }
     if changed {
         bus.get()?.reload().map_err(failed)?;
     }
-    if mounted {
-        return Ok(());
-    }
-    vlog!(info, name, devs, "mount", "starting {unit_name}");
-    bus.get()?
-        .start_unit(&unit_name, MOUNT_TIMEOUT)
-        .map_err(|e| failed(format!("volume {name}: {e}")))?;
-    failpoint("unit-started");
-    // A skipped condition also ends the job "done": ask the unit itself.
-    let active = bus.get()?.active_state(&unit_name).map_err(failed)?;
-    if active.as_deref() != Some("active") {
-        return Err(failed(format!(
-            "volume {name}: {unit_name} job is done but the unit is {}; hint: systemctl status {unit_name}",
-            active.as_deref().unwrap_or("not loaded")
-        )));
-    }
-    let mounts = mountinfo::read().map_err(failed)?;
-    match mountinfo::mounted_at(&mounts, &vol.mount_point) {
-        Some(m) if (m.major, m.minor) == majmin => {
-            vlog!(info, name, devs, "mount", "{} is mounted from {devs}", vol.mount_point.display());
-            Ok(())
+    for (spec, root) in &specs {
+        let at = &spec.mount_point;
+        if is_mounted(&mountinfo::read().map_err(failed)?, at, root, majmin) {
+            continue;
         }
-        Some(m) => Err(failed(format!(
-            "volume {name}: {unit_name} started, but {} is mounted from {} instead of {devs}",
-            vol.mount_point.display(),
-            m.source
-        ))),
-        None => Err(failed(format!(
-            "volume {name}: {unit_name} reported done, but {} is not a mount point; hint: journalctl -u {unit_name}",
-            vol.mount_point.display()
-        ))),
+        let unit_name = unit::mount_unit_name(at).ok_or_else(|| {
+            failed(format!(
+                "volume {name}: {} cannot be a unit name",
+                at.display()
+            ))
+        })?;
+        vlog!(info, name, devs, "mount", "starting {unit_name}");
+        bus.get()?
+            .start_unit(&unit_name, MOUNT_TIMEOUT)
+            .map_err(|e| failed(format!("volume {name}: {e}")))?;
+        failpoint("unit-started");
+        // A skipped condition also ends the job "done": ask the unit itself.
+        let active = bus.get()?.active_state(&unit_name).map_err(failed)?;
+        if active.as_deref() != Some("active") {
+            return Err(failed(format!(
+                "volume {name}: {unit_name} job is done but the unit is {}; hint: systemctl status {unit_name}",
+                active.as_deref().unwrap_or("not loaded")
+            )));
+        }
+        let mounts = mountinfo::read().map_err(failed)?;
+        match mountinfo::mounted_at(&mounts, at) {
+            Some(m) if (m.major, m.minor) == majmin && &m.root == root => {
+                vlog!(info, name, devs, "mount", "{} is mounted from {devs}", at.display());
+            }
+            Some(m) => {
+                return Err(failed(format!(
+                    "volume {name}: {unit_name} started, but {} is mounted from {}:{} instead of {devs}:{}",
+                    at.display(),
+                    m.source,
+                    m.root.display(),
+                    root.display()
+                )))
+            }
+            None => {
+                return Err(failed(format!(
+                    "volume {name}: {unit_name} reported done, but {} is not a mount point; hint: journalctl -u {unit_name}",
+                    at.display()
+                )))
+            }
+        }
     }
+    Ok(())
 }

@@ -329,16 +329,23 @@ fn gate(cli: &Cli) -> ExitCode {
     let mut ok = true;
     for v in cfg.volumes.iter().filter(|v| v.required) {
         let dev = crate::device::find_now(&v.device).ok().flatten();
+        let targets = if v.directories.is_empty() {
+            std::slice::from_ref(&v.mount_point)
+        } else {
+            v.directories.as_slice()
+        };
         let good = dev.as_ref().is_some_and(|d| {
-            mountinfo::mounted_at(&mounts, &v.mount_point)
-                .is_some_and(|m| (m.major, m.minor) == (d.major, d.minor))
+            targets.iter().all(|t| {
+                mountinfo::mounted_at(&mounts, t)
+                    .is_some_and(|m| (m.major, m.minor) == (d.major, d.minor))
+            })
         });
         if !good {
             ok = false;
             log::error!(
                 "required volume {} is not mounted on {} from {}; refusing to let its services start on the root disk; hint: journalctl -u datavol",
                 v.name,
-                v.mount_point.display(),
+                targets.iter().map(|t| t.display().to_string()).collect::<Vec<_>>().join(", "),
                 v.device_text()
             );
         }

@@ -14,6 +14,8 @@ use toml::Spanned;
 pub const MAIN_FILE: &str = "datavol.toml";
 pub const DROPIN_DIR: &str = "conf.d";
 pub const DEFAULT_SERVICES: [&str; 2] = ["containerd.service", "kubelet.service"];
+/// Default mount point of a volume that serves `directories`.
+pub const VOLUMES_DIR: &str = "/var/lib/datavol/volumes";
 pub const DEFAULT_DEVICE_TIMEOUT: Duration = Duration::from_secs(90);
 const MAX_DEVICE_TIMEOUT_SECS: u64 = 3600;
 
@@ -40,6 +42,18 @@ impl Filesystem {
 }
 
 impl Volume {
+    /// Every path this volume mounts something on.
+    pub fn claimed(&self) -> Vec<PathBuf> {
+        let mut v = vec![self.mount_point.clone()];
+        v.extend(self.directories.iter().cloned());
+        v
+    }
+
+    /// Where each served directory's data lives, relative to the filesystem root.
+    pub fn dir_subpath(dir: &Path) -> String {
+        crate::unit::escape_path(dir).unwrap_or_else(|| "-".into())
+    }
+
     /// The device selectors as configured, for messages.
     pub fn device_text(&self) -> String {
         self.device
@@ -63,7 +77,12 @@ pub struct Volume {
     /// Alternatives in order; the first one present wins.
     pub device: Vec<Selector>,
     pub filesystem: Filesystem,
+    /// Where the filesystem is mounted. Without `directories` the data lives
+    /// at its root; with them it defaults to /var/lib/datavol/volumes/<name>.
     pub mount_point: PathBuf,
+    /// Directories served from this one volume by bind mounts, each migrated
+    /// from its own old content into /<escaped path> on the filesystem.
+    pub directories: Vec<PathBuf>,
     pub options: Vec<String>,
     pub migrate: bool,
     #[serde(serialize_with = "ser_secs")]
@@ -126,6 +145,7 @@ struct RawVolume {
     device: Option<Spanned<DeviceValue>>,
     filesystem: Option<Spanned<Filesystem>>,
     mount_point: Option<Spanned<String>>,
+    directories: Option<Spanned<Vec<Spanned<String>>>>,
     options: Option<Spanned<Vec<Spanned<String>>>>,
     migrate: Option<Spanned<bool>>,
     device_timeout: Option<Spanned<TimeoutValue>>,
@@ -184,6 +204,7 @@ struct Merged {
     device: Option<Origin<DeviceValue>>,
     filesystem: Option<Origin<Filesystem>>,
     mount_point: Option<Origin<String>>,
+    directories: Option<Origin<Vec<Spanned<String>>>>,
     options: Option<Origin<Vec<Spanned<String>>>>,
     migrate: Option<Origin<bool>>,
     device_timeout: Option<Origin<TimeoutValue>>,
@@ -327,6 +348,7 @@ fn parse_sources(sources: &[Source]) -> Result<Vec<Volume>, ConfigError> {
             take(&mut m.device, v.device, i);
             take(&mut m.filesystem, v.filesystem, i);
             take(&mut m.mount_point, v.mount_point, i);
+            take(&mut m.directories, v.directories, i);
             take(&mut m.options, v.options, i);
             take(&mut m.migrate, v.migrate, i);
             take(&mut m.device_timeout, v.device_timeout, i);
@@ -338,21 +360,36 @@ fn parse_sources(sources: &[Source]) -> Result<Vec<Volume>, ConfigError> {
     }
     let mut volumes: Vec<(Volume, Location)> = Vec::new();
     for (name, m) in merged {
-        let (v, mp_loc) = validate_volume(sources, &name, m)?;
-        for (other, _) in &volumes {
-            if overlaps(&other.mount_point, &v.mount_point) {
+        let (v, loc) = validate_volume(sources, &name, m)?;
+        let mine = v.claimed();
+        for (i, a) in mine.iter().enumerate() {
+            if let Some(b) = mine[i + 1..].iter().find(|b| overlaps(a, b)) {
                 return Err(ConfigError::At {
-                    location: mp_loc,
+                    location: loc,
                     message: format!(
-                        "volume {name:?}: mount_point {} overlaps volume {:?} at {}; hint: give each volume its own, non-nested mount point",
-                        v.mount_point.display(),
-                        other.name,
-                        other.mount_point.display()
+                        "volume {name:?}: {} and {} overlap; hint: list each directory once, none inside another or inside mount_point",
+                        a.display(),
+                        b.display()
                     ),
                 });
             }
         }
-        volumes.push((v, mp_loc));
+        for (other, _) in &volumes {
+            for a in &mine {
+                if let Some(b) = other.claimed().iter().find(|b| overlaps(a, b)) {
+                    return Err(ConfigError::At {
+                        location: loc,
+                        message: format!(
+                            "volume {name:?}: {} overlaps volume {:?} at {}; hint: give each volume its own, non-nested paths",
+                            a.display(),
+                            other.name,
+                            b.display()
+                        ),
+                    });
+                }
+            }
+        }
+        volumes.push((v, loc));
     }
     Ok(volumes.into_iter().map(|(v, _)| v).collect())
 }
@@ -422,15 +459,57 @@ fn validate_volume(
         .filesystem
         .ok_or_else(|| missing("filesystem", "filesystem = \"xfs\" or \"ext4\""))?;
 
-    let mp = m
-        .mount_point
-        .ok_or_else(|| missing("mount_point", "mount_point = \"/var/lib/containerd\""))?;
-    check_text(sources, &mp, name, "mount_point")?;
-    let mount_point = PathBuf::from(&mp.value);
-    if let Some(why) = bad_mount_point(&mount_point, &mp.value) {
-        return Err(err_at(sources, &mp, name, why));
+    let mut directories = Vec::new();
+    let mut dirs_loc = None;
+    if let Some(d) = &m.directories {
+        dirs_loc = Some(at(sources, d));
+        for item in &d.value {
+            let raw = item.get_ref();
+            let here = || sources[d.src].locate(item.span().start);
+            let p = PathBuf::from(raw);
+            let why = if raw.is_empty() || raw.chars().any(|c| c.is_control()) {
+                Some("must be non-empty and contain no control characters".to_string())
+            } else {
+                bad_mount_point(&p, raw)
+            };
+            if let Some(why) = why {
+                return Err(ConfigError::At {
+                    location: here(),
+                    message: format!("volume {name:?}: directories: {why}"),
+                });
+            }
+            directories.push(p);
+        }
+        if directories.is_empty() {
+            return Err(err_at(
+                sources,
+                d,
+                name,
+                "directories is empty; hint: leave it out and set mount_point instead".into(),
+            ));
+        }
     }
-    let mp_loc = at(sources, &mp);
+
+    let (mount_point, mp_loc) = match &m.mount_point {
+        Some(mp) => {
+            check_text(sources, mp, name, "mount_point")?;
+            let p = PathBuf::from(&mp.value);
+            if let Some(why) = bad_mount_point(&p, &mp.value) {
+                return Err(err_at(sources, mp, name, why));
+            }
+            (p, at(sources, mp))
+        }
+        None if !directories.is_empty() => (
+            Path::new(VOLUMES_DIR).join(name),
+            dirs_loc.clone().unwrap_or_else(|| decl_loc.clone()),
+        ),
+        None => {
+            return Err(missing(
+                "mount_point",
+                "mount_point = \"/var/lib/containerd\", or directories = [...] to serve several directories",
+            ))
+        }
+    };
 
     let mut options = Vec::new();
     if let Some(o) = &m.options {
@@ -502,6 +581,7 @@ fn validate_volume(
             device,
             filesystem: filesystem.value,
             mount_point,
+            directories,
             options,
             migrate: m.migrate.is_none_or(|o| o.value),
             device_timeout,

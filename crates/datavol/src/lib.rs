@@ -5,6 +5,7 @@ pub mod bus;
 pub mod cli;
 pub mod config;
 pub mod device;
+pub mod dirs;
 pub mod error;
 pub mod fsutil;
 pub mod history;

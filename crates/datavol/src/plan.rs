@@ -187,6 +187,25 @@ pub fn decide(vol: &Volume, mode: Mode, mounts: &[MountEntry]) -> Decision {
         Err(e) => return fail(vol, Some(dev), None, Failure::Failed, e.to_string()),
     };
 
+    // A served directory that is already a mount point of something else.
+    for d in &vol.directories {
+        if let Some(m) = mountinfo::mounted_at(mounts, d) {
+            if (m.major, m.minor) != (dev.major, dev.minor) {
+                return refuse(
+                    vol,
+                    Some(dev),
+                    Some(probed),
+                    format!(
+                        "{} is already mounted from {} ({}); datavol will not stack a mount on top; hint: unmount it or drop it from directories",
+                        d.display(),
+                        m.source,
+                        m.fstype
+                    ),
+                );
+            }
+        }
+    }
+
     if let Some(m) = mountinfo::mounted_at(mounts, &vol.mount_point) {
         if (m.major, m.minor) == (dev.major, dev.minor) {
             let uuid = match &probed {
@@ -208,6 +227,18 @@ pub fn decide(vol: &Volume, mode: Mode, mounts: &[MountEntry]) -> Decision {
                     )
                 }
             };
+            if !vol.directories.is_empty() {
+                let st = state::read(&vol.mount_point).ok().flatten();
+                if !st.is_some_and(|s| s.dirs_committed(&vol.directories)) {
+                    return act(
+                        vol,
+                        dev,
+                        Some(probed),
+                        Action::Resume { uuid, phase: None },
+                        "the volume is mounted but not every directory has been migrated onto it yet; migrate the rest".into(),
+                    );
+                }
+            }
             return act(
                 vol,
                 dev,
@@ -294,13 +325,18 @@ pub fn decide(vol: &Volume, mode: Mode, mounts: &[MountEntry]) -> Decision {
                     Some(probed),
                     format!("the filesystem belongs to datavol volume {:?}, not {:?}; hint: fix the device of one of them", s.volume, vol.name),
                 ),
-                Some(s) if s.phase == Phase::Committed => act(
+                Some(s)
+                    if s.phase == Phase::Committed
+                        && (vol.directories.is_empty() || s.dirs_committed(&vol.directories)) =>
+                {
+                    act(
                     vol,
                     dev,
                     Some(probed),
                     Action::Mount { uuid },
                     format!("datavol's own {fs}, migration committed; mount it without copying"),
-                ),
+                )
+                }
                 Some(s) => act(
                     vol,
                     dev,

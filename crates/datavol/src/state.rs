@@ -41,6 +41,57 @@ pub struct State {
     /// How many times this volume was seeded from the root disk.
     #[serde(default)]
     pub seeds: u32,
+    /// Volumes that serve several directories: one entry per directory,
+    /// each committed on its own.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub directories: std::collections::BTreeMap<PathBuf, DirState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DirState {
+    pub phase: Phase,
+    #[serde(default)]
+    pub files: u64,
+    #[serde(default)]
+    pub dirs: u64,
+    #[serde(default)]
+    pub bytes: u64,
+    #[serde(default)]
+    pub copy_seconds: f64,
+    pub committed_at: Option<u64>,
+}
+
+impl State {
+    pub fn new(volume: &str, source: &Path) -> State {
+        State {
+            version: 1,
+            volume: volume.to_string(),
+            phase: Phase::Copying,
+            source: source.to_path_buf(),
+            started_at: now(),
+            committed_at: None,
+            files: 0,
+            dirs: 0,
+            bytes: 0,
+            copy_seconds: 0.0,
+            seeds: 0,
+            directories: Default::default(),
+        }
+    }
+
+    /// Every one of `dirs` has been migrated and committed.
+    pub fn dirs_committed(&self, dirs: &[PathBuf]) -> bool {
+        dirs.iter().all(|d| {
+            self.directories
+                .get(d)
+                .is_some_and(|s| s.phase == Phase::Committed)
+        })
+    }
+}
+
+/// Where a served directory is staged while it is copied.
+pub fn dir_staging(root: &Path, dir: &Path) -> PathBuf {
+    staging(root).join(crate::config::Volume::dir_subpath(dir))
 }
 
 pub fn now() -> u64 {

@@ -18,6 +18,8 @@ pub struct VolumeStatus {
     pub mount_point: String,
     pub mounted: bool,
     pub mounted_from: Option<String>,
+    /// Served directories and whether each is bind-mounted from the volume.
+    pub directories: Vec<(String, bool)>,
     pub migration: Option<State>,
     /// Seeds recorded on the root disk; reseeds > 0 means the disk came back blank.
     pub history: crate::history::History,
@@ -41,6 +43,7 @@ pub fn volume_status(
         mount_point: v.mount_point.display().to_string(),
         mounted: false,
         mounted_from: None,
+        directories: Vec::new(),
         migration: None,
         used_bytes: None,
         free_bytes: None,
@@ -71,6 +74,12 @@ pub fn volume_status(
         Err(e) => s.error = Some(e.to_string()),
     }
     s.mounted = at.is_some_and(|m| (m.major, m.minor) == (dev.major, dev.minor));
+    for d in &v.directories {
+        let root = std::path::Path::new("/").join(Volume::dir_subpath(d));
+        let ok = mountinfo::mounted_at(mounts, d)
+            .is_some_and(|m| (m.major, m.minor) == (dev.major, dev.minor) && m.root == root);
+        s.directories.push((d.display().to_string(), ok));
+    }
     if s.mounted {
         s.migration = state::read(&v.mount_point).ok().flatten();
         if let Ok(st) = nix::sys::statvfs::statvfs(&v.mount_point) {
@@ -131,6 +140,16 @@ pub fn print(cfg: &Config, state_dir: &std::path::Path, json: bool) -> ExitCode 
                 _ => "not mounted".into(),
             }
         );
+        for (d, ok) in &s.directories {
+            println!(
+                "  directory:  {d} {}",
+                if *ok {
+                    "bind-mounted from the volume"
+                } else {
+                    "NOT mounted from the volume"
+                }
+            );
+        }
         match &s.migration {
             Some(m) => println!(
                 "  migration:  {:?}{} ({} files, {} bytes, {:.1}s)",

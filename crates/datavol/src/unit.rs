@@ -61,6 +61,15 @@ pub struct MountSpec {
     pub fstype: String,
     pub options: Vec<String>,
     pub before: Vec<String>,
+    /// A bind mount of a directory of another datavol mount, instead of the device.
+    pub bind_from: Option<BindFrom>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindFrom {
+    pub source: PathBuf,
+    /// The volume's own mount unit: bound parent first.
+    pub requires: String,
 }
 
 impl MountSpec {
@@ -72,7 +81,28 @@ impl MountSpec {
             fstype: vol.filesystem.as_str().to_string(),
             options: vol.options.clone(),
             before: vol.services.clone(),
+            bind_from: None,
         }
+    }
+
+    /// The volume's own mount when it serves directories: private, so the
+    /// bind mounts of its subdirectories do not multiply mounts across peers.
+    pub fn volume_root(vol: &Volume, uuid: &str) -> Self {
+        let mut s = Self::new(vol, uuid);
+        s.options.push("private".into());
+        s
+    }
+
+    /// A bind mount of `dir` from its subdirectory of the volume.
+    pub fn bind(vol: &Volume, uuid: &str, dir: &Path, parent_unit: &str) -> Self {
+        let mut s = Self::new(vol, uuid);
+        s.mount_point = dir.to_path_buf();
+        s.options = Vec::new();
+        s.bind_from = Some(BindFrom {
+            source: vol.mount_point.join(Volume::dir_subpath(dir)),
+            requires: parent_unit.to_string(),
+        });
+        s
     }
 
     pub fn what(&self) -> String {
@@ -134,6 +164,15 @@ pub fn render(spec: &MountSpec) -> Result<String, UnitError> {
     if !crate::config::valid_name(&spec.volume) {
         return Err(unsafe_err(&spec.volume));
     }
+    if let Some(b) = &spec.bind_from {
+        let src = b.source.to_string_lossy();
+        if !safe(&src) || src.contains(' ') || !b.source.is_absolute() {
+            return Err(unsafe_err(&src));
+        }
+        if !crate::config::valid_unit_name(&b.requires) {
+            return Err(unsafe_err(&b.requires));
+        }
+    }
     let flag = spec.ready_flag().ok_or_else(|| UnitError::BadPath {
         volume: spec.volume.clone(),
         path: spec.mount_point.clone(),
@@ -151,16 +190,28 @@ pub fn render(spec: &MountSpec) -> Result<String, UnitError> {
         spec.volume, where_
     ));
     u.push_str("Documentation=man:datavol(8)\n");
+    if let Some(b) = &spec.bind_from {
+        u.push_str(&format!("Requires={}\nAfter={}\n", b.requires, b.requires));
+    }
     if !spec.before.is_empty() {
         u.push_str(&format!("Before={}\n", spec.before.join(" ")));
     }
     u.push_str(&format!("ConditionPathExists={}\n", flag.display()));
     u.push_str("\n[Mount]\n");
-    u.push_str(&format!("What={}\n", spec.what()));
-    u.push_str(&format!("Where={where_}\n"));
-    u.push_str(&format!("Type={}\n", spec.fstype));
-    if !spec.options.is_empty() {
-        u.push_str(&format!("Options={}\n", spec.options.join(",")));
+    match &spec.bind_from {
+        None => {
+            u.push_str(&format!("What={}\n", spec.what()));
+            u.push_str(&format!("Where={where_}\n"));
+            u.push_str(&format!("Type={}\n", spec.fstype));
+            if !spec.options.is_empty() {
+                u.push_str(&format!("Options={}\n", spec.options.join(",")));
+            }
+        }
+        Some(b) => {
+            u.push_str(&format!("What={}\n", b.source.display()));
+            u.push_str(&format!("Where={where_}\n"));
+            u.push_str("Type=none\nOptions=bind\n");
+        }
     }
     Ok(u)
 }
@@ -214,6 +265,7 @@ mod tests {
             fstype: "xfs".into(),
             options: vec!["noatime".into()],
             before: vec!["containerd.service".into()],
+            bind_from: None,
         };
         assert!(render(&s).is_ok());
         s.options = vec!["noatime\nExecStartPre=/bin/evil".into()];

@@ -491,3 +491,124 @@ fn concurrent_runs_are_serialised_and_copy_once() {
     assert_eq!(sb.mount_source(&src).as_deref(), Some(dev.as_str()));
     assert_eq!(rsync_diff(&sb, &orig, &src), "");
 }
+
+fn dirs_config(dev: &str, mp: &Path, dirs: &[&Path]) -> String {
+    let list = dirs
+        .iter()
+        .map(|d| format!("\"{}\"", d.display()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "[volume.data]\ndevice = \"{dev}\"\nfilesystem = \"xfs\"\nmount_point = \"{}\"\ndirectories = [{list}]\noptions = [\"noatime\"]\ndevice_timeout = 2\n",
+        mp.display()
+    )
+}
+
+#[test]
+fn one_volume_serves_several_directories_by_bind_mounts() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    let (containerd, orig_c) = node_tree(&sb);
+    let kubelet = sb.path("node/var/lib/kubelet");
+    std::fs::create_dir_all(kubelet.join("pods/abc")).unwrap();
+    std::fs::write(kubelet.join("config.yaml"), b"kind: KubeletConfiguration\n").unwrap();
+    std::fs::write(kubelet.join("pods/abc/volume"), b"data").unwrap();
+    let orig_k = sb.path("under/var/lib/kubelet");
+    let vol_mp = sb.path("volumes/data");
+    sb.write_config(&dirs_config(&dev, &vol_mp, &[&containerd, &kubelet]));
+
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(
+        sb.mount_source(&vol_mp).as_deref(),
+        Some(dev.as_str()),
+        "{err}"
+    );
+    for (d, o, sub) in [
+        (&containerd, &orig_c, "containerd"),
+        (&kubelet, &orig_k, "kubelet"),
+    ] {
+        let src = sb.in_ns_check(&format!("findmnt -n -o SOURCE {}", d.display()));
+        assert!(
+            src.trim().starts_with(&dev) && src.contains(sub),
+            "{d:?} mounted from {src}"
+        );
+        assert_eq!(rsync_diff(&sb, o, d), "", "{d:?} differs");
+    }
+    let prop = sb.in_ns_check(&format!("findmnt -n -o PROPAGATION {}", vol_mp.display()));
+    assert_eq!(
+        prop.trim(),
+        "private",
+        "the volume's own mount must be private"
+    );
+    let units: Vec<String> = std::fs::read_dir(sb.unit_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(units.len(), 3, "{units:?}");
+    let bind_unit = units.iter().find(|u| u.ends_with("kubelet.mount")).unwrap();
+    let text = std::fs::read_to_string(sb.unit_dir().join(bind_unit)).unwrap();
+    assert!(
+        text.contains("Options=bind") && text.contains("Requires=") && text.contains("After="),
+        "{text}"
+    );
+
+    // Healthy: nothing to do.
+    let calls = sb.calls();
+    let (code, _, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(calls, sb.calls(), "second apply talked to systemd: {err}");
+
+    // Reboot: everything is mounted again, nothing copied.
+    sb.in_ns_check(&format!(
+        "umount {} {} {} && rm -rf /run/datavol/ready",
+        containerd.display(),
+        kubelet.display(),
+        vol_mp.display()
+    ));
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(!err.contains("stage=copy"), "{err}");
+    assert!(sb.mount_source(&kubelet).is_some());
+
+    // A directory added later is migrated on its own; the others stay as they are.
+    let pods = sb.path("node/var/log/pods");
+    std::fs::create_dir_all(&pods).unwrap();
+    std::fs::write(pods.join("log"), b"line\n").unwrap();
+    sb.write_config(&dirs_config(&dev, &vol_mp, &[&containerd, &kubelet, &pods]));
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        err.contains(&format!("copying {}", pods.display())),
+        "{err}"
+    );
+    assert!(
+        !err.contains(&format!("copying {} ", containerd.display())),
+        "{err}"
+    );
+    assert_eq!(
+        sb.in_ns_check(&format!("cat {}/log", pods.display())),
+        "line\n"
+    );
+    let (_, out, _) = sb.datavol(&["status"]);
+    assert_eq!(
+        out.matches("bind-mounted from the volume").count(),
+        3,
+        "{out}"
+    );
+}
+
+#[test]
+fn overlapping_directories_are_a_config_error() {
+    let sb = Sandbox::new();
+    let a = sb.path("node/var/lib/containerd");
+    let b = sb.path("node/var/lib/containerd/sub");
+    sb.write_config(&dirs_config(
+        "/dev/xvdb",
+        &sb.path("volumes/data"),
+        &[&a, &b],
+    ));
+    let (code, _, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("overlap"), "{err}");
+}

@@ -139,3 +139,52 @@ fn sigkill_at_random_moments_then_recover() {
     );
     assert_recovered(&sb, &dev, &src, &orig, "after SIGKILLs");
 }
+
+#[test]
+fn crash_while_migrating_several_directories_then_recover() {
+    require_failpoints();
+    for fp in [
+        "copy-halfway",
+        "verified",
+        "committed",
+        "unit-written",
+        "unit-started",
+    ] {
+        let mut sb = Sandbox::new();
+        let (dev, containerd, orig_c) = setup(&mut sb, 400);
+        let kubelet = sb.path("node/var/lib/kubelet");
+        sh(&format!(
+            "mkdir -p {k}/pods && head -c 2M /dev/urandom > {k}/pods/blob && echo cfg > {k}/config",
+            k = kubelet.display()
+        ));
+        let vol_mp = sb.path("volumes/data");
+        sb.write_config(&format!(
+            "[volume.data]\ndevice = \"{dev}\"\nfilesystem = \"xfs\"\nmount_point = \"{}\"\ndirectories = [\"{}\", \"{}\"]\n",
+            vol_mp.display(),
+            containerd.display(),
+            kubelet.display()
+        ));
+        let (code, out, err) =
+            sb.datavol_env(&["apply"], &[("FAILPOINTS", &format!("{fp}=return"))]);
+        assert_ne!(code, Some(0), "{fp}: no crash: {out}{err}");
+        let (code, out, err) = sb.datavol(&["apply"]);
+        assert_eq!(code, Some(0), "{fp}: recovery failed: {out}{err}");
+        assert_eq!(
+            rsync_diff(&sb, &orig_c, &containerd),
+            "",
+            "{fp}: containerd differs"
+        );
+        assert_eq!(
+            rsync_diff(&sb, &sb.path("under/var/lib/kubelet"), &kubelet),
+            "",
+            "{fp}: kubelet differs"
+        );
+        let state = sb.in_ns_check(&format!("cat {}/.datavol/state.json", vol_mp.display()));
+        assert_eq!(state.matches("\"committed\"").count(), 3, "{fp}: {state}");
+        let staging = sb.in_ns_check(&format!(
+            "ls -A {}/.datavol/staging 2>/dev/null || true",
+            vol_mp.display()
+        ));
+        assert_eq!(staging.trim(), "", "{fp}: staging left behind");
+    }
+}

@@ -131,6 +131,7 @@ fn rendered_units_pass_systemd_analyze_verify() {
             fstype: "xfs".into(),
             options: opts.into_iter().map(String::from).collect(),
             before: vec!["containerd.service".into(), "kubelet.service".into()],
+            bind_from: None,
         };
         match unit::write(d.path(), &spec) {
             Ok((path, changed)) => {
