@@ -38,7 +38,7 @@ pub(crate) fn failed(message: impl std::fmt::Display) -> VolumeError {
     }
 }
 
-pub(crate) fn refused(message: impl std::fmt::Display) -> VolumeError {
+fn refused(message: impl std::fmt::Display) -> VolumeError {
     VolumeError {
         failure: Failure::Refused,
         message: message.to_string(),
@@ -335,10 +335,123 @@ fn adopt(vol: &Volume, node: &Path, devs: &str) -> Result<(), VolumeError> {
     m.unmount().map_err(failed)
 }
 
-pub(crate) fn fs_free(path: &Path) -> Result<u64, VolumeError> {
+fn fs_free(path: &Path) -> Result<u64, VolumeError> {
     let s = nix::sys::statvfs::statvfs(path)
         .map_err(|e| failed(format!("statvfs {}: {e}", path.display())))?;
     Ok(s.blocks_available() as u64 * s.fragment_size() as u64)
+}
+
+pub(crate) fn syncfs(root: &Path) -> Result<(), VolumeError> {
+    let f = std::fs::File::open(root).map_err(|e| failed(format!("{}: {e}", root.display())))?;
+    nix::unistd::syncfs(f).map_err(|e| failed(format!("syncfs {}: {e}", root.display())))
+}
+
+/// Copies `src` into the empty `staging` on the filesystem mounted at
+/// `root`, syncs it, and verifies it against `src`. Refuses when it cannot fit.
+pub(crate) fn copy_verified(
+    vol: &Volume,
+    devs: &str,
+    src: &Path,
+    staging: &Path,
+    root: &Path,
+    opts: &Options,
+) -> Result<state::Copied, VolumeError> {
+    let name = vol.name.as_str();
+    let usage = datavol_copy::survey(src)
+        .map_err(|e| refused(format!("volume {name}: source {}: {e}", src.display())))?;
+    let free = fs_free(root)?;
+    if usage.allocated_bytes > free {
+        return Err(refused(format!(
+            "volume {name}: {} needs {} bytes but {devs} has {free} free; hint: use a larger volume",
+            src.display(),
+            usage.allocated_bytes
+        )));
+    }
+    vlog!(
+        info,
+        name,
+        devs,
+        "copy",
+        "copying {} ({} entries, {} MiB) to {}",
+        src.display(),
+        usage.entries,
+        usage.allocated_bytes >> 20,
+        staging.display()
+    );
+    let t = Instant::now();
+    let stats = copy_with_progress(vol, devs, src, staging, &usage, opts)?;
+    syncfs(root)?;
+    let copied = state::Copied {
+        files: stats.files,
+        dirs: stats.dirs,
+        bytes: stats.bytes,
+        copy_seconds: t.elapsed().as_secs_f64(),
+    };
+    vlog!(
+        info,
+        name,
+        devs,
+        "copy",
+        "copied {} files, {} dirs, {} bytes in {:.1}s",
+        copied.files,
+        copied.dirs,
+        copied.bytes,
+        copied.copy_seconds
+    );
+    failpoint("copied");
+    vlog!(
+        info,
+        name,
+        devs,
+        "verify",
+        "verifying the copy against {}",
+        src.display()
+    );
+    let v = datavol_copy::verify_tree(src, staging).map_err(|e| {
+        failed(format!(
+            "volume {name}: verification of {} failed, nothing committed: {e}",
+            src.display()
+        ))
+    })?;
+    vlog!(
+        info,
+        name,
+        devs,
+        "verify",
+        "verified {} files, {} dirs",
+        v.files,
+        v.dirs
+    );
+    Ok(copied)
+}
+
+/// The work mount of the volume's filesystem and its state: the recorded
+/// one, or a fresh one when the filesystem holds nothing but what mkfs made.
+pub(crate) fn open_work(
+    vol: &Volume,
+    node: &Path,
+    devs: &str,
+    source: &Path,
+) -> Result<(TempMount, State), VolumeError> {
+    let name = vol.name.as_str();
+    let m = TempMount::new(
+        node,
+        &plan::work_mount_dir(vol),
+        vol.filesystem.as_str(),
+        false,
+        "",
+    )
+    .map_err(failed)?;
+    let st = match state::read(&m.target).map_err(failed)? {
+        Some(s) => s,
+        None if !plan::only_ours(&m.target).map_err(failed)? => {
+            return Err(refused(format!(
+                "volume {name}: {devs} carries datavol's label but holds files and no datavol marker; refusing to mix a copy into it; hint: inspect it, and wipe it by hand if it is disposable"
+            )))
+        }
+        None => State::new(name, source),
+    };
+    Ok((m, st))
 }
 
 /// Copies the directory onto the filesystem (under `.datavol/staging`),
@@ -352,27 +465,11 @@ fn migrate(
     opts: &Options,
 ) -> Result<(), VolumeError> {
     let name = vol.name.as_str();
-    let m = TempMount::new(
-        node,
-        &plan::work_mount_dir(vol),
-        vol.filesystem.as_str(),
-        false,
-        "",
-    )
-    .map_err(failed)?;
-    let root = m.target.clone();
     let src = vol.mount_point.clone();
+    let (m, mut st) = open_work(vol, node, devs, &src)?;
+    let root = m.target.clone();
     let have_src = copy && src.is_dir();
     let staging = state::staging(&root);
-    let mut st = match state::read(&root).map_err(failed)? {
-        Some(s) => s,
-        None if !plan::only_ours(&root).map_err(failed)? => {
-            return Err(refused(format!(
-                "volume {name}: {devs} carries datavol's label but holds files and no datavol marker; refusing to mix a copy into it; hint: inspect it, and wipe it by hand if it is disposable"
-            )))
-        }
-        None => State::new(&vol.name, &src),
-    };
     let _ = phase;
 
     if st.phase == Phase::Copying {
@@ -394,69 +491,7 @@ fn migrate(
             .map_err(|e| failed(format!("{}: {e}", staging.display())))?;
 
         if have_src {
-            let usage = datavol_copy::survey(&src)
-                .map_err(|e| refused(format!("volume {name}: source {}: {e}", src.display())))?;
-            let free = fs_free(&root)?;
-            if usage.allocated_bytes > free {
-                return Err(refused(format!(
-                    "volume {name}: {} needs {} bytes but {devs} has {free} free; hint: use a larger volume",
-                    src.display(),
-                    usage.allocated_bytes
-                )));
-            }
-            vlog!(
-                info,
-                name,
-                devs,
-                "copy",
-                "copying {} ({} entries, {} MiB) to {}",
-                src.display(),
-                usage.entries,
-                usage.allocated_bytes >> 20,
-                staging.display()
-            );
-            let t = Instant::now();
-            let stats = copy_with_progress(vol, devs, &src, &staging, &usage, opts)?;
-            nix::unistd::syncfs(std::fs::File::open(&root).map_err(failed)?)
-                .map_err(|e| failed(format!("syncfs {}: {e}", root.display())))?;
-            st.copy_seconds = t.elapsed().as_secs_f64();
-            st.files = stats.files;
-            st.dirs = stats.dirs;
-            st.bytes = stats.bytes;
-            vlog!(
-                info,
-                name,
-                devs,
-                "copy",
-                "copied {} files, {} dirs, {} bytes in {:.1}s",
-                stats.files,
-                stats.dirs,
-                stats.bytes,
-                st.copy_seconds
-            );
-            failpoint("copied");
-            vlog!(
-                info,
-                name,
-                devs,
-                "verify",
-                "verifying the copy against {}",
-                src.display()
-            );
-            let v = datavol_copy::verify_tree(&src, &staging).map_err(|e| {
-                failed(format!(
-                    "volume {name}: verification of the copy failed, nothing committed: {e}"
-                ))
-            })?;
-            vlog!(
-                info,
-                name,
-                devs,
-                "verify",
-                "verified {} files, {} dirs",
-                v.files,
-                v.dirs
-            );
+            st.copied = copy_verified(vol, devs, &src, &staging, &root, opts)?;
         }
         failpoint("verified");
         st.phase = Phase::Verified;
@@ -472,15 +507,14 @@ fn migrate(
         st.committed_at = Some(state::now());
         st.seeds += 1;
         state::write(&root, &st).map_err(failed)?;
-        nix::unistd::syncfs(std::fs::File::open(&root).map_err(failed)?)
-            .map_err(|e| failed(format!("syncfs {}: {e}", root.display())))?;
+        syncfs(&root)?;
         vlog!(info, name, devs, "commit", "migration committed");
         failpoint("committed");
     }
     m.unmount().map_err(failed)
 }
 
-pub(crate) fn copy_with_progress(
+fn copy_with_progress(
     vol: &Volume,
     devs: &str,
     src: &Path,

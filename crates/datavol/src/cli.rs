@@ -103,6 +103,16 @@ pub fn main() -> ExitCode {
     run(cli)
 }
 
+/// The config, then a private mount namespace for datavol's own mounts.
+fn load_private(cli: &Cli) -> Result<Config, ExitCode> {
+    let cfg = load(cli)?;
+    namespace::enter_private().map_err(|e| {
+        log::error!("{e}");
+        Failure::Failed.exit_code()
+    })?;
+    Ok(cfg)
+}
+
 fn load(cli: &Cli) -> Result<Config, ExitCode> {
     config::load_dir(&cli.config_dir).map_err(|e| {
         log::error!("config error: {e}");
@@ -120,14 +130,10 @@ pub fn run(cli: Cli) -> ExitCode {
             no_verify,
         } => copy(src, dst, *workers, *no_verify),
         Command::Plan { json } => {
-            let cfg = match load(&cli) {
+            let cfg = match load_private(&cli) {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            if let Err(e) = namespace::enter_private() {
-                log::error!("{e}");
-                return Failure::Failed.exit_code();
-            }
             let mounts = mountinfo::read().unwrap_or_default();
             let decisions: Vec<_> = cfg
                 .volumes
@@ -165,14 +171,10 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Status { json } => {
-            let cfg = match load(&cli) {
+            let cfg = match load_private(&cli) {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            if let Err(e) = namespace::enter_private() {
-                log::error!("{e}");
-                return Failure::Failed.exit_code();
-            }
             status::print(&cfg, &cli.state_dir, *json)
         }
         Command::Gate => gate(&cli),
@@ -181,14 +183,10 @@ pub fn run(cli: Cli) -> ExitCode {
             stop_services,
             workers,
         } => {
-            let cfg = match load(&cli) {
+            let cfg = match load_private(&cli) {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            if let Err(e) = namespace::enter_private() {
-                log::error!("{e}");
-                return Failure::Failed.exit_code();
-            }
             let _lock = match lock::acquire(std::path::Path::new(lock::DEFAULT_LOCK)) {
                 Ok(l) => l,
                 Err(e) => {

@@ -30,14 +30,8 @@ pub struct State {
     /// Seconds since the epoch.
     pub started_at: u64,
     pub committed_at: Option<u64>,
-    #[serde(default)]
-    pub files: u64,
-    #[serde(default)]
-    pub dirs: u64,
-    #[serde(default)]
-    pub bytes: u64,
-    #[serde(default)]
-    pub copy_seconds: f64,
+    #[serde(flatten)]
+    pub copied: Copied,
     /// How many times this volume was seeded from the root disk.
     #[serde(default)]
     pub seeds: u32,
@@ -47,9 +41,9 @@ pub struct State {
     pub directories: std::collections::BTreeMap<PathBuf, DirState>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DirState {
-    pub phase: Phase,
+/// What a finished copy moved, and how long it took.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Copied {
     #[serde(default)]
     pub files: u64,
     #[serde(default)]
@@ -58,6 +52,13 @@ pub struct DirState {
     pub bytes: u64,
     #[serde(default)]
     pub copy_seconds: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DirState {
+    pub phase: Phase,
+    #[serde(flatten)]
+    pub copied: Copied,
     pub committed_at: Option<u64>,
 }
 
@@ -70,10 +71,7 @@ impl State {
             source: source.to_path_buf(),
             started_at: now(),
             committed_at: None,
-            files: 0,
-            dirs: 0,
-            bytes: 0,
-            copy_seconds: 0.0,
+            copied: Copied::default(),
             seeds: 0,
             directories: Default::default(),
         }

@@ -157,9 +157,9 @@ pub fn print(cfg: &Config, state_dir: &std::path::Path, json: bool) -> ExitCode 
                 m.committed_at
                     .map(|t| format!(" at {t} (epoch s)"))
                     .unwrap_or_default(),
-                m.files,
-                m.bytes,
-                m.copy_seconds
+                m.copied.files,
+                m.copied.bytes,
+                m.copied.copy_seconds
             ),
             None => println!("  migration:  none recorded"),
         }

@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 fn config(dev: &str, fs: &str, mp: &Path, extra: &str) -> String {
@@ -13,25 +13,10 @@ fn config(dev: &str, fs: &str, mp: &Path, extra: &str) -> String {
     )
 }
 
-/// Source at <tmp>/node/var/lib/containerd, plus a bind of <tmp>/node at
-/// <tmp>/under that keeps showing the original content once it is covered.
-fn node_tree(sb: &Sandbox) -> (PathBuf, PathBuf) {
-    let src = sb.path("node/var/lib/containerd");
-    populate_source(&src);
-    std::fs::create_dir_all(sb.path("under")).unwrap();
-    sb.in_ns_check(&format!(
-        "mount --bind {} {} && mount --make-private {}",
-        sb.path("node").display(),
-        sb.path("under").display(),
-        sb.path("under").display()
-    ));
-    (src, sb.path("under/var/lib/containerd"))
-}
-
 fn seed_and_check(fs: &str) {
     let mut sb = Sandbox::new();
     let dev = sb.add_loop("data", 400);
-    let (src, orig) = node_tree(&sb);
+    let (src, orig) = sb.node_tree();
     let before = tree_fingerprint(&src);
     sb.write_config(&config(&dev, fs, &src, ""));
 
@@ -157,7 +142,7 @@ fn refuses_foreign_filesystem() {
     let mut sb = Sandbox::new();
     let dev = sb.add_loop("data", 64);
     sh(&format!("mkfs.ext4 -q {dev}"));
-    let (src, _) = node_tree(&sb);
+    let (src, _) = sb.node_tree();
     sb.write_config(&config(&dev, "xfs", &src, ""));
     assert_refused(&sb, &src, "foreign signature (ext4)");
 }
@@ -167,7 +152,7 @@ fn refuses_same_filesystem_without_marker() {
     let mut sb = Sandbox::new();
     let dev = sb.add_loop("data", 400);
     sh(&format!("mkfs.xfs -q {dev}"));
-    let (src, _) = node_tree(&sb);
+    let (src, _) = sb.node_tree();
     sb.write_config(&config(&dev, "xfs", &src, ""));
     assert_refused(&sb, &src, "adopt_existing");
 }
@@ -180,7 +165,7 @@ fn adopts_existing_filesystem_when_asked() {
     std::fs::create_dir_all(seed.join("images")).unwrap();
     std::fs::write(seed.join("images/prepulled"), b"layer").unwrap();
     sh(&format!("mkfs.ext4 -q -d {} {dev}", seed.display()));
-    let (src, _) = node_tree(&sb);
+    let (src, _) = sb.node_tree();
     sb.write_config(&config(&dev, "ext4", &src, "adopt_existing = true"));
     let (code, out, err) = sb.datavol(&["apply"]);
     assert_eq!(code, Some(0), "{out}{err}");
@@ -198,7 +183,7 @@ fn refuses_partition_table() {
     sh(&format!(
         "echo 'label: gpt' | sfdisk -q {dev} && echo ',,L' | sfdisk -q --append {dev}"
     ));
-    let (src, _) = node_tree(&sb);
+    let (src, _) = sb.node_tree();
     sb.write_config(&config(&dev, "xfs", &src, ""));
     assert_refused(&sb, &src, "partition table");
 }
@@ -207,7 +192,7 @@ fn refuses_partition_table() {
 fn refuses_while_containerd_runs() {
     let mut sb = Sandbox::with_active(&["containerd.service"]);
     let dev = sb.add_loop("data", 400);
-    let (src, _) = node_tree(&sb);
+    let (src, _) = sb.node_tree();
     sb.write_config(&config(&dev, "xfs", &src, ""));
     assert_refused(&sb, &src, "containerd.service (active) is running");
 }
@@ -216,7 +201,7 @@ fn refuses_while_containerd_runs() {
 fn stop_services_stops_and_restarts_them() {
     let mut sb = Sandbox::with_active(&["containerd.service"]);
     let dev = sb.add_loop("data", 400);
-    let (src, _) = node_tree(&sb);
+    let (src, _) = sb.node_tree();
     sb.write_config(&config(&dev, "xfs", &src, ""));
     let (code, out, err) = sb.datavol(&["apply", "--stop-services"]);
     assert_eq!(code, Some(0), "{out}{err}");
@@ -234,7 +219,7 @@ fn refuses_mounted_device() {
     let mut sb = Sandbox::new();
     let dev = sb.add_loop("data", 400);
     sh(&format!("mkfs.xfs -q {dev}"));
-    let (src, _) = node_tree(&sb);
+    let (src, _) = sb.node_tree();
     let elsewhere = sb.path("elsewhere");
     std::fs::create_dir_all(&elsewhere).unwrap();
     sb.in_ns_check(&format!("mount -o ro {dev} {}", elsewhere.display()));
@@ -246,7 +231,7 @@ fn refuses_mounted_device() {
 fn refuses_source_with_submount() {
     let mut sb = Sandbox::new();
     let dev = sb.add_loop("data", 400);
-    let (src, _) = node_tree(&sb);
+    let (src, _) = sb.node_tree();
     let sub = src.join("io.containerd.content.v1.content");
     sb.in_ns_check(&format!("mount -t tmpfs tmpfs {}", sub.display()));
     sb.write_config(&config(&dev, "xfs", &src, ""));
@@ -261,7 +246,7 @@ fn refuses_source_with_submount() {
 fn refuses_source_larger_than_device() {
     let mut sb = Sandbox::new();
     let dev = sb.add_loop("data", 64);
-    let (src, _) = node_tree(&sb);
+    let (src, _) = sb.node_tree();
     sh(&format!("head -c 80M /dev/zero > {}/big", src.display()));
     sb.write_config(&config(&dev, "ext4", &src, ""));
     assert_refused(&sb, &src, "too much for");
@@ -270,7 +255,7 @@ fn refuses_source_larger_than_device() {
 #[test]
 fn missing_device_times_out_with_its_own_exit_code() {
     let sb = Sandbox::new();
-    let (src, _) = node_tree(&sb);
+    let (src, _) = sb.node_tree();
     sb.write_config(&config("/dev/disk/by-id/does-not-exist", "xfs", &src, ""));
     let t = Instant::now();
     let (code, out, err) = sb.datavol(&["apply"]);
@@ -286,7 +271,7 @@ fn missing_device_times_out_with_its_own_exit_code() {
 fn bad_config_exits_2_with_location_and_changes_nothing() {
     let mut sb = Sandbox::new();
     let dev = sb.add_loop("data", 64);
-    let (src, _) = node_tree(&sb);
+    let (src, _) = sb.node_tree();
     sb.write_config(&config(&dev, "xfs", &src, "colour = \"blue\""));
     let before = sb.loops[0].checksum();
     let (code, _, err) = sb.datavol(&["apply"]);
@@ -299,7 +284,7 @@ fn bad_config_exits_2_with_location_and_changes_nothing() {
 fn second_volume_failing_does_not_stop_the_first() {
     let mut sb = Sandbox::new();
     let dev = sb.add_loop("data", 400);
-    let (src, _) = node_tree(&sb);
+    let (src, _) = sb.node_tree();
     let other = sb.path("node/var/lib/kubelet");
     std::fs::create_dir_all(&other).unwrap();
     let mut cfg = config(&dev, "xfs", &src, "");
@@ -322,7 +307,7 @@ fn refuses_signature(make: &str, mib: u64, needle: &str) {
     let mut sb = Sandbox::new();
     let dev = sb.add_loop("data", mib);
     sh(&make.replace("{dev}", &dev));
-    let (src, _) = node_tree(&sb);
+    let (src, _) = sb.node_tree();
     sb.write_config(&config(&dev, "xfs", &src, ""));
     assert_refused(&sb, &src, needle);
 }
@@ -357,7 +342,7 @@ fn refuses_ambiguous_signatures() {
         "truncate -s 400M {e} && mkfs.ext4 -q -F {e} && mkfs.xfs -q {dev} && dd if={e} of={dev} bs=1024 skip=1 seek=1 count=1 conv=notrunc status=none && rm {e}",
         e = ext4.display()
     ));
-    let (src, _) = node_tree(&sb);
+    let (src, _) = sb.node_tree();
     sb.write_config(&config(&dev, "xfs", &src, ""));
     assert_refused(&sb, &src, "several contradicting signatures");
 }
@@ -366,7 +351,7 @@ fn refuses_ambiguous_signatures() {
 fn gate_blocks_services_until_a_required_volume_is_mounted() {
     let mut sb = Sandbox::new();
     let dev = sb.add_loop("data", 400);
-    let (src, _) = node_tree(&sb);
+    let (src, _) = sb.node_tree();
     sb.write_config(&config(&dev, "xfs", &src, "required = true"));
     let (code, _, err) = sb.datavol(&["gate"]);
     assert_eq!(
@@ -389,7 +374,7 @@ fn plan_json_and_validate() {
     let mut sb = Sandbox::new();
     let dev = sb.add_loop("data", 64);
     sh(&format!("mkfs.ext4 -q {dev}"));
-    let (src, _) = node_tree(&sb);
+    let (src, _) = sb.node_tree();
     sb.write_config(&config(&dev, "xfs", &src, ""));
     let (code, out, err) = sb.datavol(&["plan", "--json"]);
     assert_eq!(code, Some(0), "{err}");
@@ -424,7 +409,7 @@ fn first_present_alternative_wins_and_plan_names_it() {
         "mkfs.ext4 -q -L {label} -d {} {dev}",
         seed.display()
     ));
-    let (src, _) = node_tree(&sb);
+    let (src, _) = sb.node_tree();
     sb.write_config(&format!(
         "[volume.containerd]\ndevice = [\"/dev/disk/by-id/not-attached\", \"label:{label}\"]\nfilesystem = \"ext4\"\nmount_point = \"{}\"\nadopt_existing = true\ndevice_timeout = 2\n",
         src.display()
@@ -441,7 +426,7 @@ fn first_present_alternative_wins_and_plan_names_it() {
 fn blank_disk_after_migration_is_reseeded_from_the_root_disk() {
     let mut sb = Sandbox::new();
     let dev = sb.add_loop("data", 400);
-    let (src, orig) = node_tree(&sb);
+    let (src, orig) = sb.node_tree();
     sb.write_config(&config(&dev, "xfs", &src, ""));
     let (code, out, err) = sb.datavol(&["apply"]);
     assert_eq!(code, Some(0), "{out}{err}");
@@ -465,7 +450,7 @@ fn blank_disk_after_migration_is_reseeded_from_the_root_disk() {
 fn concurrent_runs_are_serialised_and_copy_once() {
     let mut sb = Sandbox::new();
     let dev = sb.add_loop("data", 400);
-    let (src, orig) = node_tree(&sb);
+    let (src, orig) = sb.node_tree();
     sb.write_config(&config(&dev, "xfs", &src, ""));
     let before = sb.loops[0].checksum();
     let (code, out, err) = sb.datavol(&["plan"]);
@@ -508,7 +493,7 @@ fn dirs_config(dev: &str, mp: &Path, dirs: &[&Path]) -> String {
 fn one_volume_serves_several_directories_by_bind_mounts() {
     let mut sb = Sandbox::new();
     let dev = sb.add_loop("data", 400);
-    let (containerd, orig_c) = node_tree(&sb);
+    let (containerd, orig_c) = sb.node_tree();
     let kubelet = sb.path("node/var/lib/kubelet");
     std::fs::create_dir_all(kubelet.join("pods/abc")).unwrap();
     std::fs::write(kubelet.join("config.yaml"), b"kind: KubeletConfiguration\n").unwrap();

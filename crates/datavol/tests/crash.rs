@@ -14,20 +14,12 @@ fn require_failpoints() {
 
 fn setup(sb: &mut Sandbox, mib: u64) -> (String, PathBuf, PathBuf) {
     let dev = sb.add_loop("data", mib);
-    let src = sb.path("node/var/lib/containerd");
-    populate_source(&src);
-    std::fs::create_dir_all(sb.path("under")).unwrap();
-    sb.in_ns_check(&format!(
-        "mount --bind {} {} && mount --make-private {}",
-        sb.path("node").display(),
-        sb.path("under").display(),
-        sb.path("under").display()
-    ));
+    let (src, orig) = sb.node_tree();
     sb.write_config(&format!(
         "[volume.containerd]\ndevice = \"{dev}\"\nfilesystem = \"xfs\"\nmount_point = \"{}\"\ndevice_timeout = 2\n",
         src.display()
     ));
-    (dev, src, sb.path("under/var/lib/containerd"))
+    (dev, src, orig)
 }
 
 fn assert_recovered(sb: &Sandbox, dev: &str, src: &Path, orig: &Path, context: &str) {

@@ -391,3 +391,21 @@ pub fn tree_fingerprint(root: &Path) -> String {
     ));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+impl Sandbox {
+    /// Source at <tmp>/node/var/lib/containerd, plus a bind of <tmp>/node at
+    /// <tmp>/under that keeps showing the original content once it is covered.
+    /// Returns (source, original-view).
+    pub fn node_tree(&self) -> (PathBuf, PathBuf) {
+        let src = self.path("node/var/lib/containerd");
+        populate_source(&src);
+        std::fs::create_dir_all(self.path("under")).expect("mkdir under");
+        self.in_ns_check(&format!(
+            "mount --bind {} {} && mount --make-private {}",
+            self.path("node").display(),
+            self.path("under").display(),
+            self.path("under").display()
+        ));
+        (src, self.path("under/var/lib/containerd"))
+    }
+}
