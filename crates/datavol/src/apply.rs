@@ -306,15 +306,37 @@ fn format(vol: &Volume, node: &Path, devs: &str) -> Result<String, VolumeError> 
     Ok(uuid)
 }
 
-fn adopt(vol: &Volume, node: &Path, devs: &str) -> Result<(), VolumeError> {
-    let m = TempMount::new(
+/// The volume's filesystem, mounted read-write where only datavol sees it.
+fn work_mount(vol: &Volume, node: &Path) -> Result<TempMount, VolumeError> {
+    TempMount::new(
         node,
         &plan::work_mount_dir(vol),
         vol.filesystem.as_str(),
         false,
         "",
     )
-    .map_err(failed)?;
+    .map_err(failed)
+}
+
+/// Throws away what an interrupted copy left in `staging` (datavol's own).
+pub(crate) fn discard_partial(name: &str, devs: &str, staging: &Path) -> Result<(), VolumeError> {
+    if staging.exists() {
+        vlog!(
+            info,
+            name,
+            devs,
+            "copy",
+            "discarding the partial copy of an interrupted run in {}",
+            staging.display()
+        );
+        std::fs::remove_dir_all(staging)
+            .map_err(|e| failed(format!("removing {}: {e}", staging.display())))?;
+    }
+    Ok(())
+}
+
+fn adopt(vol: &Volume, node: &Path, devs: &str) -> Result<(), VolumeError> {
+    let m = work_mount(vol, node)?;
     let now = state::now();
     state::write(
         &m.target,
@@ -434,14 +456,7 @@ pub(crate) fn open_work(
     source: &Path,
 ) -> Result<(TempMount, State), VolumeError> {
     let name = vol.name.as_str();
-    let m = TempMount::new(
-        node,
-        &plan::work_mount_dir(vol),
-        vol.filesystem.as_str(),
-        false,
-        "",
-    )
-    .map_err(failed)?;
+    let m = work_mount(vol, node)?;
     let st = match state::read(&m.target).map_err(failed)? {
         Some(s) => s,
         None if !plan::only_ours(&m.target).map_err(failed)? => {
@@ -473,17 +488,7 @@ fn migrate(
     let _ = phase;
 
     if st.phase == Phase::Copying {
-        if staging.exists() {
-            vlog!(
-                info,
-                name,
-                devs,
-                "copy",
-                "discarding the partial copy of an interrupted run"
-            );
-            std::fs::remove_dir_all(&staging)
-                .map_err(|e| failed(format!("removing {}: {e}", staging.display())))?;
-        }
+        discard_partial(name, devs, &staging)?;
         st.phase = Phase::Copying;
         st.started_at = state::now();
         state::write(&root, &st).map_err(failed)?;

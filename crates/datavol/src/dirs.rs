@@ -4,7 +4,9 @@
 //! is mounted once (privately) and each directory is a bind mount of its
 //! subdirectory.
 
-use crate::apply::{copy_verified, failed, failpoint, open_work, syncfs, Options, VolumeError};
+use crate::apply::{
+    copy_verified, discard_partial, failed, failpoint, open_work, syncfs, Options, VolumeError,
+};
 use crate::config::Volume;
 use crate::state::{self, DirState, Phase};
 use crate::{fsutil, vlog};
@@ -51,18 +53,7 @@ pub fn migrate(
             committed_at: None,
         });
         if ds.phase == Phase::Copying {
-            if staging.exists() {
-                vlog!(
-                    info,
-                    name,
-                    devs,
-                    "copy",
-                    "{}: discarding the partial copy of an interrupted run",
-                    dir.display()
-                );
-                std::fs::remove_dir_all(&staging)
-                    .map_err(|e| failed(format!("removing {}: {e}", staging.display())))?;
-            }
+            discard_partial(name, devs, &staging)?;
             st.phase = Phase::Copying;
             st.directories.insert(dir.clone(), ds.clone());
             state::write(&root, &st).map_err(failed)?;
