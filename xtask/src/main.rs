@@ -3,6 +3,8 @@ use std::process::ExitCode;
 
 mod bench;
 mod demo;
+mod man;
+mod rpm;
 mod test;
 mod vm;
 
@@ -14,8 +16,10 @@ fn main() -> ExitCode {
         Some("vm-test") => vm::run(&rest),
         Some("bench") => bench::run(&rest),
         Some("test") => test::run(&rest),
+        Some("rpm") => rpm::run(&rest),
+        Some("man") => man::run(&rest),
         _ => {
-            eprintln!("usage: cargo xtask <demo|test [--no-vm]|vm-test [SCENARIO...]|bench>");
+            eprintln!("usage: cargo xtask <demo|test [--no-vm]|vm-test [SCENARIO...]|bench|rpm [--target T] [--check]|man [--check]>");
             return ExitCode::from(2);
         }
     };
