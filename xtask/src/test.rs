@@ -10,6 +10,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     require_root("cargo xtask test")?;
     let no_vm = args.iter().any(|a| a == "--no-vm");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    crate::rpm::run(&["--check".into()])?; // the RPM and the man pages (packaging/README.md)
     let t = Instant::now();
     let st = Command::new(&cargo)
         .args(["test", "--workspace", "--features", "datavol/failpoints"])
