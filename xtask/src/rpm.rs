@@ -440,6 +440,7 @@ fn check(a: &Args) -> Result<(), String> {
         ["rpm", "--version"],
         ["rpmlint", "--version"],
         ["man", "--version"],
+        ["systemctl", "--version"],
     ] {
         sh(Command::new(tool[0]).arg(tool[1]))
             .map_err(|e| format!("{} is required for cargo xtask rpm --check: {e}", tool[0]))?;
@@ -653,6 +654,31 @@ fn check(a: &Args) -> Result<(), String> {
             String::from_utf8_lossy(&verify.stderr)
         ));
     }
+    // What %post does on first install, offline: the preset enables the unit
+    // for every target its [Install] section names.
+    sh(Command::new("systemctl")
+        .arg(format!("--root={}", r.display()))
+        .args(["preset", "datavol.service"]))
+    .map_err(|e| format!("systemctl --root preset: {e}"))?;
+    for wants in [
+        "multi-user.target.wants",
+        "containerd.service.wants",
+        "kubelet.service.wants",
+    ] {
+        let link = r
+            .join("etc/systemd/system")
+            .join(wants)
+            .join("datavol.service");
+        if std::fs::read_link(&link).ok().as_deref()
+            != Some(Path::new("/usr/lib/systemd/system/datavol.service"))
+        {
+            return Err(format!(
+                "systemctl preset did not enable datavol.service: {} is missing",
+                link.display()
+            ));
+        }
+    }
+    eprintln!("xtask rpm --check: `systemctl --root preset` enables datavol.service for multi-user.target, containerd and kubelet");
     sh(Command::new("rpm")
         .arg("--root")
         .arg(r)
