@@ -206,13 +206,14 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
-/// `cargo build --release -p datavol [--target T]`, stripped; returns the binary.
-fn build_binary(target: Option<&str>) -> Result<PathBuf, String> {
+/// `cargo build --release -p datavol [--target T]`, then a stripped copy of
+/// the binary (rpmlint: unstripped-binary-or-object), which it returns. The
+/// build itself uses the plain release profile, so it shares its artifacts
+/// with every other release build of the workspace.
+fn build_binary(target: Option<&str>, arch: &str) -> Result<PathBuf, String> {
     let mut cmd = Command::new(cargo());
     cmd.args(["build", "--release", "-p", NAME])
-        .current_dir(workspace_root())
-        // A package ships no symbol table (rpmlint: unstripped-binary-or-object).
-        .env("CARGO_PROFILE_RELEASE_STRIP", "symbols");
+        .current_dir(workspace_root());
     if let Some(t) = target {
         cmd.args(["--target", t]);
     }
@@ -229,7 +230,27 @@ fn build_binary(target: Option<&str>) -> Result<PathBuf, String> {
     if !bin.is_file() {
         return Err(format!("{} was not built", bin.display()));
     }
-    Ok(bin)
+    let stage = target_dir().join("rpm-stage").join(arch);
+    std::fs::create_dir_all(&stage).map_err(|e| format!("{}: {e}", stage.display()))?;
+    let stripped = stage.join(NAME);
+    let strip = if arch == std::env::consts::ARCH {
+        "strip".to_string()
+    } else {
+        format!("{arch}-linux-gnu-strip")
+    };
+    let st = Command::new(&strip)
+        .arg("--strip-all")
+        .arg("-o")
+        .arg(&stripped)
+        .arg(&bin)
+        .status()
+        .map_err(|e| {
+            format!("{strip}: {e}; hint: apt-get install binutils (binutils-{arch}-linux-gnu for a cross build)")
+        })?;
+    if !st.success() {
+        return Err(format!("{strip} --strip-all {} failed", bin.display()));
+    }
+    Ok(stripped)
 }
 
 fn read(rel: &str) -> Result<Vec<u8>, String> {
@@ -264,7 +285,7 @@ fn example_files() -> Result<Vec<(String, PathBuf)>, String> {
 fn build(a: &Args) -> Result<(PathBuf, Vec<u8>), String> {
     let arch = arch_for(a.target.as_deref())?;
     let sde = source_date_epoch()?;
-    let bin = build_binary(a.target.as_deref())?;
+    let bin = build_binary(a.target.as_deref(), arch)?;
     let native = arch == std::env::consts::ARCH;
     if native {
         let out = Command::new(&bin)
