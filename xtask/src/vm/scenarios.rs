@@ -672,7 +672,7 @@ fn reseed(ctx: &mut Ctx) -> Result<(), String> {
 }
 
 /// Bytes per second the data disk may write once mkfs is done, in slow-source.
-const SLOW_BPS: u64 = 350_000;
+const SLOW_BPS: u64 = 700_000;
 
 /// The data disk's writes are throttled (over QMP) as soon as the console shows datavol's
 /// mkfs-done failpoint (which sleeps 8 s to leave time for it), so the copy takes minutes.
@@ -685,6 +685,22 @@ fn slow_source(ctx: &mut Ctx) -> Result<(), String> {
     p.file(
         "/etc/systemd/system/datavol.service.d/failpoints.conf",
         "[Service]\nEnvironment=FAILPOINTS=mkfs-done=sleep(8000)\n",
+        0o644,
+    )?;
+    // With 1 GiB of RAM and the default dirty limits, the whole 35 MiB copy lands in the
+    // page cache at once and all the waiting happens in the final sync. Small limits keep
+    // the ratio of a real node (GiBs of data, dirty limits of a few seconds of disk time),
+    // so the copy itself is slow and has progress to report.
+    p.file(
+        "/etc/sysctl.d/99-vmtest-slow.conf",
+        "vm.dirty_bytes = 4194304\nvm.dirty_background_bytes = 2097152\n",
+        0o644,
+    )?;
+    // A short default start timeout, so a copy of under a minute proves that datavol's own
+    // TimeoutStartSec= (not the default) applies.
+    p.file(
+        "/etc/systemd/system.conf.d/vmtest-timeout.conf",
+        "[Manager]\nDefaultTimeoutStartSec=20s\n",
         0o644,
     )?;
     ctx.checker(&mut p, "slow-source", &[], &[])?;
