@@ -98,7 +98,7 @@ pub fn apply_volume(
             })
         }
     };
-    let dev = decision
+    let mut dev = decision
         .device
         .clone()
         .ok_or_else(|| failed("no device resolved"))?;
@@ -117,7 +117,12 @@ pub fn apply_volume(
     let mounted = fully_mounted(vol, (dev.major, dev.minor))?;
 
     if action.migrates() {
-        precheck_source(vol, &dev)?;
+        // A RAID0 yet to be built holds about the sum of its members.
+        let mut capacity = dev.clone();
+        if let Some(members) = &decision.raid_create {
+            capacity.size_bytes = members.iter().map(|m| m.size_bytes).sum();
+        }
+        precheck_source(vol, &capacity)?;
     }
     // Nothing may use the directory while it is copied or covered by a mount.
     let mut stopped = Vec::new();
@@ -125,8 +130,22 @@ pub fn apply_volume(
         stopped = quiesce(vol, &devs, opts, bus)?;
     }
     let result = (|| {
+        if let Some(members) = &decision.raid_create {
+            vlog!(
+                info,
+                name,
+                devs.as_str(),
+                "format",
+                "creating RAID0 {} from {} blank member(s)",
+                crate::raid::md_path(vol).display(),
+                members.len()
+            );
+            dev = crate::raid::create(vol, members)
+                .map_err(|e| failed(format!("volume {name}: {e}")))?;
+        }
+        let devs = dev.node.display().to_string();
         let uuid = match &action {
-            Action::Nothing => return Ok(()),
+            Action::Nothing | Action::Assemble => return Ok(()),
             Action::Mount { uuid } => uuid.clone(),
             Action::Adopt { uuid } => {
                 adopt(vol, &dev.node, &devs)?;

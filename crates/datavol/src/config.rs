@@ -21,6 +21,12 @@ const MAX_DEVICE_TIMEOUT_SECS: u64 = 3600;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
+pub enum Raid {
+    Raid0,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Filesystem {
     Xfs,
     Ext4,
@@ -74,8 +80,10 @@ impl fmt::Display for Filesystem {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Volume {
     pub name: String,
-    /// Alternatives in order; the first one present wins.
+    /// Alternatives in order; the first one present wins. With `raid`, every
+    /// device they match is a member.
     pub device: Vec<Selector>,
+    pub raid: Option<Raid>,
     pub filesystem: Filesystem,
     /// Where the filesystem is mounted. Without `directories` the data lives
     /// at its root; with them it defaults to /var/lib/datavol/volumes/<name>.
@@ -146,6 +154,7 @@ struct RawVolume {
     filesystem: Option<Spanned<Filesystem>>,
     mount_point: Option<Spanned<String>>,
     directories: Option<Spanned<Vec<Spanned<String>>>>,
+    raid: Option<Spanned<Raid>>,
     options: Option<Spanned<Vec<Spanned<String>>>>,
     migrate: Option<Spanned<bool>>,
     device_timeout: Option<Spanned<TimeoutValue>>,
@@ -205,6 +214,7 @@ struct Merged {
     filesystem: Option<Origin<Filesystem>>,
     mount_point: Option<Origin<String>>,
     directories: Option<Origin<Vec<Spanned<String>>>>,
+    raid: Option<Origin<Raid>>,
     options: Option<Origin<Vec<Spanned<String>>>>,
     migrate: Option<Origin<bool>>,
     device_timeout: Option<Origin<TimeoutValue>>,
@@ -349,6 +359,7 @@ fn parse_sources(sources: &[Source]) -> Result<Vec<Volume>, ConfigError> {
             take(&mut m.filesystem, v.filesystem, i);
             take(&mut m.mount_point, v.mount_point, i);
             take(&mut m.directories, v.directories, i);
+            take(&mut m.raid, v.raid, i);
             take(&mut m.options, v.options, i);
             take(&mut m.migrate, v.migrate, i);
             take(&mut m.device_timeout, v.device_timeout, i);
@@ -579,6 +590,7 @@ fn validate_volume(
         Volume {
             name: name.to_string(),
             device,
+            raid: m.raid.map(|r| r.value),
             filesystem: filesystem.value,
             mount_point,
             directories,

@@ -16,6 +16,7 @@ pub mod namespace;
 pub mod nvme;
 pub mod plan;
 pub mod probe;
+pub mod raid;
 pub mod selector;
 pub mod state;
 pub mod status;

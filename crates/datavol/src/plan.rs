@@ -7,6 +7,7 @@ use crate::error::Failure;
 use crate::mountinfo::{self, MountEntry};
 use crate::namespace::TempMount;
 use crate::probe::{self, Probe};
+use crate::raid;
 use crate::state::{self, Phase, State};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -29,6 +30,8 @@ pub enum Action {
     Resume { uuid: String, phase: Option<Phase> },
     /// The configured filesystem without datavol's marker, and adopt_existing.
     Adopt { uuid: String },
+    /// datavol's RAID array is on the members but not running (plan only).
+    Assemble,
 }
 
 impl Action {
@@ -43,6 +46,7 @@ impl Action {
             Action::FormatOnly => "format, mount",
             Action::Resume { .. } => "resume migration, mount",
             Action::Adopt { .. } => "adopt existing filesystem, mount",
+            Action::Assemble => "assemble datavol's RAID array, then decide",
         }
     }
 }
@@ -56,6 +60,9 @@ pub struct Decision {
     #[serde(flatten)]
     pub outcome: Outcome,
     pub reason: String,
+    /// RAID members apply must first build an array from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raid_create: Option<Vec<Device>>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -112,6 +119,7 @@ fn fail(
         mount_point: vol.mount_point.clone(),
         outcome: Outcome::Fail { failure },
         reason,
+        raid_create: None,
     }
 }
 
@@ -123,6 +131,7 @@ fn act(vol: &Volume, dev: Device, probe: Option<Probe>, a: Action, reason: Strin
         mount_point: vol.mount_point.clone(),
         outcome: Outcome::Act(a),
         reason,
+        raid_create: None,
     }
 }
 
@@ -152,13 +161,78 @@ fn inspect(vol: &Volume, dev: &Device, mode: Mode) -> Result<(Option<State>, boo
     Ok((st, empty))
 }
 
+/// The array's device, or the decision when there is no running array yet.
+fn raid_device(
+    vol: &Volume,
+    mode: Mode,
+    timeout: Duration,
+    mounts: &[MountEntry],
+) -> Result<Result<Device, Box<Decision>>, DeviceError> {
+    let members = raid::wait_members(vol, timeout)?;
+    let list = members
+        .iter()
+        .map(|d| d.node.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let first = members.first().cloned();
+    match raid::prepare(vol, &members, mounts, mode == Mode::Apply) {
+        Ok(raid::Prepared::Ready(d)) => Ok(Ok(d)),
+        Ok(raid::Prepared::Assemble(_)) => Ok(Err(Box::new(Decision {
+            raid_create: None,
+            ..act_opt(
+                vol,
+                first,
+                Action::Assemble,
+                format!("datavol's RAID0 array is on {list} but not running; apply assembles it"),
+            )
+        }))),
+        Ok(raid::Prepared::Create(blank)) => {
+            let (a, what) = if vol.migrate {
+                (Action::FormatAndMigrate, "format it, migrate, mount")
+            } else {
+                (Action::FormatOnly, "format it, mount")
+            };
+            Ok(Err(Box::new(Decision {
+                raid_create: Some(blank),
+                ..act_opt(
+                    vol,
+                    first,
+                    a,
+                    format!(
+                        "every member is blank ({list}): create RAID0 {}, {what}",
+                        raid::md_path(vol).display()
+                    ),
+                )
+            })))
+        }
+        Err(why) => Ok(Err(Box::new(refuse(vol, first, None, why)))),
+    }
+}
+
+fn act_opt(vol: &Volume, dev: Option<Device>, a: Action, reason: String) -> Decision {
+    Decision {
+        volume: vol.name.clone(),
+        device: dev,
+        probe: None,
+        mount_point: vol.mount_point.clone(),
+        outcome: Outcome::Act(a),
+        reason,
+        raid_create: None,
+    }
+}
+
 pub fn decide(vol: &Volume, mode: Mode, mounts: &[MountEntry]) -> Decision {
     let timeout = match mode {
         Mode::Plan => Duration::ZERO,
         Mode::Apply => vol.device_timeout,
     };
-    let dev = match device::wait_for(&vol.device, timeout) {
-        Ok(d) => d,
+    let found = match vol.raid {
+        Some(_) => raid_device(vol, mode, timeout, mounts),
+        None => device::wait_for(&vol.device, timeout).map(Ok),
+    };
+    let dev = match found {
+        Ok(Ok(d)) => d,
+        Ok(Err(decision)) => return *decision,
         Err(DeviceError::Timeout { device, secs }) => {
             let reason = match mode {
                 Mode::Plan => format!(

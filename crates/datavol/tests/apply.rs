@@ -597,3 +597,45 @@ fn overlapping_directories_are_a_config_error() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("overlap"), "{err}");
 }
+
+fn raid_config(devs: &[&str], mp: &Path) -> String {
+    let list = devs
+        .iter()
+        .map(|d| format!("\"{d}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "[volume.containerd]\ndevice = [{list}]\nraid = \"raid0\"\nfilesystem = \"xfs\"\nmount_point = \"{}\"\ndevice_timeout = 2\n",
+        mp.display()
+    )
+}
+
+#[test]
+fn raid0_plan_over_blank_members() {
+    let mut sb = Sandbox::new();
+    let a = sb.add_loop("a", 200);
+    let b = sb.add_loop("b", 200);
+    let (src, _) = sb.node_tree();
+    sb.write_config(&raid_config(&[&a, &b], &src));
+    let (code, out, err) = sb.datavol(&["plan"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("every member is blank") && out.contains("create RAID0 /dev/md/dv-containerd"),
+        "{out}"
+    );
+}
+
+#[test]
+fn raid0_refuses_a_member_with_a_foreign_signature() {
+    let mut sb = Sandbox::new();
+    let a = sb.add_loop("a", 200);
+    let b = sb.add_loop("b", 200);
+    sh(&format!("mkfs.ext4 -q {b}"));
+    let (src, _) = sb.node_tree();
+    sb.write_config(&raid_config(&[&a, &b], &src));
+    assert_refused(
+        &sb,
+        &src,
+        "RAID members carry signatures datavol did not write",
+    );
+}
