@@ -116,6 +116,10 @@ const DIRS: &[&str] = &[
     "/usr/share/doc/datavol",
     "/usr/share/doc/datavol/examples",
     "/usr/share/licenses/datavol",
+    // --state-dir (the seed history) and the default mount points of volumes
+    // with `directories`.
+    "/var/lib/datavol",
+    "/var/lib/datavol/volumes",
 ];
 
 struct Args {
