@@ -720,6 +720,20 @@ fn check(a: &Args) -> Result<(), String> {
     drop(root);
 
     check_scriptlets()?;
+    // The same package as the next release, for an upgrade.
+    let arch = arch_for(a.target.as_deref())?;
+    let staged = target_dir().join("rpm-stage").join(arch).join(NAME);
+    let next = format!("{}.1", a.release);
+    let upgrade = package(
+        &std::fs::read(&staged).map_err(|e| format!("{}: {e}", staged.display()))?,
+        arch,
+        &next,
+        sde,
+    )?;
+    let up_dir = Scratch::new("upgrade")?;
+    let up_path = up_dir.0.join(format!("{NAME}-{VERSION}-{next}.{arch}.rpm"));
+    std::fs::write(&up_path, upgrade).map_err(|e| format!("{}: {e}", up_path.display()))?;
+    check_chroot_install(&path, &up_path, &next)?;
     eprintln!(
         "xtask rpm --check: passed in {:.0}s ({}, {} bytes)",
         t.elapsed().as_secs_f64(),
@@ -867,4 +881,104 @@ fn check_scriptlets() -> Result<(), String> {
         if booted { "booted" } else { "not booted" }
     );
     Ok(())
+}
+
+/// Copies `bin` (symlinks resolved) and the shared libraries `ldd` names into
+/// the same paths under `root`.
+fn copy_with_libs(root: &Path, bin: &str) -> Result<(), String> {
+    let mut files = vec![(PathBuf::from(bin), PathBuf::from(bin))];
+    let ldd = sh(Command::new("ldd").arg(bin))?;
+    for line in ldd.lines() {
+        let path = match line.split_once("=>") {
+            Some((_, rest)) => rest.split_whitespace().next(),
+            None => line.split_whitespace().next(),
+        };
+        if let Some(p) = path.filter(|p| p.starts_with('/')) {
+            files.push((PathBuf::from(p), PathBuf::from(p)));
+        }
+    }
+    for (src, dst) in files {
+        let to = root.join(dst.strip_prefix("/").unwrap_or(&dst));
+        if let Some(d) = to.parent() {
+            std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+        }
+        std::fs::copy(&src, &to)
+            .map_err(|e| format!("{} -> {}: {e}", src.display(), to.display()))?;
+    }
+    Ok(())
+}
+
+/// Installs and erases the package **with** its scriptlets, as rpm runs them:
+/// chrooted into a root that holds only a shell and systemctl, where nothing
+/// is booted (an image build). %post's preset must enable the unit there,
+/// %preun's disable must undo it, and neither may fail the transaction.
+fn check_chroot_install(pkg: &Path, upgrade: &Path, next: &str) -> Result<(), String> {
+    let root = Scratch::new("chroot")?;
+    let r = &root.0;
+    let systemctl = sh(Command::new("sh").args(["-c", "command -v systemctl"]))?;
+    copy_with_libs(r, "/bin/sh")?;
+    copy_with_libs(r, systemctl.trim())?;
+    std::fs::create_dir_all(r.join("dev")).map_err(|e| e.to_string())?;
+    sh(Command::new("rpm")
+        .arg("--root")
+        .arg(r)
+        .args(["-i", "--nodeps"])
+        .arg(pkg))
+    .map_err(|e| format!("rpm -i with scriptlets in a chroot: {e}"))?;
+    let wants = r.join("etc/systemd/system/multi-user.target.wants/datavol.service");
+    if std::fs::symlink_metadata(&wants).is_err() {
+        return Err(format!(
+            "%post in a chroot did not enable datavol.service ({} is missing)",
+            wants.display()
+        ));
+    }
+    // An administrator's `disable` survives an upgrade: the preset runs on
+    // the first install only.
+    sh(Command::new("systemctl")
+        .arg(format!("--root={}", r.display()))
+        .args(["disable", "datavol.service"]))?;
+    sh(Command::new("rpm")
+        .arg("--root")
+        .arg(r)
+        .args(["-U", "--nodeps"])
+        .arg(upgrade))
+    .map_err(|e| format!("rpm -U with scriptlets in a chroot: {e}"))?;
+    let q = sh(Command::new("rpm").arg("--root").arg(r).args(["-q", NAME]))?;
+    if !q
+        .trim()
+        .ends_with(&format!("-{next}.{}", arch_of_path(upgrade)))
+    {
+        return Err(format!("after rpm -U, rpm -q says {q:?}"));
+    }
+    if std::fs::symlink_metadata(&wants).is_ok() {
+        return Err("rpm -U re-enabled datavol.service that was disabled: %post must preset on first install only".into());
+    }
+    sh(Command::new("systemctl")
+        .arg(format!("--root={}", r.display()))
+        .args(["enable", "datavol.service"]))?;
+    sh(Command::new("rpm")
+        .arg("--root")
+        .arg(r)
+        .args(["-e", "--nodeps", NAME]))
+    .map_err(|e| format!("rpm -e with scriptlets in a chroot: {e}"))?;
+    if std::fs::symlink_metadata(&wants).is_ok() {
+        return Err("%preun in a chroot did not disable datavol.service".into());
+    }
+    if r.join("usr/bin/datavol").exists() {
+        return Err("rpm -e in a chroot left /usr/bin/datavol behind".into());
+    }
+    eprintln!(
+        "xtask rpm --check: rpm -i/-U/-e with scriptlets in a chroot with nothing booted: install enabled the unit, an upgrade kept it disabled, erase disabled it and removed everything"
+    );
+    Ok(())
+}
+
+/// "x86_64" from ".../datavol-0.1.0-1.x86_64.rpm".
+fn arch_of_path(p: &Path) -> String {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name.trim_end_matches(".rpm");
+    stem.rsplit('.').next().unwrap_or("").to_string()
 }
