@@ -430,6 +430,8 @@ fn flags_in(s: &str) -> BTreeSet<String> {
 struct Help {
     commands: BTreeSet<String>,
     flags: BTreeSet<String>,
+    /// Positional arguments, as clap names them (`FILES`, `SRC`).
+    args: BTreeSet<String>,
     exit_codes: BTreeSet<String>,
 }
 
@@ -437,6 +439,7 @@ fn parse_help(text: &str) -> Help {
     let mut h = Help {
         commands: BTreeSet::new(),
         flags: BTreeSet::new(),
+        args: BTreeSet::new(),
         exit_codes: BTreeSet::new(),
     };
     let mut section = "";
@@ -446,6 +449,8 @@ fn parse_help(text: &str) -> Help {
                 "commands"
             } else if line.starts_with("Options") {
                 "options"
+            } else if line.starts_with("Arguments") {
+                "arguments"
             } else {
                 "other"
             };
@@ -468,6 +473,18 @@ fn parse_help(text: &str) -> Help {
                 if let Some(name) = line.split_whitespace().next() {
                     if name != "help" {
                         h.commands.insert(name.to_string());
+                    }
+                }
+            }
+            "arguments" => {
+                // "  [FILES]...  text" / "  <SRC>"
+                if let Some(spec) = line.split_whitespace().next() {
+                    let name: String = spec
+                        .chars()
+                        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    if !name.is_empty() {
+                        h.args.insert(name);
                     }
                 }
             }
@@ -582,6 +599,18 @@ pub fn check(bin: Option<&Path>) -> Result<(), String> {
             &own,
             &documented,
         );
+        let line = synopsis
+            .lines()
+            .find(|l| l.contains(&format!("**{c}**")))
+            .unwrap_or("");
+        for arg in &sub.args {
+            let singular = arg.strip_suffix('S').unwrap_or(arg);
+            if !line.contains(&format!("*{arg}*")) && !line.contains(&format!("*{singular}*")) {
+                problems.push(format!(
+                    "argument {arg} of `datavol {c}` is missing from its SYNOPSIS line in {page8}"
+                ));
+            }
+        }
         for f in &own {
             if documented_cmds.contains(c) && !synopsis.contains(&format!("`{f}`")) {
                 problems.push(format!(
@@ -699,7 +728,8 @@ mod tests {
 
     #[test]
     fn parses_clap_help() {
-        let h = parse_help("Commands:\n  apply  Do\n  help   Print\n\nOptions:\n      --config-dir <DIR>  Dir [default: /x]\n  -v, --verbose           Log\n\nExit codes: 0 ok, 1 failure, 64 usage.\n");
+        let h = parse_help("Commands:\n  apply  Do\n  help   Print\n\nArguments:\n  [FILES]...  \n  <SRC>  Source\n\nOptions:\n      --config-dir <DIR>  Dir [default: /x]\n  -v, --verbose           Log\n\nExit codes: 0 ok, 1 failure, 64 usage.\n");
+        assert_eq!(h.args, BTreeSet::from(["FILES".into(), "SRC".into()]));
         assert_eq!(h.commands, BTreeSet::from(["apply".to_string()]));
         assert_eq!(
             h.flags,
