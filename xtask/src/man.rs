@@ -1,9 +1,10 @@
 //! `cargo xtask man [--check]`: builds the man pages datavol(8) and
 //! datavol.toml(5) from their markdown sources in docs/ into target/man/.
 //!
-//! `--check` also fails when a page is stale: a subcommand, flag or exit code
-//! of `datavol --help` (and each subcommand's help) missing from datavol(8), or
-//! documented there but gone from the binary; a config key of the parser
+//! `--check` also fails when a page is stale: a subcommand, flag, positional
+//! argument (in the SYNOPSIS) or exit code of `datavol --help` (and each
+//! subcommand's help) missing from datavol(8), or documented there but gone
+//! from the binary; a config key of the parser
 //! (`struct RawVolume` in crates/datavol/src/config.rs) missing from
 //! datavol.toml(5) or the other way round; or a page that `man` renders with
 //! warnings.
