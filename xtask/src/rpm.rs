@@ -581,6 +581,35 @@ fn check(a: &Args) -> Result<(), String> {
         &requires,
         &["systemd", "util-linux", "xfsprogs"],
     )?;
+    // Only rpmlib features rpm 4.16 (AL2023) has; a newer rpm crate must not
+    // silently make the package uninstallable there.
+    const RPM_416_FEATURES: &[&str] = &[
+        "CompressedFileNames",
+        "FileDigests",
+        "PayloadFilesHavePrefix",
+        "PayloadIsZstd",
+        "PayloadIsXz",
+        "LargeFiles",
+        "FileCaps",
+        "RichDependencies",
+        "PartialHardlinkSets",
+        "ScriptletInterpreterArgs",
+        "ScriptletExpansion",
+        "TildeInVersions",
+        "CaretInVersions",
+    ];
+    for l in requires.lines().filter(|l| l.starts_with("rpmlib(")) {
+        let feature = l
+            .trim_start_matches("rpmlib(")
+            .split(')')
+            .next()
+            .unwrap_or("");
+        if !RPM_416_FEATURES.contains(&feature) {
+            return Err(format!(
+                "the package requires {l}, which rpm 4.16 (AL2023) may not have"
+            ));
+        }
+    }
     let recommends = rpm_q(&path, &["--recommends"])?;
     expect("rpm -qp --recommends", &recommends, &["e2fsprogs", "mdadm"])?;
     let payload = rpm_q(
