@@ -13,10 +13,13 @@ bad() {
 }
 # check NAME COMMAND...: records ok when COMMAND succeeds, else FAIL with its output.
 check() {
-  local n=$1 o
+  local n=$1 o t=$EPOCHREALTIME
   shift
   if o=$("$@" 2>&1); then ok "$n"; else bad "$n" "$(printf '%s' "$o" | tr '\n' ' ' | cut -c1-400)"; fi
+  timing "$n" "$t"
 }
+# Seconds a step took, in out/timing.txt (to see where a boot's time goes).
+timing() { awk -v n="$1" -v a="$2" -v b="$EPOCHREALTIME" 'BEGIN { printf "%s %.2f\n", n, b - a }' >>"$OUT/timing.txt"; }
 # check_not NAME COMMAND...: the reverse.
 check_not() {
   local n=$1 o
@@ -65,12 +68,15 @@ is_mountpoint() { findmnt -n "$1" >/dev/null || { echo "$1 is not a mount point"
 
 # Everything worth reading afterwards on the host.
 collect() {
+  local t=$EPOCHREALTIME
   journalctl -b -o short-monotonic --no-pager >"$OUT/journal.txt" 2>&1
   journalctl -b -o verbose --no-pager _COMM=datavol >"$OUT/datavol-verbose.txt" 2>&1
   systemctl status --no-pager -l datavol.service containerd.service >"$OUT/status.txt" 2>&1
   systemd-analyze blame >"$OUT/blame.txt" 2>&1
   findmnt >"$OUT/findmnt.txt" 2>&1
   lsblk -f >"$OUT/lsblk.txt" 2>&1
+  ls -l /dev/disk/by-id /dev/md >"$OUT/by-id.txt" 2>&1
+  cat /proc/mdstat >"$OUT/mdstat.txt" 2>&1
   ls -la /etc/systemd/system >"$OUT/etc-systemd-system.txt" 2>&1
   cp /etc/systemd/system/*.mount "$OUT/" 2>/dev/null
   datavol status --json >"$OUT/status.json" 2>"$OUT/status.err"
@@ -82,6 +88,7 @@ collect() {
   kv datavol.usec "$(( ${e:-0} - ${s:-0} ))"
   kv containerd.active "$(systemctl is-active containerd.service)"
   kv boot.userspace_usec "$(prop init.scope ActiveEnterTimestampMonotonic 2>/dev/null)"
+  timing collect "$t"
 }
 finish() {
   kv done 1
@@ -150,4 +157,34 @@ check_migrated() {
   check blobs_intact blobs_intact /var/lib/containerd
   check no_stray_entries no_stray /var/lib/containerd
   check no_staging_left test ! -e /var/lib/containerd/.datavol/staging
+}
+
+# RAID0 of two NVMe disks serving /var/lib/containerd and /var/lib/kubelet (raid0-multi-dir).
+check_raid_multi_dir() {
+  local md=/dev/md/dv-data vol=/var/lib/datavol/volumes/data
+  kv md.detail "$(mdadm --detail --export "$md" 2>&1 | tr '\n' ' ')"
+  kv data.uuid "$(blkid -s UUID -o value "$md")"
+  kv state "$(tr -d ' \n' <"$vol/.datavol/state.json" 2>&1)"
+  check datavol_succeeded prop_is datavol.service Result success
+  check md_exists test -b "$md"
+  check md_raid0 sh -c "mdadm --detail --export $md | grep -qx MD_LEVEL=raid0"
+  check md_two_members sh -c "[ \$(mdadm --detail --export $md | grep -c '^MD_DEVICE_.*_DEV=') -eq 2 ]"
+  check volume_mounted mounted_from "$vol" "$md"
+  check volume_xfs fstype_is "$vol" xfs
+  check volume_private sh -c "[ \"\$(findmnt -n -o PROPAGATION $vol)\" = private ]"
+  for d in /var/lib/containerd /var/lib/kubelet; do
+    local esc; esc=$(systemd-escape --path "$d")
+    check "bind_$esc" sh -c "findmnt -n -o SOURCE $d | grep -qF '[/$esc]'"
+    check "bind_unit_$esc" systemctl is-active "$esc.mount"
+  done
+  check volume_committed committed "$vol"
+  check kubelet_content_kept sh -c "grep -qx '$TOKEN' /var/lib/kubelet/pki/token"
+  check containerd_active systemctl is-active containerd.service
+  check datavol_before_containerd datavol_before_containerd
+  check image_listed image_listed
+  check image_pinned image_pinned
+  check container_runs container_runs
+  check_canary /var/lib/containerd
+  check blobs_intact blobs_intact /var/lib/containerd
+  check no_stray_entries no_stray /var/lib/containerd
 }
