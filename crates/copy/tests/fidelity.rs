@@ -137,3 +137,41 @@ fn ext4_to_xfs_into_fs_root() {
 fn xfs_to_ext4_sequential() {
     fidelity("xfs", "ext4", 1, false);
 }
+
+/// Many siblings, each a chain deeper than the walker's fd window: the walk
+/// closes a directory in the middle of reading it and must resume at the
+/// right entry (telldir/seekdir on ext4 hash order and XFS offsets).
+fn wide_and_deep(src_fs: &str, dst_fs: &str) {
+    let a = LoopFs::new(src_fs);
+    let b = LoopFs::new(dst_fs);
+    let src = a.path("w");
+    std::fs::create_dir(&src).unwrap();
+    for i in 0..300 {
+        let mut p = src.join(format!("sibling-with-a-longish-name-{i:04}"));
+        for _ in 0..40 {
+            p = p.join("lvl");
+        }
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::write(p.join("f"), format!("{i}")).unwrap();
+        std::fs::write(src.join(format!("file-{i:04}")), format!("{i}")).unwrap();
+    }
+    let dst = b.path("w");
+    std::fs::create_dir(&dst).unwrap();
+    let stats = copy_tree(&src, &dst, &CopyOptions::default()).expect("copy");
+    assert_eq!(stats.dirs, 300 * 41);
+    assert_eq!(stats.files, 600);
+    verify_tree(&src, &dst).expect("verify");
+    let (diffs, n) = compare_trees(&src, &dst);
+    assert!(diffs.is_empty(), "{diffs:?}");
+    assert_eq!(n, 300 * 41 + 600);
+}
+
+#[test]
+fn wide_and_deep_ext4_to_xfs() {
+    wide_and_deep("ext4", "xfs");
+}
+
+#[test]
+fn wide_and_deep_xfs_to_ext4() {
+    wide_and_deep("xfs", "ext4");
+}
