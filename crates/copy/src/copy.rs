@@ -57,7 +57,11 @@ fn run_job(job: FileJob, sh: &Shared, data: &DataCtx, buf: &mut Vec<u8>) -> Resu
 struct CopyVisitor<'s, 'a> {
     sh: &'s Shared<'a>,
     data: &'s DataCtx,
-    tx: Option<SyncSender<FileJob>>,
+    tx: Option<SyncSender<Vec<FileJob>>>,
+    /// Jobs collected for the next hand-off (one wake-up per batch).
+    batch: Vec<FileJob>,
+    batch_bytes: u64,
+    batch_max: usize,
     buf: Vec<u8>,
     links: HashMap<(u64, u64), LinkEntry>,
     dst_root: RawFd,
@@ -86,11 +90,28 @@ impl CopyVisitor<'_, '_> {
     }
 
     fn submit(&mut self, job: FileJob) -> Result<(), CopyError> {
+        if self.tx.is_none() {
+            return run_job(job, self.sh, self.data, &mut self.buf);
+        }
+        self.batch_bytes += job.st.st_size.max(0) as u64;
+        self.batch.push(job);
+        if self.batch.len() >= self.batch_max || self.batch_bytes >= BATCH_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Hands the collected jobs to the pool.
+    fn flush(&mut self) -> Result<(), CopyError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let jobs = std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_max));
+        self.batch_bytes = 0;
         match &self.tx {
             Some(tx) => {
-                if let Err(e) = tx.send(job) {
+                if tx.send(jobs).is_err() {
                     // Workers are gone: only after an error was recorded.
-                    drop(e);
                     return Err(self.sh.take_err().unwrap_or_else(|| CopyError::Io {
                         path: PathBuf::new(),
                         op: "queue file copy",
@@ -99,9 +120,37 @@ impl CopyVisitor<'_, '_> {
                 }
                 Ok(())
             }
-            None => run_job(job, self.sh, self.data, &mut self.buf),
+            None => {
+                for job in jobs {
+                    run_job(job, self.sh, self.data, &mut self.buf)?;
+                }
+                Ok(())
+            }
         }
     }
+}
+
+/// A batch is handed over once its files hold this much data.
+const BATCH_BYTES: u64 = 1 << 20;
+/// Most files per batch.
+const BATCH_MAX: usize = 16;
+
+/// Files per batch such that all queued and running jobs (two fds each)
+/// stay within a quarter of the soft fd limit.
+fn batch_size(workers: usize) -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain getrlimit into a valid struct.
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        lim.rlim_cur.min(1 << 20) as usize
+    } else {
+        1024
+    };
+    // Batches in flight: queued (one per worker), running (one per worker), being filled.
+    let batches = 2 * workers + 1;
+    (soft / 4 / 2 / batches).clamp(1, BATCH_MAX)
 }
 
 impl Visitor for CopyVisitor<'_, '_> {
@@ -266,6 +315,9 @@ pub(crate) fn copy_tree(
             sh: &sh,
             data: &data,
             tx: None,
+            batch: Vec::new(),
+            batch_bytes: 0,
+            batch_max: batch_size(workers),
             buf: Vec::new(),
             links: HashMap::new(),
             dst_root: dst_fd.as_raw_fd(),
@@ -273,18 +325,20 @@ pub(crate) fn copy_tree(
             stats: CopyStats::default(),
         };
         if workers > 1 {
-            let (tx, rx) = shared::queue::<FileJob>(workers * 2);
+            let (tx, rx) = shared::queue::<Vec<FileJob>>(workers);
             for _ in 0..workers {
                 let rx = rx.clone();
                 let (sh, data) = (&sh, &data);
                 s.spawn(move || {
                     let mut buf = Vec::new();
-                    while let Some(job) = shared::next_job(&rx) {
-                        if sh.aborted() {
-                            continue;
-                        }
-                        if let Err(e) = run_job(job, sh, data, &mut buf) {
-                            sh.fail(e);
+                    while let Some(jobs) = shared::next_job(&rx) {
+                        for job in jobs {
+                            if sh.aborted() {
+                                continue;
+                            }
+                            if let Err(e) = run_job(job, sh, data, &mut buf) {
+                                sh.fail(e);
+                            }
                         }
                     }
                 });
@@ -294,7 +348,8 @@ pub(crate) fn copy_tree(
         let r = (|| {
             let s2 = dup(&src_fd, src)?;
             let d2 = dup(&dst_fd, dst)?;
-            walk::walk(src, s2, Some(d2), &mut v)
+            walk::walk(src, s2, Some(d2), &mut v)?;
+            v.flush()
         })();
         if let Err(e) = r {
             sh.fail(e);
