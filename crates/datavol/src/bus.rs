@@ -63,6 +63,8 @@ pub enum BusError {
 
 pub struct Systemd {
     conn: Connection,
+    /// systemd answers a second Subscribe on one connection with an error.
+    subscribed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 async fn next<S: Stream + Unpin>(s: &mut S) -> Option<S::Item> {
@@ -96,7 +98,10 @@ impl Systemd {
         let conn = with_timeout("connect", "", CALL_TIMEOUT, async {
             Connection::system().await.map_err(BusError::Connect)
         })?;
-        Ok(Systemd { conn })
+        Ok(Systemd {
+            conn,
+            subscribed: Default::default(),
+        })
     }
 
     /// ActiveState of `unit`, or None when systemd has not loaded it.
@@ -154,6 +159,7 @@ impl Systemd {
 
     fn run_job(&self, call: &'static str, unit: &str, timeout: Duration) -> Result<(), BusError> {
         let conn = self.conn.clone();
+        let subscribed = self.subscribed.clone();
         let u = unit.to_string();
         let result = with_timeout(call, unit, timeout, async move {
             let err = |source| BusError::Call {
@@ -162,7 +168,14 @@ impl Systemd {
                 source,
             };
             let mgr = ManagerProxy::new(&conn).await.map_err(err)?;
-            mgr.subscribe().await.map_err(err)?;
+            if !subscribed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                match mgr.subscribe().await {
+                    Ok(()) => {}
+                    Err(zbus::Error::MethodError(name, _, _))
+                        if name.as_str() == "org.freedesktop.systemd1.AlreadySubscribed" => {}
+                    Err(e) => return Err(err(e)),
+                }
+            }
             // The stream must exist before the job does, or its end can be missed.
             let mut removed = mgr.receive_job_removed().await.map_err(err)?;
             let job = match call {

@@ -222,9 +222,13 @@ fn apply_all(cfg: &Config, opts: &apply::Options) -> ExitCode {
                 vol.name.as_str(),
                 dev.as_str(),
                 "result",
-                "volume {}: {}",
-                vol.name,
-                e.message
+                "{}",
+                // Most messages already name the volume; never twice.
+                if e.message.starts_with("volume ") {
+                    e.message.clone()
+                } else {
+                    format!("volume {}: {}", vol.name, e.message)
+                }
             );
             first_failure.get_or_insert(e.failure);
         } else {
@@ -317,6 +321,15 @@ fn copy(src: &std::path::Path, dst: &std::path::Path, workers: usize, no_verify:
     ExitCode::SUCCESS
 }
 
+/// The device a volume is mounted from now: its RAID array, or the first
+/// selector that matches.
+fn volume_device(v: &crate::config::Volume) -> Option<crate::device::Device> {
+    match v.raid {
+        Some(_) => crate::device::describe(&crate::raid::md_path(v)).ok(),
+        None => crate::device::find_now(&v.device).ok().flatten(),
+    }
+}
+
 /// containerd's gate: required volumes must be mounted from their device.
 fn gate(cli: &Cli) -> ExitCode {
     let cfg = match load(cli) {
@@ -326,7 +339,7 @@ fn gate(cli: &Cli) -> ExitCode {
     let mounts = mountinfo::read().unwrap_or_default();
     let mut ok = true;
     for v in cfg.volumes.iter().filter(|v| v.required) {
-        let dev = crate::device::find_now(&v.device).ok().flatten();
+        let dev = volume_device(v);
         let targets = if v.directories.is_empty() {
             std::slice::from_ref(&v.mount_point)
         } else {

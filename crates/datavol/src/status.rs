@@ -53,14 +53,20 @@ pub fn volume_status(
     if let Some(m) = at {
         s.mounted_from = Some(m.source.clone());
     }
-    let dev = match crate::device::find_now(&v.device) {
+    let found = match v.raid {
+        Some(_) => crate::device::describe(&crate::raid::md_path(v))
+            .map(Some)
+            .map_err(|e| e.to_string()),
+        None => crate::device::find_now(&v.device).map_err(|e| e.to_string()),
+    };
+    let dev = match found {
         Ok(Some(d)) => d,
         Ok(None) => {
             s.error = Some("no device matches the selector now".into());
             return s;
         }
         Err(e) => {
-            s.error = Some(e.to_string());
+            s.error = Some(e);
             return s;
         }
     };

@@ -20,6 +20,7 @@ enum SdError {
     #[zbus(error)]
     ZBus(zbus::Error),
     NoSuchUnit(String),
+    AlreadySubscribed(String),
 }
 
 struct Manager {
@@ -27,6 +28,8 @@ struct Manager {
     unit_dir: String,
     log: Arc<Mutex<std::fs::File>>,
     next_job: u32,
+    /// Like systemd, a second Subscribe from one client is an error.
+    subscribers: std::collections::HashSet<String>,
 }
 
 fn note(log: &Arc<Mutex<std::fs::File>>, line: &str) {
@@ -102,8 +105,15 @@ fn start_mount(unit_dir: &str, name: &str) -> Result<bool, String> {
 
 #[zbus::interface(name = "org.freedesktop.systemd1.Manager")]
 impl Manager {
-    fn subscribe(&self) {
+    fn subscribe(&mut self, #[zbus(header)] hdr: zbus::message::Header<'_>) -> Result<(), SdError> {
         note(&self.log, "Subscribe");
+        let who = hdr.sender().map(|s| s.to_string()).unwrap_or_default();
+        if !self.subscribers.insert(who) {
+            return Err(SdError::AlreadySubscribed(
+                "Client is already subscribed.".into(),
+            ));
+        }
+        Ok(())
     }
 
     fn reload(&self) {
@@ -306,6 +316,7 @@ fn main() {
         unit_dir,
         log: log_file.clone(),
         next_job: 0,
+        subscribers: Default::default(),
     };
     let result = zbus::block_on(async move {
         let conn = zbus::connection::Builder::address(bus.as_str())
