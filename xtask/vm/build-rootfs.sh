@@ -27,6 +27,15 @@ unshare --mount --propagation private /bin/bash -euo pipefail -c '
   chroot "$R" apt-get clean
 ' _ "$R" $PKGS
 
+# A small initramfs (only what mounting root needs) unpacks and boots faster under TCG;
+# everything else (9p, xfs, nvme, md) loads from the root fs via udev/modprobe.
+echo 'MODULES=list' > "$R/etc/initramfs-tools/conf.d/vmtest.conf"
+printf 'virtio_pci\nvirtio_blk\next4\n' >> "$R/etc/initramfs-tools/modules"
+unshare --mount --propagation private /bin/bash -euo pipefail -c '
+  mount -t proc proc "$1/proc"; mount -t sysfs sysfs "$1/sys"
+  chroot "$1" update-initramfs -u -k all
+' _ "$R"
+
 rm -f "$R/usr/sbin/policy-rc.d"
 rm -rf "$R/var/lib/apt/lists/"*
 
@@ -51,7 +60,7 @@ C="$R/var/lib/containerd/vmtest-canary"
 mkdir -p "$C/a/b/c" "$C/empty-dir" "$C/many"
 for i in $(seq 1 600); do head -c $(( (i * 7919) % 20000 )) /dev/urandom > "$C/many/f$i"; done
 head -c 24M /dev/urandom > "$C/a/big.bin"
-truncate -s 64M "$C/a/sparse.bin"; printf 'tail' >> "$C/a/sparse.bin"
+truncate -s 16M "$C/a/sparse.bin"; printf 'tail' >> "$C/a/sparse.bin"
 echo hello > "$C/a/b/c/deep.txt"
 ln "$C/a/b/c/deep.txt" "$C/a/hardlink.txt"
 ln -s b/c/deep.txt "$C/a/symlink"

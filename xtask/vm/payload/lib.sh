@@ -61,9 +61,12 @@ datavol_stages() {
 }
 has_stage() { datavol_stages | grep -qw "$1" || { echo "stages: $(datavol_stages)"; return 1; }; }
 lacks_stage() { ! datavol_stages | grep -qw "$1" || { echo "stages: $(datavol_stages)"; return 1; }; }
-image_listed() { ctr -n k8s.io images ls -q | grep -qx localhost/kubernetes/pause:latest; }
-image_pinned() { ctr -n k8s.io images ls | grep '^localhost/kubernetes/pause:latest ' | grep -q 'io.cri-containerd.pinned=pinned'; }
-container_runs() { timeout 120 ctr -n k8s.io run --rm localhost/kubernetes/pause:latest "t$RANDOM" /bin/true; }
+# ctr waits for a dead socket; say so at once instead.
+containerd_up() { systemctl is-active -q containerd.service || { echo "containerd is $(systemctl is-active containerd.service)"; return 1; }; }
+image_listed() { containerd_up && ctr -n k8s.io images ls -q | grep -qx localhost/kubernetes/pause:latest; }
+image_pinned() { containerd_up && ctr -n k8s.io images ls | grep '^localhost/kubernetes/pause:latest ' | grep -q 'io.cri-containerd.pinned=pinned'; }
+container_runs() { containerd_up && timeout 120 ctr -n k8s.io run --rm localhost/kubernetes/pause:latest "t$RANDOM" /bin/true; }
+container_writes() { containerd_up && timeout 120 ctr -n k8s.io run localhost/kubernetes/pause:latest keep /bin/sh -c "echo $1 > /token"; }
 is_mountpoint() { findmnt -n "$1" >/dev/null || { echo "$1 is not a mount point"; return 1; }; }
 
 # Everything worth reading afterwards on the host.

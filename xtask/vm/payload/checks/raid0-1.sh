@@ -4,6 +4,6 @@
 . /usr/local/lib/vmtest/lib.sh
 check_raid_multi_dir
 for s in format copy verify commit unit mount; do check "stage_$s" has_stage $s; done
-check container_writes timeout 120 ctr -n k8s.io run localhost/kubernetes/pause:latest keep /bin/sh -c "echo $TOKEN > /token"
+check container_writes container_writes "$TOKEN"
 collect
 finish
