@@ -85,6 +85,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         std::env::var("DATAVOL_VM_CACHE").unwrap_or_else(|_| "/var/cache/datavol-vm".into()),
     );
     std::fs::create_dir_all(&cache).map_err(|e| format!("{}: {e}", cache.display()))?;
+    let _lock = Lock::take(&cache.join("lock"))?;
     let img = image::ensure(&cache, rebuild)?;
     if image_only {
         println!("image: {}", img.dir.display());
@@ -245,4 +246,41 @@ fn build_datavol(no_build: bool) -> Result<PathBuf, String> {
         return Err(format!("{} does not exist", bin.display()));
     }
     Ok(bin)
+}
+
+/// One vm-test at a time per cache dir: runs share the image build dir and the work dirs.
+/// A directory holding the owner's pid; a lock whose owner is gone is taken over.
+struct Lock(PathBuf);
+
+impl Lock {
+    fn take(path: &std::path::Path) -> Result<Lock, String> {
+        for _ in 0..2 {
+            match std::fs::create_dir(path) {
+                Ok(()) => {
+                    let _ = std::fs::write(path.join("pid"), std::process::id().to_string());
+                    return Ok(Lock(path.to_path_buf()));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let pid = std::fs::read_to_string(path.join("pid")).unwrap_or_default();
+                    let pid = pid.trim();
+                    if !pid.is_empty() && std::path::Path::new("/proc").join(pid).exists() {
+                        return Err(format!(
+                            "another vm-test (pid {pid}) is using {}; wait for it, or remove {} if it is gone",
+                            path.parent().unwrap().display(),
+                            path.display()
+                        ));
+                    }
+                    let _ = std::fs::remove_dir_all(path);
+                }
+                Err(e) => return Err(format!("{}: {e}", path.display())),
+            }
+        }
+        Err(format!("cannot take {}", path.display()))
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

@@ -113,7 +113,9 @@ pub fn ensure(cache: &Path, force: bool) -> Result<Image, String> {
     let r = recipe_dir();
 
     logged(
-        Command::new("bash")
+        // A stuck mirror must not eat CI's whole budget.
+        Command::new("timeout")
+            .args(["--kill-after=10", "900", "bash"])
             .arg(r.join("build-rootfs.sh"))
             .arg(&rootfs)
             .arg(mirror())
