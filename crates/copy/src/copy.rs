@@ -95,7 +95,7 @@ impl CopyVisitor<'_, '_> {
         }
         self.batch_bytes += job.st.st_size.max(0) as u64;
         self.batch.push(job);
-        if self.batch.len() >= self.batch_max || self.batch_bytes >= BATCH_BYTES {
+        if self.batch.len() >= self.batch_max || self.batch_bytes >= shared::BATCH_BYTES {
             self.flush()?;
         }
         Ok(())
@@ -128,29 +128,6 @@ impl CopyVisitor<'_, '_> {
             }
         }
     }
-}
-
-/// A batch is handed over once its files hold this much data.
-const BATCH_BYTES: u64 = 1 << 20;
-/// Most files per batch.
-const BATCH_MAX: usize = 16;
-
-/// Files per batch such that all queued and running jobs (two fds each)
-/// stay within a quarter of the soft fd limit.
-fn batch_size(workers: usize) -> usize {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain getrlimit into a valid struct.
-    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
-        lim.rlim_cur.min(1 << 20) as usize
-    } else {
-        1024
-    };
-    // Batches in flight: queued (one per worker), running (one per worker), being filled.
-    let batches = 2 * workers + 1;
-    (soft / 4 / 2 / batches).clamp(1, BATCH_MAX)
 }
 
 impl Visitor for CopyVisitor<'_, '_> {
@@ -317,7 +294,7 @@ pub(crate) fn copy_tree(
             tx: None,
             batch: Vec::new(),
             batch_bytes: 0,
-            batch_max: batch_size(workers),
+            batch_max: shared::batch_size(workers),
             buf: Vec::new(),
             links: HashMap::new(),
             dst_root: dst_fd.as_raw_fd(),

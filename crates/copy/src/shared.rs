@@ -104,3 +104,26 @@ pub(crate) fn queue<J>(cap: usize) -> (SyncSender<J>, Arc<Mutex<Receiver<J>>>) {
 pub(crate) fn next_job<J>(rx: &Mutex<Receiver<J>>) -> Option<J> {
     rx.lock().unwrap_or_else(|p| p.into_inner()).recv().ok()
 }
+
+/// A batch is handed over once its files hold this much data.
+pub(crate) const BATCH_BYTES: u64 = 1 << 20;
+/// Most files per batch.
+pub(crate) const BATCH_MAX: usize = 16;
+
+/// Files per batch such that all queued and running jobs (two fds each)
+/// stay within a quarter of the soft fd limit.
+pub(crate) fn batch_size(workers: usize) -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain getrlimit into a valid struct.
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        lim.rlim_cur.min(1 << 20) as usize
+    } else {
+        1024
+    };
+    // Batches in flight: queued (one per worker), running (one per worker), being filled.
+    let batches = 2 * workers + 1;
+    (soft / 4 / 2 / batches).clamp(1, BATCH_MAX)
+}

@@ -163,7 +163,10 @@ fn note_link(
 
 struct VerifyVisitor<'r> {
     rep: &'r Report,
-    tx: Option<SyncSender<ContentJob>>,
+    tx: Option<SyncSender<Vec<ContentJob>>>,
+    batch: Vec<ContentJob>,
+    batch_bytes: u64,
+    batch_max: usize,
     bufs: (Vec<u8>, Vec<u8>),
     src_links: HashMap<(u64, u64), LinkSeen>,
     dst_links: HashMap<(u64, u64), LinkSeen>,
@@ -264,13 +267,29 @@ impl VerifyVisitor<'_> {
     }
 
     fn submit(&mut self, job: ContentJob) {
-        match &self.tx {
-            Some(tx) => {
-                if let Err(e) = tx.send(job) {
-                    compare_content(&e.0, &mut self.bufs.0, &mut self.bufs.1, self.rep);
-                }
-            }
-            None => compare_content(&job, &mut self.bufs.0, &mut self.bufs.1, self.rep),
+        self.batch_bytes += job.size.max(0) as u64;
+        self.batch.push(job);
+        if self.batch.len() >= self.batch_max || self.batch_bytes >= shared::BATCH_BYTES {
+            self.flush();
+        }
+    }
+
+    /// Hands the collected comparisons to the pool (or runs them here).
+    fn flush(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let jobs = std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_max));
+        self.batch_bytes = 0;
+        let jobs = match &self.tx {
+            Some(tx) => match tx.send(jobs) {
+                Ok(()) => return,
+                Err(e) => e.0,
+            },
+            None => jobs,
+        };
+        for job in &jobs {
+            compare_content(job, &mut self.bufs.0, &mut self.bufs.1, self.rep);
         }
     }
 }
@@ -420,19 +439,24 @@ pub(crate) fn verify_tree(src: &Path, dst: &Path) -> Result<CopyStats, CopyError
         let mut v = VerifyVisitor {
             rep: &rep,
             tx: None,
+            batch: Vec::new(),
+            batch_bytes: 0,
+            batch_max: shared::batch_size(WORKERS),
             bufs: (Vec::new(), Vec::new()),
             src_links: HashMap::new(),
             dst_links: HashMap::new(),
             stats: CopyStats::default(),
         };
-        let (tx, rx) = shared::queue::<ContentJob>(WORKERS * 4);
+        let (tx, rx) = shared::queue::<Vec<ContentJob>>(WORKERS);
         for _ in 0..WORKERS {
             let rx = rx.clone();
             let rep = &rep;
             sc.spawn(move || {
                 let (mut a, mut b) = (Vec::new(), Vec::new());
-                while let Some(job) = shared::next_job(&rx) {
-                    compare_content(&job, &mut a, &mut b, rep);
+                while let Some(jobs) = shared::next_job(&rx) {
+                    for job in &jobs {
+                        compare_content(job, &mut a, &mut b, rep);
+                    }
                 }
             });
         }
@@ -441,6 +465,7 @@ pub(crate) fn verify_tree(src: &Path, dst: &Path) -> Result<CopyStats, CopyError
             let s2 = sfd.try_clone().map_err(io_err(src.into(), "dup"))?;
             let d2 = dfd.try_clone().map_err(io_err(dst.into(), "dup"))?;
             walk::walk(src, s2, Some(d2), &mut v)?;
+            v.flush();
             let cx = Ctx::root(sfd.as_raw_fd(), Some(dfd.as_raw_fd()), src);
             v.extras(&cx)
         })();
