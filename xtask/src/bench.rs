@@ -1,5 +1,5 @@
 //! `cargo xtask bench [--small] [--datavol PATH] [--workers N] [--keep] [--repeat N]
-//!                    [--only containerd,blobs,million] [--tools datavol,cp,rsync]`
+//!                    [--only containerd,blobs,million] [--tools datavol,cp,rsync,datavol+verify]`
 //!
 //! Measures the migration engine (the release `datavol copy` binary) against
 //! `cp -a` and `rsync -aHAX --sparse` on fixture trees that each live on
@@ -84,7 +84,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             "-h" | "--help" => {
                 return Err(
                     "usage: cargo xtask bench [--small] [--datavol PATH] [--workers N] [--keep] [--repeat N] \
-                     [--only containerd,blobs,million] [--tools datavol,cp,rsync]"
+                     [--only containerd,blobs,million] [--tools datavol,cp,rsync,datavol+verify]"
                         .into(),
                 )
             }
@@ -641,14 +641,17 @@ pub fn run(args: &[String]) -> Result<(), String> {
         }
         dds.push(dd_bandwidth(&mut d, dd_mib)?);
         let bytes = allocated(src)?;
-        let tools = ["datavol", "cp -a", "rsync -aHAX --sparse"];
+        // "datavol+verify" (copy, then verify_tree) only runs when asked for
+        // with --tools.
+        let tools = ["datavol", "cp -a", "rsync -aHAX --sparse", "datavol+verify"];
         // Repeats rotate the order so no tool always runs first.
         let runs: Vec<&str> = (0..o.repeat)
             .flat_map(|r| (0..tools.len()).map(move |i| tools[(i + r) % tools.len()]))
             .collect();
         for tool in runs {
             let short = tool.split([' ']).next().unwrap_or(tool);
-            if !o.tools.is_empty() && !o.tools.iter().any(|t| t == short) {
+            let asked = o.tools.iter().any(|t| t == short);
+            if (!o.tools.is_empty() || tool == "datavol+verify") && !asked {
                 continue;
             }
             d.remake()?;
@@ -661,6 +664,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
                     p(&datavol).into(),
                     "copy".into(),
                     "--no-verify".into(),
+                    "--workers".into(),
+                    o.workers.to_string(),
+                    s,
+                    t,
+                ],
+                "datavol+verify" => vec![
+                    p(&datavol).into(),
+                    "copy".into(),
                     "--workers".into(),
                     o.workers.to_string(),
                     s,
