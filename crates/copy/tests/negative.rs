@@ -296,3 +296,62 @@ fn dir_metadata_only() {
     );
     verify_tree(&src, &dst).expect("empty dirs with the same metadata verify");
 }
+
+/// A destination that fills up: the error comes back (no hang, no panic),
+/// with parallel workers and sequentially.
+#[test]
+fn full_destination_fails_cleanly() {
+    let a = LoopFs::new("xfs");
+    let b = LoopFs::with_size("ext4", 64 << 20);
+    let src = a.path("src");
+    fs::create_dir(&src).unwrap();
+    for i in 0..40 {
+        fs::write(src.join(format!("f{i:02}")), noise(3 << 20, i)).unwrap();
+    }
+    for (i, workers) in [8usize, 1].into_iter().enumerate() {
+        let d = b.path(&format!("d{i}"));
+        fs::create_dir(&d).unwrap();
+        let opts = CopyOptions {
+            workers,
+            ..CopyOptions::default()
+        };
+        match copy_tree(&src, &d, &opts) {
+            Err(CopyError::Io { source, op, path }) => {
+                assert_eq!(
+                    source.raw_os_error(),
+                    Some(libc::ENOSPC),
+                    "{op} {path:?}: {source}"
+                )
+            }
+            other => panic!("expected ENOSPC, got {other:?}"),
+        }
+        fs::remove_dir_all(&d).unwrap();
+    }
+}
+
+/// The progress callback is throttled to the interval (plus one final call).
+#[test]
+fn progress_is_throttled() {
+    let a = LoopFs::new("xfs");
+    let src = a.path("src");
+    fs::create_dir(&src).unwrap();
+    for i in 0..2000 {
+        fs::write(src.join(format!("f{i}")), b"x").unwrap();
+    }
+    let dst = a.path("dst");
+    fs::create_dir(&dst).unwrap();
+    let times = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let cb = {
+        let times = times.clone();
+        move |p: &datavol_copy::Progress| times.lock().unwrap().push((p.elapsed, p.files))
+    };
+    let opts = CopyOptions {
+        progress: Some(&cb),
+        progress_interval: std::time::Duration::from_secs(3600),
+        ..CopyOptions::default()
+    };
+    copy_tree(&src, &dst, &opts).expect("copy");
+    let t = times.lock().unwrap();
+    assert_eq!(t.len(), 1, "{t:?}");
+    assert_eq!(t[0].1, 2000);
+}

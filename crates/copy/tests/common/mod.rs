@@ -76,6 +76,10 @@ pub struct LoopFs {
 
 impl LoopFs {
     pub fn new(fstype: &str) -> LoopFs {
+        LoopFs::with_size(fstype, 1 << 30)
+    }
+
+    pub fn with_size(fstype: &str, bytes: u64) -> LoopFs {
         require_env();
         let dir = tempfile::Builder::new()
             .prefix("dvcopy-")
@@ -83,7 +87,7 @@ impl LoopFs {
             .expect("tempdir");
         let img = dir.path().join("img");
         let f = fs::File::create(&img).expect("create image");
-        f.set_len(1 << 30).expect("size image");
+        f.set_len(bytes).expect("size image");
         drop(f);
         let mnt = dir.path().join("mnt");
         fs::create_dir(&mnt).expect("mkdir mnt");
