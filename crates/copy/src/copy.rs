@@ -1,15 +1,22 @@
-//! copy_tree: the walking thread creates every entry (so each directory's
-//! entries all exist before its metadata and times are set, post-order),
-//! and hands open regular files to a bounded pool of workers that copy the
-//! data and then apply the file's metadata.
+//! copy_tree: the walking thread creates directories, symlinks, devices,
+//! FIFOs and hardlinks, and hands regular files (source opened) in batches
+//! to a bounded pool of workers that create the destination file, copy the
+//! data and apply the file's metadata.
+//!
+//! A directory's own metadata and times must be set after every entry in it
+//! exists (post-order). When the walk leaves a directory whose files workers
+//! are still creating, it parks what finalizing needs (dup'ed fds and the
+//! source stat) in the directory's `DirState`; the worker that creates the
+//! last pending file applies it.
 
 use std::collections::HashMap;
-use std::ffi::CStr;
+use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex};
 
 use crate::file::{self, DataCtx};
 use crate::meta::{self, Target};
@@ -21,9 +28,70 @@ use crate::{CopyError, CopyOptions, CopyStats};
 
 struct FileJob {
     src: OwnedFd,
+    dst: Dst,
+    st: Stat,
+    path: PathBuf,
+}
+
+enum Dst {
+    /// Already created (hardlinked inodes, sequential mode).
+    Open(OwnedFd),
+    /// To be created by the worker as `name` in `dir`.
+    Create {
+        dir: Arc<OwnedFd>,
+        name: CString,
+        state: Arc<DirState>,
+    },
+}
+
+/// What finalizing a directory needs once its last file exists.
+struct Finish {
+    src: OwnedFd,
     dst: OwnedFd,
     st: Stat,
     path: PathBuf,
+}
+
+/// A destination directory whose files workers may still be creating.
+#[derive(Default)]
+struct DirState {
+    pending: AtomicUsize,
+    finish: Mutex<Option<Finish>>,
+}
+
+impl DirState {
+    /// A worker created (or failed to create) one of the pending files.
+    fn created(&self) -> Result<(), CopyError> {
+        if self.pending.fetch_sub(1, Ordering::SeqCst) != 1 {
+            return Ok(());
+        }
+        let f = self.finish.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match f {
+            Some(f) => finish(&f),
+            None => Ok(()),
+        }
+    }
+}
+
+fn finish(f: &Finish) -> Result<(), CopyError> {
+    meta::apply(
+        &XNode::Fd(f.src.as_raw_fd()),
+        &Target::Fd(f.dst.as_raw_fd()),
+        &f.st,
+    )
+    .map_err(op_err(f.path.clone()))
+}
+
+/// Per directory level of the walk: its state, and (while files of it are
+/// being queued) a shared fd of the destination directory.
+struct Level {
+    state: Arc<DirState>,
+    dir: Option<Arc<OwnedFd>>,
+}
+
+fn dup_raw(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: fd is open for the duration of this call (owned by the walk).
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()
 }
 
 /// A hardlinked inode already copied: where, and how many more links to expect.
@@ -41,7 +109,23 @@ fn op_err(path: PathBuf) -> impl FnOnce(meta::OpError) -> CopyError {
 }
 
 fn run_job(job: FileJob, sh: &Shared, data: &DataCtx, buf: &mut Vec<u8>) -> Result<(), CopyError> {
-    let (s, d) = (job.src.as_raw_fd(), job.dst.as_raw_fd());
+    let dst = match job.dst {
+        Dst::Open(fd) => fd,
+        Dst::Create { dir, name, state } => {
+            let r = sys::openat(
+                dir.as_raw_fd(),
+                &name,
+                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
+                0o600,
+            );
+            drop(dir);
+            let done = state.created();
+            let fd = r.map_err(io(job.path.clone(), "create"))?;
+            done?;
+            fd
+        }
+    };
+    let (s, d) = (job.src.as_raw_fd(), dst.as_raw_fd());
     let mut on_bytes = |n: u64| {
         sh.bytes.fetch_add(n, Ordering::Relaxed);
         sh.report(false);
@@ -67,6 +151,8 @@ struct CopyVisitor<'s, 'a> {
     dst_root: RawFd,
     dst_root_id: (u64, u64),
     stats: CopyStats,
+    /// One per directory level being walked (the root first).
+    levels: Vec<Level>,
 }
 
 impl CopyVisitor<'_, '_> {
@@ -171,13 +257,41 @@ impl Visitor for CopyVisitor<'_, '_> {
             }
             libc::S_IFREG => {
                 let s = sys::open_read(cx.src, name, 0).map_err(io(path(), "open"))?;
-                let d = sys::openat(
-                    dst,
-                    name,
-                    libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
-                    0o600,
-                )
-                .map_err(io(path(), "create"))?;
+                // Hardlinked inodes are created here, so that later links
+                // can be made at once; so is everything in sequential mode.
+                let d = if linked || self.tx.is_none() {
+                    Dst::Open(
+                        sys::openat(
+                            dst,
+                            name,
+                            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
+                            0o600,
+                        )
+                        .map_err(io(path(), "create"))?,
+                    )
+                } else {
+                    let Some(level) = self.levels.last_mut() else {
+                        return Err(CopyError::Io {
+                            path: path(),
+                            op: "copy",
+                            source: io::Error::other("no directory level"),
+                        });
+                    };
+                    let dir = match &level.dir {
+                        Some(d) => d.clone(),
+                        None => {
+                            let d = Arc::new(dup_raw(dst).map_err(io(path(), "dup"))?);
+                            level.dir = Some(d.clone());
+                            d
+                        }
+                    };
+                    level.state.pending.fetch_add(1, Ordering::SeqCst);
+                    Dst::Create {
+                        dir,
+                        name: name.to_owned(),
+                        state: level.state.clone(),
+                    }
+                };
                 self.stats.files += 1;
                 self.stats.bytes += st.st_size.max(0) as u64;
                 self.submit(FileJob {
@@ -227,6 +341,17 @@ impl Visitor for CopyVisitor<'_, '_> {
             self.sh.files.fetch_add(1, Ordering::Relaxed);
             self.sh.report(false);
         }
+        if let Descend::Yes(_) = descend {
+            // Jobs hold their own reference to this level's fd; dropping ours
+            // keeps open fds bounded however deep the walk goes.
+            if let Some(level) = self.levels.last_mut() {
+                level.dir = None;
+            }
+            self.levels.push(Level {
+                state: Arc::default(),
+                dir: None,
+            });
+        }
         Ok(descend)
     }
 
@@ -238,7 +363,29 @@ impl Visitor for CopyVisitor<'_, '_> {
                 source: io::Error::other("no destination directory"),
             });
         };
-        meta::apply(&XNode::Fd(cx.src), &Target::Fd(dst), st).map_err(op_err(cx.path(None)))
+        let Some(level) = self.levels.pop() else {
+            return Err(CopyError::Io {
+                path: cx.path(None),
+                op: "copy",
+                source: io::Error::other("directory levels out of step"),
+            });
+        };
+        drop(level.dir);
+        let state = level.state;
+        let mut parked = state.finish.lock().unwrap_or_else(|p| p.into_inner());
+        if state.pending.load(Ordering::SeqCst) == 0 {
+            drop(parked);
+            return meta::apply(&XNode::Fd(cx.src), &Target::Fd(dst), st)
+                .map_err(op_err(cx.path(None)));
+        }
+        // Files are still being created in it: the last one finalizes it.
+        *parked = Some(Finish {
+            src: dup_raw(cx.src).map_err(io(cx.path(None), "dup"))?,
+            dst: dup_raw(dst).map_err(io(cx.path(None), "dup"))?,
+            st: *st,
+            path: cx.path(None),
+        });
+        Ok(())
     }
 
     fn check(&mut self) -> Result<(), CopyError> {
@@ -300,6 +447,10 @@ pub(crate) fn copy_tree(
             dst_root: dst_fd.as_raw_fd(),
             dst_root_id,
             stats: CopyStats::default(),
+            levels: vec![Level {
+                state: Arc::default(),
+                dir: None,
+            }],
         };
         if workers > 1 {
             let (tx, rx) = shared::queue::<Vec<FileJob>>(workers);
@@ -333,6 +484,7 @@ pub(crate) fn copy_tree(
         }
         // Closing the queue lets the workers finish; the scope joins them.
         v.tx = None;
+        v.levels.clear();
         std::mem::take(&mut v.stats)
     });
     if let Some(e) = sh.take_err() {

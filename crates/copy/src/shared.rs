@@ -110,8 +110,9 @@ pub(crate) const BATCH_BYTES: u64 = 1 << 20;
 /// Most files per batch.
 pub(crate) const BATCH_MAX: usize = 16;
 
-/// Files per batch such that all queued and running jobs (two fds each)
-/// stay within a quarter of the soft fd limit.
+/// Files per batch such that all queued and running jobs (up to four fds
+/// each: source, destination, a shared destination directory, a parked
+/// directory finalization) stay within half of the soft fd limit.
 pub(crate) fn batch_size(workers: usize) -> usize {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
@@ -125,5 +126,5 @@ pub(crate) fn batch_size(workers: usize) -> usize {
     };
     // Batches in flight: queued (one per worker), running (one per worker), being filled.
     let batches = 2 * workers + 1;
-    (soft / 4 / 2 / batches).clamp(1, BATCH_MAX)
+    (soft / 2 / 4 / batches).clamp(1, BATCH_MAX)
 }
