@@ -234,13 +234,11 @@ impl Ctx {
                 tail(&m.console, 15)
             ));
         }
-        if marker.is_none() {
-            if res.get("done") != Some("1") {
-                self.fail(format!(
-                    "{label}: checker did not finish; see {}",
-                    p.out().display()
-                ));
-            }
+        if marker.is_none() && res.get("done") != Some("1") {
+            self.fail(format!(
+                "{label}: checker did not finish; see {}",
+                p.out().display()
+            ));
         }
         for (k, v) in &res.0 {
             if let Some(c) = k.strip_prefix("check.") {
