@@ -4,7 +4,9 @@
 use super::image::{install_checker, recipe_dir, Image};
 use super::payload::Payload;
 use super::qemu::{blank_disk, overlay, Bus, Disk, Exit, Machine};
-use super::util::{blkid, output, secs, sha256_file, state_phase, ws_root, CopyMount, Kv};
+use super::util::{
+    blkid, output, secs, sha256_file, state_phase, ws_root, CopyMount, Kv, LoopMount,
+};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,6 +33,7 @@ pub fn all() -> Vec<Scenario> {
         Scenario { name: "reboot", about: "second boot: data kept, no format/copy/unit rewrite, datavol's boot cost", status: Ready(reboot) },
         Scenario { name: "power-cut", about: "power cut in the middle of the copy, then a normal boot completes it", status: Ready(power_cut) },
         Scenario { name: "foreign-disk", about: "data disk holds another ext4 with files: refused, untouched", status: Ready(foreign_disk) },
+        Scenario { name: "foreign-xfs", about: "data disk holds an xfs with files datavol did not make, no adopt_existing: refused, untouched", status: Ready(foreign_xfs) },
         Scenario { name: "udev-no-watch", about: "udev sends no change event after mkfs: the by-uuid link must still appear", status: Ready(udev_no_watch) },
         Scenario { name: "nodeadm-order", about: "containerd started late by nodeadm-run.service (AL2023 order)", status: Ready(nodeadm_order) },
         Scenario { name: "missing-disk", about: "no data disk, required=false: containerd runs from the root disk", status: Ready(missing_disk) },
@@ -39,6 +42,8 @@ pub fn all() -> Vec<Scenario> {
         Scenario { name: "crash-verified", about: "datavol crashes after verifying, before commit; the next boot finishes", status: Ready(crash_verified) },
         Scenario { name: "crash-unit-written", about: "datavol crashes after writing the unit, before starting it", status: Ready(crash_unit_written) },
         Scenario { name: "reseed", about: "data disk lost (instance store after stop/start): reseed from the root disk", status: Ready(reseed) },
+        Scenario { name: "snapshot-restore", about: "a data disk datavol committed on one node, attached to a new node: mounted as is", status: Ready(snapshot_restore) },
+        Scenario { name: "adopt-existing", about: "adopt_existing = true and an image-cache xfs datavol did not make: adopted, not copied", status: Ready(adopt_existing) },
         Scenario { name: "slow-source", about: "writes to the data disk throttled: a copy of minutes, not killed, progress logged", status: Ready(slow_source) },
         Scenario { name: "raid0-multi-dir", about: "two NVMe disks in RAID0 holding several directories", status: Ready(raid0_multi_dir) },
     ]
@@ -508,6 +513,16 @@ fn power_cut(ctx: &mut Ctx) -> Result<(), String> {
 }
 
 fn foreign_disk(ctx: &mut Ctx) -> Result<(), String> {
+    foreign(ctx, "ext4")
+}
+
+fn foreign_xfs(ctx: &mut Ctx) -> Result<(), String> {
+    foreign(ctx, "xfs")
+}
+
+/// The data disk holds a filesystem with files that datavol did not make (of another
+/// type than configured, or of the same type without adopt_existing): refused, untouched.
+fn foreign(ctx: &mut Ctx, fstype: &str) -> Result<(), String> {
     let root = ctx.root()?;
     let tree = ctx.path("foreign-tree");
     let _ = fs::remove_dir_all(&tree);
@@ -522,17 +537,28 @@ fn foreign_disk(ctx: &mut Ctx) -> Result<(), String> {
     }
     let data = ctx.path("data0.img");
     let _ = fs::remove_file(&data);
-    output(
-        Command::new("mkfs.ext4")
-            .args(["-q", "-F", "-L", "foreign", "-d"])
-            .arg(&tree)
-            .arg(&data)
-            .arg("512M"),
-    )?;
+    if fstype == "ext4" {
+        output(
+            Command::new("mkfs.ext4")
+                .args(["-q", "-F", "-L", "foreign", "-d"])
+                .arg(&tree)
+                .arg(&data)
+                .arg("512M"),
+        )?;
+    } else {
+        blank_disk(&data, "1G")?;
+        output(
+            Command::new("mkfs.xfs")
+                .args(["-q", "-f", "-L", "foreign"])
+                .arg(&data),
+        )?;
+        let m = LoopMount::new(&data, &ctx.path("foreign-mnt"), "rw")?;
+        output(Command::new("cp").arg("-a").arg(tree.join(".")).arg(&m.dir))?;
+    }
     let before = sha256_file(&data)?;
     let mut p = ctx.payload("boot")?;
     ctx.install_datavol(&mut p, &config(30, false))?;
-    ctx.checker(&mut p, "foreign-disk", &[], &[])?;
+    ctx.checker(&mut p, "foreign-disk", &[], &[("FSTYPE", fstype)])?;
     ctx.boot("boot", &root, &[Disk::virtio(&data, "data0")], p, None)?;
     let after = sha256_file(&data)?;
     ctx.expect(
@@ -541,7 +567,7 @@ fn foreign_disk(ctx: &mut Ctx) -> Result<(), String> {
     );
     let t = blkid(&data);
     ctx.expect(
-        t.get("TYPE") == Some("ext4"),
+        t.get("TYPE") == Some(fstype),
         format!("host: foreign disk is now {:?}", t.get("TYPE")),
     );
     Ok(())
@@ -776,5 +802,69 @@ fn raid0_multi_dir(ctx: &mut Ctx) -> Result<(), String> {
             ),
         );
     }
+    Ok(())
+}
+
+/// Boot 1 seeds a data disk on one root disk; boot 2 attaches it to a fresh root disk (a
+/// new node launched with a snapshot of the first node's data volume).
+fn snapshot_restore(ctx: &mut Ctx) -> Result<(), String> {
+    let root = ctx.root()?;
+    let data = ctx.blank_data()?;
+    let disks = [Disk::virtio(&data, "data0")];
+    let mut p = ctx.payload("boot1")?;
+    ctx.install_datavol(&mut p, &config(30, false))?;
+    ctx.checker(&mut p, "seed", &[], &[])?;
+    let r1 = ctx.boot("boot1", &root, &disks, p, None)?;
+    let root2 = ctx.path("root2.qcow2");
+    overlay(&ctx.image.raw, &root2)?;
+    let mut p = ctx.payload("boot2")?;
+    ctx.install_datavol(&mut p, &config(30, false))?;
+    ctx.checker(&mut p, "snapshot-restore", &[], &[])?;
+    let r2 = ctx.boot("boot2", &root2, &disks, p, None)?;
+    note_datavol_time(ctx, "boot2", &r2);
+    let (u1, u2) = (r1.get("data.uuid"), r2.get("data.uuid"));
+    ctx.expect(
+        u1.is_some() && u1 == u2,
+        format!("data disk UUID {u1:?} then {u2:?}"),
+    );
+    host_check_migrated(ctx, "boot2", &data, &r2);
+    Ok(())
+}
+
+/// The host makes an xfs (label imgcache) and fills it with the image's own
+/// /var/lib/containerd, as an image-cache snapshot would be; datavol must adopt it.
+fn adopt_existing(ctx: &mut Ctx) -> Result<(), String> {
+    let root = ctx.root()?;
+    let data = ctx.blank_data()?;
+    output(
+        Command::new("mkfs.xfs")
+            .args(["-q", "-f", "-L", "imgcache"])
+            .arg(&data),
+    )?;
+    let uuid = blkid(&data).get("UUID").unwrap_or_default().to_string();
+    {
+        let src = LoopMount::new(&ctx.image.raw, &ctx.path("image-ro"), "ro,noload")?;
+        let dst = LoopMount::new(&data, &ctx.path("data-rw"), "rw")?;
+        output(
+            Command::new("cp")
+                .arg("-a")
+                .arg(src.dir.join("var/lib/containerd/."))
+                .arg(&dst.dir),
+        )?;
+    }
+    let mut p = ctx.payload("boot")?;
+    let config = config(30, false) + "adopt_existing = true\n";
+    ctx.install_datavol(&mut p, &config)?;
+    ctx.checker(&mut p, "adopt-existing", &[], &[])?;
+    let res = ctx.boot("boot", &root, &[Disk::virtio(&data, "data0")], p, None)?;
+    note_datavol_time(ctx, "boot", &res);
+    ctx.expect(
+        res.get("data.uuid") == Some(uuid.as_str()),
+        format!(
+            "adopted disk UUID {:?}, host made {uuid}",
+            res.get("data.uuid")
+        ),
+    );
+    host_check_migrated(ctx, "boot", &data, &res);
     Ok(())
 }

@@ -216,3 +216,34 @@ pub fn state_phase(json: &str) -> Option<String> {
     }
     None
 }
+
+/// A loop mount of an image this rig made, with the given options; unmounted on drop.
+pub struct LoopMount {
+    pub dir: PathBuf,
+}
+
+impl LoopMount {
+    pub fn new(image: &Path, dir: &Path, options: &str) -> Result<LoopMount, String> {
+        let _ = Command::new("umount")
+            .arg(dir)
+            .stderr(Stdio::null())
+            .status();
+        fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        output(
+            Command::new("mount")
+                .args(["-o", &format!("loop,{options}")])
+                .arg(image)
+                .arg(dir),
+        )?;
+        Ok(LoopMount {
+            dir: dir.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for LoopMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.dir).status();
+        let _ = fs::remove_dir(&self.dir);
+    }
+}
