@@ -35,7 +35,9 @@ pub fn require_root(what: &str) -> Result<(), String> {
         .output()
         .map_err(|e| format!("id -u: {e}"))?;
     if String::from_utf8_lossy(&out.stdout).trim() != "0" {
-        return Err(format!("{what} needs root (loop devices and mounts); run it with sudo"));
+        return Err(format!(
+            "{what} needs root (loop devices and mounts); run it with sudo"
+        ));
     }
     Ok(())
 }

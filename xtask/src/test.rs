@@ -20,7 +20,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if !st.success() {
         return Err("cargo test failed".into());
     }
-    eprintln!("xtask test: cargo test passed in {:.0}s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "xtask test: cargo test passed in {:.0}s",
+        t.elapsed().as_secs_f64()
+    );
     if no_vm {
         eprintln!("xtask test: --no-vm given: the VM boot tests did NOT run");
         return Ok(());
