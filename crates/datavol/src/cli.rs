@@ -84,6 +84,17 @@ pub enum Command {
     },
 }
 
+/// systemd gives services a soft limit of 1024 open files; the copy engine
+/// keeps more I/O in flight with more, so take the hard limit.
+fn raise_fd_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
+}
+
 pub fn main() -> ExitCode {
     #[cfg(feature = "failpoints")]
     let _failpoints = fail::FailScenario::setup();
@@ -100,6 +111,7 @@ pub fn main() -> ExitCode {
         }
     };
     crate::logging::init(cli.verbose);
+    raise_fd_limit();
     run(cli)
 }
 
