@@ -108,6 +108,26 @@ pub fn apply_volume(
         info,
         name,
         devs.as_str(),
+        "resolve",
+        "device selector {} matched {} ({} bytes)",
+        dev.selector,
+        devs,
+        dev.size_bytes
+    );
+    if let Some(p) = &decision.probe {
+        vlog!(
+            info,
+            name,
+            devs.as_str(),
+            "probe",
+            "blkid -p: {}",
+            p.describe()
+        );
+    }
+    vlog!(
+        info,
+        name,
+        devs.as_str(),
         "plan",
         "{}: {}",
         action.describe(),
@@ -421,6 +441,15 @@ pub(crate) fn copy_verified(
     );
     let t = Instant::now();
     let stats = copy_with_progress(vol, devs, src, staging, &usage, opts)?;
+    // Progress counted bytes into the page cache; the flush can take long.
+    vlog!(
+        info,
+        name,
+        devs,
+        "copy",
+        "flushing {} MiB to {devs}",
+        stats.bytes >> 20
+    );
     syncfs(root)?;
     let copied = state::Copied {
         files: stats.files,
