@@ -1,5 +1,6 @@
 //! `cargo xtask bench [--small] [--datavol PATH] [--workers N] [--keep] [--repeat N]
-//!                    [--only containerd,blobs,million] [--tools datavol,cp,rsync,datavol+verify]`
+//!                    [--only containerd,blobs,million,delayed] [--tools datavol,cp,rsync,datavol+verify]
+//!                    [--no-vm] [--delay-ms N]`
 //!
 //! Measures the migration engine (the release `datavol copy` binary) against
 //! `cp -a` and `rsync -aHAX --sparse` on fixture trees that each live on
@@ -15,6 +16,10 @@
 //!   capabilities, plus content blobs (dense and sparse); 2+ GB.
 //! * blobs: only the blob directory of the containerd tree (large files).
 //! * million: 1M files (mostly empty) for memory.
+//! * delayed: a smaller containerd-like tree read through a device-mapper
+//!   `delay` target (a lazily hydrated EBS snapshot). The host kernel has no
+//!   device-mapper, so this one runs inside the VM rig (`cargo xtask vm-test`'s
+//!   image, qemu TCG): the same three tools, in the same run. `--no-vm` skips it.
 //!
 //! Needs root, losetup, mkfs.xfs, rsync, cp, dd, mknod, setfattr, /usr/bin/time.
 //! Uses only std: xtask has no dependencies and must not link datavol-copy.
@@ -38,6 +43,10 @@ struct Opts {
     only: Vec<String>,
     /// Tools to run (empty: all).
     tools: Vec<String>,
+    /// Run the delayed-source fixture in the VM rig.
+    vm: bool,
+    /// The dm-delay target's read latency.
+    delay_ms: u32,
 }
 
 fn parse(args: &[String]) -> Result<Opts, String> {
@@ -49,11 +58,21 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         repeat: 1,
         only: Vec::new(),
         tools: Vec::new(),
+        vm: true,
+        delay_ms: 10,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--small" => o.small = true,
+            "--no-vm" => o.vm = false,
+            "--delay-ms" => {
+                o.delay_ms = it
+                    .next()
+                    .ok_or("--delay-ms needs a number")?
+                    .parse()
+                    .map_err(|e| format!("--delay-ms: {e}"))?;
+            }
             "--keep" => o.keep = true,
             "--repeat" => {
                 o.repeat = it
@@ -64,7 +83,9 @@ fn parse(args: &[String]) -> Result<Opts, String> {
                 o.repeat = o.repeat.max(1);
             }
             "--only" => {
-                let v = it.next().ok_or("--only needs containerd,blobs,million")?;
+                let v = it
+                    .next()
+                    .ok_or("--only needs containerd,blobs,million,delayed")?;
                 o.only = v.split(',').map(String::from).collect();
             }
             "--tools" => {
@@ -84,7 +105,8 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             "-h" | "--help" => {
                 return Err(
                     "usage: cargo xtask bench [--small] [--datavol PATH] [--workers N] [--keep] [--repeat N] \
-                     [--only containerd,blobs,million] [--tools datavol,cp,rsync,datavol+verify]"
+                     [--only containerd,blobs,million,delayed] [--tools datavol,cp,rsync,datavol+verify] \
+                     [--no-vm] [--delay-ms N]"
                         .into(),
                 )
             }
@@ -175,13 +197,28 @@ impl LoopFs {
     }
 }
 
+impl LoopFs {
+    /// Unmounts and detaches it, and hands over its image file (for the VM to attach).
+    fn into_image(mut self) -> Result<PathBuf, String> {
+        sh("umount", &[p(&self.mnt)])?;
+        self.mounted = false;
+        sh("losetup", &["-d", &self.dev])?;
+        self.dev.clear();
+        Ok(std::mem::take(&mut self.img))
+    }
+}
+
 impl Drop for LoopFs {
     fn drop(&mut self) {
         if self.mounted {
             let _ = Command::new("umount").arg(&self.mnt).status();
         }
-        let _ = Command::new("losetup").arg("-d").arg(&self.dev).status();
-        let _ = fs::remove_file(&self.img);
+        if !self.dev.is_empty() {
+            let _ = Command::new("losetup").arg("-d").arg(&self.dev).status();
+        }
+        if !self.img.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.img);
+        }
     }
 }
 
@@ -243,14 +280,45 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The containerd-like tree. Returns (files, dirs) created.
-fn build_containerd(root: &Path, small: bool) -> Result<(u64, u64), String> {
+/// The size of a containerd-like tree: snapshots × files per snapshot, two
+/// dense blobs and one sparse blob (a quarter of it data).
+#[derive(Clone, Copy)]
+struct Shape {
+    snapshots: u64,
+    files_per: u64,
+    blob_dense: u64,
+    blob_sparse: u64,
+}
+
+const FULL: Shape = Shape {
+    snapshots: 40,
+    files_per: 2500,
+    blob_dense: 512 << 20,
+    blob_sparse: 1 << 30,
+};
+const SMALL: Shape = Shape {
+    snapshots: 8,
+    files_per: 1250,
+    blob_dense: 64 << 20,
+    blob_sparse: 256 << 20,
+};
+/// Small enough for a copy under qemu TCG, where the CPU is ~10x slower.
+const DELAYED: Shape = Shape {
+    snapshots: 2,
+    files_per: 1500,
+    blob_dense: 16 << 20,
+    blob_sparse: 64 << 20,
+};
+
+fn build_containerd(root: &Path, shape: Shape) -> Result<(u64, u64), String> {
     let mut rng = Rng(0x5eed_1234_abcd_ef01);
     let mut buf = Vec::new();
-    let (snapshots, files_per, blob_dense, blob_sparse) = if small {
-        (8u64, 1250u64, 64u64 << 20, 256u64 << 20)
-    } else {
-        (40, 2500, 512 << 20, 1 << 30)
-    };
+    let Shape {
+        snapshots,
+        files_per,
+        blob_dense,
+        blob_sparse,
+    } = shape;
 
     // Content store blobs: two dense, one sparse (data every 4 MiB of 16 MiB).
     let blobs = root.join("io.containerd.content.v1.content/blobs/sha256");
@@ -539,6 +607,65 @@ fn dd_bandwidth(dst: &mut LoopFs, mib: u64) -> Result<f64, String> {
     Ok(mib as f64 * 1048576.0 / 1e6 / t.elapsed().as_secs_f64())
 }
 
+/// The delayed-source fixture, copied inside the VM rig (see the module doc).
+fn delayed(o: &Opts, work: &Path) -> Result<Vec<Sample>, String> {
+    let t = Instant::now();
+    let src = LoopFs::new(work, "delayed", 1)?;
+    let (files, dirs) = build_containerd(&src.mnt, DELAYED)?;
+    let bytes = allocated(&src.mnt)?;
+    eprintln!(
+        "bench: delayed tree: {files} files/specials, ~{dirs} dirs, {} MB allocated, built in {:.0}s",
+        bytes / 1_000_000,
+        t.elapsed().as_secs_f64()
+    );
+    let img = src.into_image()?;
+    let tools: Vec<&'static str> = ["datavol", "cp", "rsync"]
+        .into_iter()
+        .filter(|t| o.tools.is_empty() || o.tools.iter().any(|x| x == t))
+        .collect();
+    eprintln!(
+        "bench: delayed: booting the VM rig; every read waits {} ms (dm-delay); {} round(s) of {}",
+        o.delay_ms,
+        o.repeat,
+        tools.join(", ")
+    );
+    let runs = crate::vm::bench_delayed(&crate::vm::DelayedBench {
+        source: &img,
+        delay_ms: o.delay_ms,
+        rounds: o.repeat,
+        workers: o.workers,
+        tools,
+    });
+    let _ = fs::remove_file(&img);
+    let mut out = vec![];
+    for r in runs? {
+        let tool = match r.tool {
+            "datavol" => "datavol",
+            "cp" => "cp -a",
+            _ => "rsync -aHAX --sparse",
+        };
+        eprintln!(
+            "bench: {:10} {tool:22} {:8.2}s (sync {:.2}s, cpu {:.2}s) {:6} MiB RSS (round {})",
+            "delayed",
+            r.secs,
+            r.sync_secs,
+            r.cpu,
+            r.rss_kib / 1024,
+            r.round
+        );
+        out.push(Sample {
+            fixture: "delayed",
+            tool: tool.into(),
+            secs: r.secs,
+            sync_secs: r.sync_secs,
+            cpu: r.cpu,
+            bytes,
+            rss_kib: r.rss_kib,
+        });
+    }
+    Ok(out)
+}
+
 fn find_datavol(o: &Opts, root: &Path) -> Result<PathBuf, String> {
     if let Some(d) = &o.datavol {
         return Ok(d.clone());
@@ -606,15 +733,17 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let b = LoopFs::new(&work.path, "million", b_gib)?;
     let mut d = LoopFs::new(&work.path, "dst", d_gib)?;
 
-    let t = Instant::now();
-    let ctr = a.mnt.join("containerd");
-    let (files, dirs) = build_containerd(&ctr, o.small)?;
-    eprintln!(
-        "bench: containerd tree: {files} files/specials, ~{dirs} dirs, {} MB allocated, built in {:.0}s",
-        allocated(&ctr)? / 1_000_000,
-        t.elapsed().as_secs_f64()
-    );
     let want = |f: &str| o.only.is_empty() || o.only.iter().any(|x| x == f);
+    let ctr = a.mnt.join("containerd");
+    if want("containerd") || want("blobs") {
+        let t = Instant::now();
+        let (files, dirs) = build_containerd(&ctr, if o.small { SMALL } else { FULL })?;
+        eprintln!(
+            "bench: containerd tree: {files} files/specials, ~{dirs} dirs, {} MB allocated, built in {:.0}s",
+            allocated(&ctr)? / 1_000_000,
+            t.elapsed().as_secs_f64()
+        );
+    }
     let n = if o.small { 100_000 } else { 1_000_000 };
     let many = b.mnt.join("million");
     if want("million") {
@@ -706,6 +835,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
             });
         }
     }
+    if want("delayed") {
+        if o.vm {
+            samples.extend(delayed(&o, &work.path)?);
+        } else {
+            eprintln!("bench: --no-vm: the delayed-source fixture did NOT run");
+        }
+    }
     dds.push(dd_bandwidth(&mut d, dd_mib)?);
     dds.sort_by(|a, b| a.total_cmp(b));
     let dd = dds[dds.len() / 2];
@@ -748,8 +884,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
             .map(|c| c.secs)
             .unwrap_or(f64::NAN);
         let mbs = s.bytes as f64 / 1e6 / s.secs;
+        // The VM's disk is not the host's: the host dd figure says nothing there.
+        let of_dd = if s.fixture == "delayed" {
+            "-".to_string()
+        } else {
+            format!("{:.0}%", 100.0 * mbs / dd)
+        };
         println!(
-            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.0} | {:.2} | {:.0}% | {:.1} |",
+            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.0} | {:.2} | {of_dd} | {:.1} |",
             s.fixture,
             s.tool,
             s.secs,
@@ -757,9 +899,66 @@ pub fn run(args: &[String]) -> Result<(), String> {
             s.cpu,
             mbs,
             s.secs / cp,
-            100.0 * mbs / dd,
             *rss as f64 / 1024.0
         );
     }
+    if rows.iter().any(|s| s.fixture == "delayed") {
+        println!(
+            "\ndelayed: copied inside the VM rig (qemu, 2 vCPUs), the source read through \
+             dm-delay with {} ms per read; MB/s and RSS are the guest's",
+            o.delay_ms
+        );
+    }
+    // The issue's targets, from this run's medians.
+    let find = |f: &str, t: &str| {
+        rows.iter()
+            .zip(&rss_max)
+            .find(|(r, _)| r.fixture == f && r.tool == t)
+    };
+    let mut lines = vec![];
+    if let (Some((d, _)), Some((c, _))) =
+        (find("containerd", "datavol"), find("containerd", "cp -a"))
+    {
+        let x = d.secs / c.secs;
+        lines.push(format!(
+            "containerd wall <= 0.7x cp -a: {x:.2}x: {}",
+            met(x <= 0.7)
+        ));
+    }
+    if let Some((b, _)) = find("blobs", "datavol") {
+        let pct = 100.0 * b.bytes as f64 / 1e6 / b.secs / dd;
+        lines.push(format!(
+            "blobs >= 80% of dd: {pct:.0}%: {}",
+            met(pct >= 80.0)
+        ));
+    }
+    if let (Some((d, _)), Some((c, _))) = (find("delayed", "datavol"), find("delayed", "cp -a")) {
+        let x = c.secs / d.secs;
+        lines.push(format!(
+            "delayed >= 3x faster than cp -a: {x:.1}x: {}",
+            met(x >= 3.0)
+        ));
+    }
+    if let Some((_, rss)) = find("million", "datavol") {
+        let mib = *rss as f64 / 1024.0;
+        lines.push(format!(
+            "million peak RSS <= 64 MiB: {mib:.1} MiB: {}",
+            met(mib <= 64.0)
+        ));
+    }
+    if !lines.is_empty() {
+        println!("\ntargets:");
+        for l in lines {
+            println!("- {l}");
+        }
+    }
     Ok(())
+}
+
+fn met(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "MISSED"
+    }
 }

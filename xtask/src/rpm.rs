@@ -165,6 +165,16 @@ pub fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// The host's package as `cargo xtask rpm` builds it, for the VM rig to install.
+pub fn build_host_package() -> Result<PathBuf, String> {
+    let a = Args {
+        target: None,
+        release: "1".into(),
+        check: false,
+    };
+    build(&a).map(|(path, _)| path)
+}
+
 /// The RPM arch for a Rust target triple (or the host), checking that the
 /// target's standard library is installed.
 fn arch_for(target: Option<&str>) -> Result<&'static str, String> {

@@ -25,8 +25,10 @@ options:
   --inspect         boot the disks the last run of ONE scenario left behind, interactively
   --rebuild-image   rebuild the cached image even if its recipe did not change
   --image-only      build (or find) the image, then stop
-  --no-build        do not run cargo build; use the datavol binary already in target/release
-  --datavol PATH    test this datavol binary instead of building one
+  --no-build        do not build; use the package in target/dist and the binary in
+                    target/release
+  --datavol PATH    install this binary over the package's /usr/bin/datavol in every
+                    scenario (and use it for the failpoint scenarios)
 
 environment:
   DATAVOL_VM_CACHE  cache and work dir (default /var/cache/datavol-vm)
@@ -81,10 +83,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
 
     let started = Instant::now();
     host_tools()?;
-    let cache = PathBuf::from(
-        std::env::var("DATAVOL_VM_CACHE").unwrap_or_else(|_| "/var/cache/datavol-vm".into()),
-    );
-    std::fs::create_dir_all(&cache).map_err(|e| format!("{}: {e}", cache.display()))?;
+    let cache = cache_dir()?;
     let _lock = Lock::take(&cache.join("lock"))?;
     let img = image::ensure(&cache, rebuild)?;
     if image_only {
@@ -92,6 +91,17 @@ pub fn run(args: &[String]) -> Result<(), String> {
         return Ok(());
     }
     let accel = qemu::accel(&cache.join("accel"), &img.kernel);
+    // The package first: it is what every scenario installs. Its release build and the
+    // failpoints build below share target/release, so the package is built first and
+    // keeps its own stripped copy of the binary.
+    let package = if inspect {
+        Err("not needed".into())
+    } else if no_build {
+        find_package()
+    } else {
+        crate::rpm::build_host_package()
+    };
+    let override_bin = datavol_bin.is_some();
     let datavol = if inspect {
         Err("not needed".into())
     } else if let Some(p) = datavol_bin {
@@ -103,9 +113,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
     } else {
         build_datavol(no_build)
     };
-    if let Err(e) = &datavol {
-        if !inspect {
-            eprintln!("vm-test: datavol binary unavailable: {e}");
+    if !inspect {
+        if let Err(e) = &package {
+            eprintln!("vm-test: datavol package unavailable: {e}");
+        }
+        if let Err(e) = &datavol {
+            eprintln!("vm-test: datavol failpoints binary unavailable: {e}");
         }
     }
 
@@ -134,7 +147,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
             s.name,
             img.clone(),
             accel.clone(),
-            datavol.clone(),
+            scenarios::Build {
+                package: package.clone(),
+                datavol: datavol.clone(),
+                override_bin,
+            },
             dir.clone(),
             shell,
         );
@@ -182,6 +199,55 @@ pub fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// What `cargo xtask bench` asks of the VM for its delayed-source fixture.
+pub struct DelayedBench<'a> {
+    /// A raw xfs image holding the fixture tree at its root.
+    pub source: &'a std::path::Path,
+    pub delay_ms: u32,
+    pub rounds: usize,
+    pub workers: usize,
+    /// Short tool names: datavol, cp, rsync.
+    pub tools: Vec<&'static str>,
+}
+
+/// One copy inside the VM.
+pub struct DelayedRun {
+    pub tool: &'static str,
+    pub round: usize,
+    pub secs: f64,
+    pub sync_secs: f64,
+    pub cpu: f64,
+    pub rss_kib: u64,
+}
+
+/// Boots the test image once with `b.source` behind a dm-delay target and times each
+/// tool's copy of it (see xtask/vm/payload/checks/delayed-source.sh).
+pub fn bench_delayed(b: &DelayedBench) -> Result<Vec<DelayedRun>, String> {
+    host_tools()?;
+    let cache = cache_dir()?;
+    let _lock = Lock::take(&cache.join("lock"))?;
+    let img = image::ensure(&cache, false)?;
+    let accel = qemu::accel(&cache.join("accel"), &img.kernel);
+    let dir = cache.join("runs").join("bench-delayed-source");
+    util::remove_dir_all(&dir)?;
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let build = scenarios::Build {
+        package: crate::rpm::build_host_package(),
+        datavol: Err("not used by the bench".into()),
+        override_bin: false,
+    };
+    let mut ctx = Ctx::new("bench-delayed-source", img, accel, build, dir, false);
+    scenarios::delayed_source(&mut ctx, b)
+}
+
+fn cache_dir() -> Result<PathBuf, String> {
+    let cache = PathBuf::from(
+        std::env::var("DATAVOL_VM_CACHE").unwrap_or_else(|_| "/var/cache/datavol-vm".into()),
+    );
+    std::fs::create_dir_all(&cache).map_err(|e| format!("{}: {e}", cache.display()))?;
+    Ok(cache)
+}
+
 /// qemu, qemu-img, debootstrap, mkfs.*: installed from apt when missing (as root).
 fn host_tools() -> Result<(), String> {
     let uid = output(Command::new("id").arg("-u"))?;
@@ -214,6 +280,25 @@ fn host_tools() -> Result<(), String> {
         return Err(format!("apt-get install {} failed", missing.join(" ")));
     }
     Ok(())
+}
+
+/// The package `cargo xtask rpm` last wrote for this host (for --no-build).
+fn find_package() -> Result<PathBuf, String> {
+    let dist = crate::man::target_dir().join("dist");
+    let suffix = format!(".{}.rpm", std::env::consts::ARCH);
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&dist)
+        .map_err(|e| format!("{}: {e}; run cargo xtask rpm first", dist.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(&suffix))
+        .collect();
+    found.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+    found.pop().ok_or_else(|| {
+        format!(
+            "no *{suffix} in {}; run cargo xtask rpm first",
+            dist.display()
+        )
+    })
 }
 
 /// Builds the datavol binary with failpoints, in the shared target dir.

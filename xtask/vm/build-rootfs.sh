@@ -8,7 +8,7 @@ MIRROR=$2
 GUEST=$3
 
 PKGS="linux-image-amd64 systemd systemd-sysv dbus udev containerd runc xfsprogs e2fsprogs
-      util-linux busybox-static mdadm kmod procps jq"
+      util-linux busybox-static mdadm kmod procps jq rpm dmsetup time rsync"
 
 debootstrap --variant=minbase bookworm "$R" "$MIRROR"
 

@@ -46,10 +46,6 @@ impl Payload {
         copy_file(host, &self.at(guest_path), mode)
     }
 
-    pub fn dir(&self, guest_path: &str) -> Result<(), String> {
-        fs::create_dir_all(self.at(guest_path)).map_err(|e| e.to_string())
-    }
-
     pub fn symlink(&self, target: &str, guest_path: &str) -> Result<(), String> {
         let p = self.at(guest_path);
         fs::create_dir_all(p.parent().unwrap()).map_err(|e| e.to_string())?;

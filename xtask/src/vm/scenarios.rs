@@ -4,9 +4,7 @@
 use super::image::{install_checker, recipe_dir, Image};
 use super::payload::Payload;
 use super::qemu::{blank_disk, overlay, Bus, Disk, Exit, Machine};
-use super::util::{
-    blkid, output, secs, sha256_file, state_phase, ws_root, CopyMount, Kv, LoopMount,
-};
+use super::util::{blkid, output, secs, sha256_file, state_phase, CopyMount, Kv, LoopMount};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -45,16 +43,26 @@ pub fn all() -> Vec<Scenario> {
         Scenario { name: "snapshot-restore", about: "a data disk datavol committed on one node, attached to a new node: mounted as is", status: Ready(snapshot_restore) },
         Scenario { name: "adopt-existing", about: "adopt_existing = true and an image-cache xfs datavol did not make: adopted, not copied", status: Ready(adopt_existing) },
         Scenario { name: "slow-source", about: "writes to the data disk throttled: a copy of minutes, not killed, progress logged", status: Ready(slow_source) },
+        Scenario { name: "devices", about: "QEMU NVMe through the Identify ioctl (not EBS, not instance store); refusals of a foreign md member, a held disk, the root disk", status: Ready(devices) },
         Scenario { name: "raid0-multi-dir", about: "two NVMe disks in RAID0 holding several directories", status: Ready(raid0_multi_dir) },
     ]
+}
+
+/// What the scenarios install.
+pub struct Build {
+    /// The RPM `cargo xtask rpm` built: every scenario installs it with rpm itself.
+    pub package: Result<PathBuf, String>,
+    /// datavol built with failpoints (or --datavol), for the scenarios that crash it.
+    pub datavol: Result<PathBuf, String>,
+    /// --datavol given: that binary replaces the package's in every scenario.
+    pub override_bin: bool,
 }
 
 pub struct Ctx {
     pub name: String,
     pub image: Image,
     pub accel: String,
-    /// The datavol binary built from the workspace (with failpoints), if it built.
-    pub datavol: Result<PathBuf, String>,
+    pub build: Build,
     /// Per-scenario work dir, emptied at the start of each run and kept afterwards.
     pub dir: PathBuf,
     /// `--shell`: the first boot is interactive and nothing is asserted.
@@ -74,7 +82,7 @@ impl Ctx {
         name: &str,
         image: Image,
         accel: String,
-        datavol: Result<PathBuf, String>,
+        build: Build,
         dir: PathBuf,
         shell: bool,
     ) -> Ctx {
@@ -82,7 +90,7 @@ impl Ctx {
             name: name.into(),
             image,
             accel,
-            datavol,
+            build,
             dir,
             shell,
             failures: vec![],
@@ -143,29 +151,38 @@ impl Ctx {
         p.file("/usr/local/lib/vmtest/env", env, 0o644)
     }
 
-    /// Installs datavol as the RPM lays it out, with `config` as /etc/datavol/datavol.toml,
-    /// and enables datavol.service (offline, from its [Install] section).
+    /// Installs the datavol RPM with the guest's own rpm (its %post enables datavol.service
+    /// through the preset), before systemd starts, as an AMI bake would; `config` becomes
+    /// a conf.d drop-in, as EKS user data would write it.
     fn install_datavol(&self, p: &mut Payload, config: &str) -> Result<(), String> {
+        let rpm = self
+            .build
+            .package
+            .clone()
+            .map_err(|e| format!("datavol package: {e}"))?;
+        p.share_file("datavol.rpm", &rpm)?;
+        p.file("/etc/datavol/conf.d/50-vmtest.toml", config, 0o644)?;
+        // Debian's rpm keeps a per-user database (~/.rpmdb); give it one system-wide place,
+        // as on an RPM distribution. --nodeps: Debian's packages are not in that database.
+        p.file("/etc/rpm/macros.dbpath", "%_dbpath /var/lib/rpm\n", 0o644)?;
+        p.run("rpm -i --nodeps /mnt/vmtest/datavol.rpm");
+        if self.build.override_bin {
+            self.install_failpoints_build(p)?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the package's binary with the failpoints build (the package ships none).
+    fn install_failpoints_build(&self, p: &mut Payload) -> Result<(), String> {
         let bin = self
+            .build
             .datavol
             .clone()
-            .map_err(|e| format!("datavol binary: {e}"))?;
-        let units = ws_root().join("units");
-        p.copy(&bin, "/usr/bin/datavol", 0o755)?;
-        let svc = units.join("datavol.service");
-        let text = fs::read_to_string(&svc).map_err(|e| format!("{}: {e}", svc.display()))?;
-        p.file("/usr/lib/systemd/system/datavol.service", &text, 0o644)?;
-        let dropin = units.join("containerd.service.d/50-datavol.conf");
-        if dropin.exists() {
-            p.copy(
-                &dropin,
-                "/usr/lib/systemd/system/containerd.service.d/50-datavol.conf",
-                0o644,
-            )?;
-        }
-        p.file("/etc/datavol/datavol.toml", config, 0o644)?;
-        p.dir("/etc/datavol/conf.d")?;
-        p.enable("/usr/lib/systemd/system/datavol.service", &text)
+            .map_err(|e| format!("datavol failpoints binary: {e}"))?;
+        p.share_file("datavol-failpoints", &bin)?;
+        p.run("install -m 0755 /mnt/vmtest/datavol-failpoints /usr/bin/datavol");
+        p.run("touch /usr/local/lib/vmtest/binary-replaced");
+        Ok(())
     }
 
     fn machine(&self, label: &str, root: &Path, disks: &[Disk], share: &Path) -> Machine {
@@ -462,6 +479,7 @@ fn power_cut(ctx: &mut Ctx) -> Result<(), String> {
     let disks = [Disk::virtio(&data, "data0")];
     let mut p = ctx.payload("boot1")?;
     ctx.install_datavol(&mut p, &config(30, false))?;
+    ctx.install_failpoints_build(&mut p)?;
     p.file(
         "/etc/systemd/system/datavol.service.d/failpoints.conf",
         "[Service]\nEnvironment=FAILPOINTS=copy-halfway=pause\n",
@@ -656,6 +674,7 @@ fn crash(ctx: &mut Ctx, point: &str) -> Result<(), String> {
     let disks = [Disk::virtio(&data, "data0")];
     let mut p = ctx.payload("boot1")?;
     ctx.install_datavol(&mut p, &config(30, false))?;
+    ctx.install_failpoints_build(&mut p)?;
     p.file(
         "/etc/systemd/system/datavol.service.d/failpoints.conf",
         format!("[Service]\nEnvironment=FAILPOINTS={point}=return\n"),
@@ -707,6 +726,7 @@ fn slow_source(ctx: &mut Ctx) -> Result<(), String> {
     let disks = [Disk::virtio(&data, "data0")];
     let mut p = ctx.payload("boot")?;
     ctx.install_datavol(&mut p, &config(30, false))?;
+    ctx.install_failpoints_build(&mut p)?;
     p.file(
         "/etc/systemd/system/datavol.service.d/failpoints.conf",
         "[Service]\nEnvironment=FAILPOINTS=mkfs-done=sleep(8000)\n",
@@ -867,4 +887,111 @@ fn adopt_existing(ctx: &mut Ctx) -> Result<(), String> {
     );
     host_check_migrated(ctx, "boot", &data, &res);
     Ok(())
+}
+
+/// One boot with the packaged, empty config; the checker runs datavol by hand against
+/// disks it turns into a foreign md array, a device-mapper holder's target, and the root.
+fn devices(ctx: &mut Ctx) -> Result<(), String> {
+    let root = ctx.root()?;
+    let mut disks = vec![];
+    for (name, bus) in [
+        ("nvme0", Bus::Nvme),
+        ("mda", Bus::Virtio),
+        ("mdb", Bus::Virtio),
+        ("held", Bus::Virtio),
+    ] {
+        let p = ctx.path(&format!("{name}.img"));
+        blank_disk(&p, "64M")?;
+        disks.push(Disk {
+            path: p,
+            bus,
+            serial: name.into(),
+        });
+    }
+    let token = format!("devices-{}", std::process::id());
+    let mut p = ctx.payload("boot")?;
+    ctx.install_datavol(&mut p, "")?;
+    ctx.checker(&mut p, "devices", &[], &[("TOKEN", &token)])?;
+    let res = ctx.boot("boot", &root, &disks, p, None)?;
+    if let Some(i) = res.get("identify") {
+        ctx.notes.push(format!("datavol identify: {i}"));
+    }
+    // The held disk and the NVMe disk were never written: still all zeroes on the host.
+    for d in [&disks[0], &disks[3]] {
+        let t = blkid(&d.path);
+        ctx.expect(
+            t.0.is_empty(),
+            format!("host: {} is no longer blank: {t:?}", d.path.display()),
+        );
+    }
+    Ok(())
+}
+
+/// `cargo xtask bench`'s delayed-source fixture: not a test, so not in `all()`.
+pub fn delayed_source(
+    ctx: &mut Ctx,
+    b: &crate::vm::DelayedBench,
+) -> Result<Vec<crate::vm::DelayedRun>, String> {
+    ctx.timeout = Duration::from_secs(4 * 3600);
+    let root = ctx.root()?;
+    let dst = ctx.path("dst.img");
+    blank_disk(&dst, "2G")?;
+    let disks = [Disk::virtio(b.source, "src"), Disk::virtio(&dst, "dst")];
+    let mut p = ctx.payload("bench")?;
+    ctx.install_datavol(&mut p, "")?;
+    p.file(
+        "/etc/systemd/system/vmtest-check.service.d/bench.conf",
+        "[Service]\nTimeoutStartSec=infinity\n",
+        0o644,
+    )?;
+    let (delay, rounds, workers) = (
+        b.delay_ms.to_string(),
+        b.rounds.to_string(),
+        b.workers.to_string(),
+    );
+    let tools = b.tools.join(" ");
+    ctx.checker(
+        &mut p,
+        "delayed-source",
+        &[],
+        &[
+            ("DELAY_MS", &delay),
+            ("ROUNDS", &rounds),
+            ("WORKERS", &workers),
+            ("TOOLS", &tools),
+        ],
+    )?;
+    let res = ctx.boot("bench", &root, &disks, p, None)?;
+    if !ctx.failures.is_empty() {
+        return Err(format!(
+            "the delayed-source VM run failed (work dir {}):\n  {}",
+            ctx.dir.display(),
+            ctx.failures.join("\n  ")
+        ));
+    }
+    let mut runs = vec![];
+    for &tool in &b.tools {
+        for round in 1..=b.rounds {
+            let key = format!("bench.{tool}.{round}");
+            let v = res
+                .get(&key)
+                .ok_or_else(|| format!("the VM reported no {key}"))?;
+            let f: Vec<f64> = v
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            let [secs, sync_secs, cpu, rss] = f[..] else {
+                return Err(format!("{key}={v:?}: want 4 numbers"));
+            };
+            runs.push(crate::vm::DelayedRun {
+                tool,
+                round,
+                secs,
+                sync_secs,
+                cpu,
+                rss_kib: rss as u64,
+            });
+        }
+    }
+    Ok(runs)
 }

@@ -90,6 +90,7 @@ collect() {
   s=$(prop datavol.service ExecMainStartTimestampMonotonic); e=$(prop datavol.service ExecMainExitTimestampMonotonic)
   kv datavol.usec "$(( ${e:-0} - ${s:-0} ))"
   kv containerd.active "$(systemctl is-active containerd.service)"
+  kv rpm.q "$(rpm -q datavol 2>&1)"
   kv boot.userspace_usec "$(prop init.scope ActiveEnterTimestampMonotonic 2>/dev/null)"
   timing collect "$t"
 }
@@ -135,6 +136,20 @@ containerd_on_root() {
   check no_mount_unit test ! -e /etc/systemd/system/var-lib-containerd.mount
 }
 
+# datavol came from its RPM: installed, files intact (but the binary, where the rig
+# swapped in its failpoints build), and enabled by the package's preset.
+rpm_verify() {
+  local out
+  out=$(rpm -V --nodeps datavol 2>&1)
+  [ -e /usr/local/lib/vmtest/binary-replaced ] && out=$(printf '%s\n' "$out" | grep -v ' /usr/bin/datavol$')
+  [ -z "$out" ] || { echo "rpm -V: $out"; return 1; }
+}
+check_package() {
+  check rpm_installed rpm -q datavol
+  check rpm_verify rpm_verify
+  check enabled_by_preset sh -c '[ "$(systemctl is-enabled datavol.service)" = enabled ] || { systemctl is-enabled datavol.service; exit 1; }'
+}
+
 # Everything a finished migration of /var/lib/containerd onto virtio-data0 must show.
 check_migrated() {
   local dev=/dev/disk/by-id/virtio-data0 uuid unit=/etc/systemd/system/var-lib-containerd.mount
@@ -143,6 +158,7 @@ check_migrated() {
   kv data.type "$(blkid -s TYPE -o value "$dev")"
   kv unit.stat "$(stat -c '%i %Y.%y' "$unit" 2>&1)"
   kv datavol.dir "$(ls -A /var/lib/containerd/.datavol 2>&1 | tr '\n' ' ')"
+  check_package
   check datavol_succeeded prop_is datavol.service Result success
   check mounted is_mountpoint /var/lib/containerd
   check mounted_from_data0 mounted_from /var/lib/containerd "$dev"
@@ -168,6 +184,7 @@ check_raid_multi_dir() {
   kv md.detail "$(mdadm --detail --export "$md" 2>&1 | tr '\n' ' ')"
   kv data.uuid "$(blkid -s UUID -o value "$md")"
   kv state "$(tr -d ' \n' <"$vol/.datavol/state.json" 2>&1)"
+  check_package
   check datavol_succeeded prop_is datavol.service Result success
   check md_exists test -b "$md"
   check md_raid0 sh -c "mdadm --detail --export $md | grep -qx MD_LEVEL=raid0"
