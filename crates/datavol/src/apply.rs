@@ -636,33 +636,16 @@ fn copy_with_progress(
 /// Moves everything from staging into the root. Each rename is atomic and
 /// refuses to replace; a crash in between leaves the rest for the next run.
 fn commit(staging: &Path, root: &Path) -> std::io::Result<()> {
-    use std::os::unix::ffi::OsStrExt;
     if staging.exists() {
         for e in std::fs::read_dir(staging)? {
             let e = e?;
-            let from = std::ffi::CString::new(e.path().as_os_str().as_bytes())?;
-            let to = std::ffi::CString::new(root.join(e.file_name()).as_os_str().as_bytes())?;
-            // SAFETY: both are valid NUL-terminated paths owned by this frame.
-            let rc = unsafe {
-                libc::renameat2(
-                    libc::AT_FDCWD,
-                    from.as_ptr(),
-                    libc::AT_FDCWD,
-                    to.as_ptr(),
-                    libc::RENAME_NOREPLACE,
-                )
-            };
-            if rc != 0 {
-                let err = std::io::Error::last_os_error();
-                return Err(std::io::Error::new(
+            let from = e.path();
+            fsutil::rename_noreplace(&from, &root.join(e.file_name())).map_err(|err| {
+                std::io::Error::new(
                     err.kind(),
-                    format!(
-                        "moving {} into {}: {err}",
-                        e.path().display(),
-                        root.display()
-                    ),
-                ));
-            }
+                    format!("moving {} into {}: {err}", from.display(), root.display()),
+                )
+            })?;
         }
         fsutil::sync_dir(root)?;
         std::fs::remove_dir(staging)?;

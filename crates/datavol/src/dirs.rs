@@ -12,27 +12,6 @@ use crate::state::{self, DirState, Phase};
 use crate::{fsutil, vlog};
 use std::path::Path;
 
-fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    let f = std::ffi::CString::new(from.as_os_str().as_bytes())?;
-    let t = std::ffi::CString::new(to.as_os_str().as_bytes())?;
-    // SAFETY: both are valid NUL-terminated paths owned by this frame.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            f.as_ptr(),
-            libc::AT_FDCWD,
-            t.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
 pub fn migrate(
     vol: &Volume,
     node: &Path,
@@ -71,7 +50,7 @@ pub fn migrate(
             // One rename commits the whole directory; after a crash right
             // after it, the target exists and staging is gone: done already.
             if staging.exists() {
-                rename_noreplace(&staging, &target).map_err(|e| {
+                fsutil::rename_noreplace(&staging, &target).map_err(|e| {
                     failed(format!(
                         "volume {name}: committing {}: moving {} to {}: {e}",
                         dir.display(),
