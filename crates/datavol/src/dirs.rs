@@ -5,26 +5,27 @@
 //! subdirectory.
 
 use crate::apply::{
-    copy_verified, discard_partial, failed, failpoint, open_work, syncfs, Options, VolumeError,
+    copy_verified, discard_partial, failed, failpoint, syncfs, Options, VolumeError,
 };
 use crate::config::Volume;
-use crate::state::{self, DirState, Phase};
+use crate::state::{self, DirState, Phase, State};
 use crate::{fsutil, vlog};
 use std::path::Path;
 
-pub fn migrate(
+/// Migrates each of the volume's directories into the filesystem mounted at
+/// `root`, whose state is `st`.
+pub(crate) fn migrate(
     vol: &Volume,
-    node: &Path,
     devs: &str,
+    root: &Path,
+    st: &mut State,
     copy: bool,
     opts: &Options,
 ) -> Result<(), VolumeError> {
     let name = vol.name.as_str();
-    let (m, mut st) = open_work(vol, node, devs, &vol.mount_point)?;
-    let root = m.target.clone();
     for dir in &vol.directories {
         let sub = Volume::dir_subpath(dir);
-        let staging = state::dir_staging(&root, dir);
+        let staging = state::dir_staging(root, dir);
         let target = root.join(&sub);
         let mut ds = st.directories.get(dir).cloned().unwrap_or(DirState {
             phase: Phase::Copying,
@@ -35,16 +36,16 @@ pub fn migrate(
             discard_partial(name, devs, &staging)?;
             st.phase = Phase::Copying;
             st.directories.insert(dir.clone(), ds.clone());
-            state::write(&root, &st).map_err(failed)?;
+            state::write(root, st).map_err(failed)?;
             fsutil::create_dir_durable(&staging, 0o755)
                 .map_err(|e| failed(format!("{}: {e}", staging.display())))?;
             if copy && dir.is_dir() {
-                ds.copied = copy_verified(vol, devs, dir, &staging, &root, opts)?;
+                ds.copied = copy_verified(vol, devs, dir, &staging, root, opts)?;
             }
             failpoint("verified");
             ds.phase = Phase::Verified;
             st.directories.insert(dir.clone(), ds.clone());
-            state::write(&root, &st).map_err(failed)?;
+            state::write(root, st).map_err(failed)?;
         }
         if ds.phase == Phase::Verified {
             // One rename commits the whole directory; after a crash right
@@ -58,12 +59,12 @@ pub fn migrate(
                         target.display()
                     ))
                 })?;
-                fsutil::sync_dir(&root).map_err(failed)?;
+                fsutil::sync_dir(root).map_err(failed)?;
             }
             ds.phase = Phase::Committed;
             ds.committed_at = Some(state::now());
             st.directories.insert(dir.clone(), ds);
-            state::write(&root, &st).map_err(failed)?;
+            state::write(root, st).map_err(failed)?;
             vlog!(info, name, devs, "commit", "{} committed", dir.display());
             failpoint("committed");
         }
@@ -72,8 +73,7 @@ pub fn migrate(
         st.phase = Phase::Committed;
         st.committed_at = Some(state::now());
         st.seeds += 1;
-        state::write(&root, &st).map_err(failed)?;
+        state::write(root, st).map_err(failed)?;
     }
-    syncfs(&root)?;
-    m.unmount().map_err(failed)
+    syncfs(root)
 }
