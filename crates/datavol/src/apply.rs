@@ -333,7 +333,7 @@ fn format(vol: &Volume, node: &Path, devs: &str) -> Result<String, VolumeError> 
         t.elapsed().as_secs_f64()
     );
     failpoint("mkfs-done");
-    probe::settle_udev(node);
+    crate::udev::retrigger(node);
     Ok(uuid)
 }
 

@@ -9,6 +9,7 @@ use crate::device::{self, Device, DeviceError};
 use crate::mountinfo::MountEntry;
 use crate::probe::{self, Probe};
 use crate::selector;
+use crate::udev;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -183,7 +184,7 @@ pub fn prepare(
             cmd.arg(&d.node);
         }
         run(&mut cmd)?;
-        settle();
+        udev::settle_all(&md_path(vol), udev::TIMEOUT);
         return device::describe(&md_path(vol))
             .map(Prepared::Ready)
             .map_err(|e| e.to_string());
@@ -193,15 +194,6 @@ pub fn prepare(
         ours.len(),
         members.len()
     ))
-}
-
-fn settle() {
-    if Path::new("/run/udev/control").exists() {
-        let _ = Command::new("udevadm")
-            .args(["settle", "--timeout=30"])
-            .stdin(Stdio::null())
-            .status();
-    }
 }
 
 /// Creates the array over blank members, holding their disk locks while it
@@ -235,6 +227,6 @@ pub fn create(vol: &Volume, members: &[Device]) -> Result<Device, String> {
     }
     run(&mut cmd)?;
     drop(locks);
-    settle();
+    udev::settle_all(&md_path(vol), udev::TIMEOUT);
     device::describe(&md_path(vol)).map_err(|e| e.to_string())
 }
