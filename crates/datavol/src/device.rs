@@ -97,8 +97,9 @@ pub fn wait_for(selectors: &[Selector], timeout: Duration) -> Result<Device, Dev
             }
         }
         if let Some(d) = find_now(selectors)? {
-            // Let udev finish with the device (links, probes) before it is used.
-            crate::udev::settle_all(&d.node, crate::udev::TIMEOUT);
+            // Let udev finish with this device (links, probes) before it is
+            // used; other devices' events do not matter here.
+            crate::udev::wait_initialized(&d.node, crate::udev::TIMEOUT);
             return Ok(d);
         }
         let waited = start.elapsed();

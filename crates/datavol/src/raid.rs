@@ -184,7 +184,7 @@ pub fn prepare(
             cmd.arg(&d.node);
         }
         run(&mut cmd)?;
-        udev::settle_all(&md_path(vol), udev::TIMEOUT);
+        settle_after_mdadm(vol);
         return device::describe(&md_path(vol))
             .map(Prepared::Ready)
             .map_err(|e| e.to_string());
@@ -194,6 +194,15 @@ pub fn prepare(
         ours.len(),
         members.len()
     ))
+}
+
+/// After mdadm assembled or created the array, waits for udev's whole queue,
+/// not only for the array: /dev/md/<name> is made by udev's md rules on the
+/// array's change event, and each member gets a change event too, on which
+/// those rules run `mdadm --incremental`. Until all of that is done, udev
+/// can still hold members or the array open, racing the probe and mkfs.
+fn settle_after_mdadm(vol: &Volume) {
+    udev::settle_all(&md_path(vol), udev::TIMEOUT);
 }
 
 /// Creates the array over blank members, holding their disk locks while it
@@ -227,6 +236,6 @@ pub fn create(vol: &Volume, members: &[Device]) -> Result<Device, String> {
     }
     run(&mut cmd)?;
     drop(locks);
-    udev::settle_all(&md_path(vol), udev::TIMEOUT);
+    settle_after_mdadm(vol);
     device::describe(&md_path(vol)).map_err(|e| e.to_string())
 }
