@@ -174,20 +174,12 @@ pub fn apply_volume(
             Action::FormatOnly | Action::FormatAndMigrate => {
                 let uuid = format(vol, &dev.node, &devs)?;
                 let copy = matches!(action, Action::FormatAndMigrate);
-                if vol.directories.is_empty() {
-                    migrate(vol, &dev.node, &devs, None, copy, opts)?;
-                } else {
-                    crate::dirs::migrate(vol, &dev.node, &devs, copy, opts)?;
-                }
+                migrate(vol, &dev.node, &devs, copy, opts)?;
                 note_seed(vol, &devs, &uuid, opts);
                 uuid
             }
-            Action::Resume { uuid, phase } => {
-                if vol.directories.is_empty() {
-                    migrate(vol, &dev.node, &devs, *phase, true, opts)?;
-                } else {
-                    crate::dirs::migrate(vol, &dev.node, &devs, true, opts)?;
-                }
+            Action::Resume { uuid, .. } => {
+                migrate(vol, &dev.node, &devs, true, opts)?;
                 note_seed(vol, &devs, uuid, opts);
                 uuid.clone()
             }
@@ -341,7 +333,7 @@ fn format(vol: &Volume, node: &Path, devs: &str) -> Result<String, VolumeError> 
         t.elapsed().as_secs_f64()
     );
     failpoint("mkfs-done");
-    probe::settle_udev(node);
+    crate::udev::retrigger(node);
     Ok(uuid)
 }
 
@@ -497,7 +489,7 @@ pub(crate) fn copy_verified(
 
 /// The work mount of the volume's filesystem and its state: the recorded
 /// one, or a fresh one when the filesystem holds nothing but what mkfs made.
-pub(crate) fn open_work(
+fn open_work(
     vol: &Volume,
     node: &Path,
     devs: &str,
@@ -518,12 +510,12 @@ pub(crate) fn open_work(
 }
 
 /// Copies the directory onto the filesystem (under `.datavol/staging`),
-/// verifies it, and commits it into the filesystem root.
+/// verifies it, and commits it into the filesystem root; with `directories`,
+/// each of them (dirs.rs).
 fn migrate(
     vol: &Volume,
     node: &Path,
     devs: &str,
-    phase: Option<Phase>,
     copy: bool,
     opts: &Options,
 ) -> Result<(), VolumeError> {
@@ -531,9 +523,12 @@ fn migrate(
     let src = vol.mount_point.clone();
     let (m, mut st) = open_work(vol, node, devs, &src)?;
     let root = m.target.clone();
+    if !vol.directories.is_empty() {
+        crate::dirs::migrate(vol, devs, &root, &mut st, copy, opts)?;
+        return m.unmount().map_err(failed);
+    }
     let have_src = copy && src.is_dir();
     let staging = state::staging(&root);
-    let _ = phase;
 
     if st.phase == Phase::Copying {
         discard_partial(name, devs, &staging)?;
@@ -636,33 +631,16 @@ fn copy_with_progress(
 /// Moves everything from staging into the root. Each rename is atomic and
 /// refuses to replace; a crash in between leaves the rest for the next run.
 fn commit(staging: &Path, root: &Path) -> std::io::Result<()> {
-    use std::os::unix::ffi::OsStrExt;
     if staging.exists() {
         for e in std::fs::read_dir(staging)? {
             let e = e?;
-            let from = std::ffi::CString::new(e.path().as_os_str().as_bytes())?;
-            let to = std::ffi::CString::new(root.join(e.file_name()).as_os_str().as_bytes())?;
-            // SAFETY: both are valid NUL-terminated paths owned by this frame.
-            let rc = unsafe {
-                libc::renameat2(
-                    libc::AT_FDCWD,
-                    from.as_ptr(),
-                    libc::AT_FDCWD,
-                    to.as_ptr(),
-                    libc::RENAME_NOREPLACE,
-                )
-            };
-            if rc != 0 {
-                let err = std::io::Error::last_os_error();
-                return Err(std::io::Error::new(
+            let from = e.path();
+            fsutil::rename_noreplace(&from, &root.join(e.file_name())).map_err(|err| {
+                std::io::Error::new(
                     err.kind(),
-                    format!(
-                        "moving {} into {}: {err}",
-                        e.path().display(),
-                        root.display()
-                    ),
-                ));
-            }
+                    format!("moving {} into {}: {err}", from.display(), root.display()),
+                )
+            })?;
         }
         fsutil::sync_dir(root)?;
         std::fs::remove_dir(staging)?;

@@ -97,7 +97,9 @@ pub fn wait_for(selectors: &[Selector], timeout: Duration) -> Result<Device, Dev
             }
         }
         if let Some(d) = find_now(selectors)? {
-            settle_udev();
+            // Let udev finish with this device (links, probes) before it is
+            // used; other devices' events do not matter here.
+            crate::udev::wait_initialized(&d.node, crate::udev::TIMEOUT);
             return Ok(d);
         }
         let waited = start.elapsed();
@@ -123,18 +125,6 @@ pub fn wait_for(selectors: &[Selector], timeout: Duration) -> Result<Device, Dev
             None => std::thread::sleep(slice),
         }
     }
-}
-
-/// Lets udev finish with a device that just appeared (links, probes),
-/// so nothing is acted on while udev still works on it.
-fn settle_udev() {
-    if !Path::new("/run/udev/control").exists() {
-        return;
-    }
-    let _ = std::process::Command::new("udevadm")
-        .args(["settle", "--timeout=30"])
-        .stdin(std::process::Stdio::null())
-        .status();
 }
 
 pub fn describe(configured: &Path) -> Result<Device, DeviceError> {

@@ -5,47 +5,27 @@
 //! subdirectory.
 
 use crate::apply::{
-    copy_verified, discard_partial, failed, failpoint, open_work, syncfs, Options, VolumeError,
+    copy_verified, discard_partial, failed, failpoint, syncfs, Options, VolumeError,
 };
 use crate::config::Volume;
-use crate::state::{self, DirState, Phase};
+use crate::state::{self, DirState, Phase, State};
 use crate::{fsutil, vlog};
 use std::path::Path;
 
-fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    let f = std::ffi::CString::new(from.as_os_str().as_bytes())?;
-    let t = std::ffi::CString::new(to.as_os_str().as_bytes())?;
-    // SAFETY: both are valid NUL-terminated paths owned by this frame.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            f.as_ptr(),
-            libc::AT_FDCWD,
-            t.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
-pub fn migrate(
+/// Migrates each of the volume's directories into the filesystem mounted at
+/// `root`, whose state is `st`.
+pub(crate) fn migrate(
     vol: &Volume,
-    node: &Path,
     devs: &str,
+    root: &Path,
+    st: &mut State,
     copy: bool,
     opts: &Options,
 ) -> Result<(), VolumeError> {
     let name = vol.name.as_str();
-    let (m, mut st) = open_work(vol, node, devs, &vol.mount_point)?;
-    let root = m.target.clone();
     for dir in &vol.directories {
         let sub = Volume::dir_subpath(dir);
-        let staging = state::dir_staging(&root, dir);
+        let staging = state::dir_staging(root, dir);
         let target = root.join(&sub);
         let mut ds = st.directories.get(dir).cloned().unwrap_or(DirState {
             phase: Phase::Copying,
@@ -56,22 +36,22 @@ pub fn migrate(
             discard_partial(name, devs, &staging)?;
             st.phase = Phase::Copying;
             st.directories.insert(dir.clone(), ds.clone());
-            state::write(&root, &st).map_err(failed)?;
+            state::write(root, st).map_err(failed)?;
             fsutil::create_dir_durable(&staging, 0o755)
                 .map_err(|e| failed(format!("{}: {e}", staging.display())))?;
             if copy && dir.is_dir() {
-                ds.copied = copy_verified(vol, devs, dir, &staging, &root, opts)?;
+                ds.copied = copy_verified(vol, devs, dir, &staging, root, opts)?;
             }
             failpoint("verified");
             ds.phase = Phase::Verified;
             st.directories.insert(dir.clone(), ds.clone());
-            state::write(&root, &st).map_err(failed)?;
+            state::write(root, st).map_err(failed)?;
         }
         if ds.phase == Phase::Verified {
             // One rename commits the whole directory; after a crash right
             // after it, the target exists and staging is gone: done already.
             if staging.exists() {
-                rename_noreplace(&staging, &target).map_err(|e| {
+                fsutil::rename_noreplace(&staging, &target).map_err(|e| {
                     failed(format!(
                         "volume {name}: committing {}: moving {} to {}: {e}",
                         dir.display(),
@@ -79,12 +59,12 @@ pub fn migrate(
                         target.display()
                     ))
                 })?;
-                fsutil::sync_dir(&root).map_err(failed)?;
+                fsutil::sync_dir(root).map_err(failed)?;
             }
             ds.phase = Phase::Committed;
             ds.committed_at = Some(state::now());
             st.directories.insert(dir.clone(), ds);
-            state::write(&root, &st).map_err(failed)?;
+            state::write(root, st).map_err(failed)?;
             vlog!(info, name, devs, "commit", "{} committed", dir.display());
             failpoint("committed");
         }
@@ -93,8 +73,7 @@ pub fn migrate(
         st.phase = Phase::Committed;
         st.committed_at = Some(state::now());
         st.seeds += 1;
-        state::write(&root, &st).map_err(failed)?;
+        state::write(root, st).map_err(failed)?;
     }
-    syncfs(&root)?;
-    m.unmount().map_err(failed)
+    syncfs(root)
 }

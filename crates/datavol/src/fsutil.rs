@@ -1,5 +1,6 @@
-//! Durable writes: temp file in the same directory, fsync, rename, fsync the
-//! directory. A crash leaves either the old file or the new one, never half.
+//! Durable writes and atomic renames: temp file in the same directory,
+//! fsync, rename, fsync the directory. A crash leaves either the old file or
+//! the new one, never half.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -50,6 +51,31 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> 
 
 pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+/// Renames `from` to `to` in one atomic step, failing (EEXIST) rather than
+/// replacing anything already at `to`. The error is the bare OS error:
+/// callers say what was being moved where.
+pub fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let f = std::ffi::CString::new(from.as_os_str().as_bytes())?;
+    let t = std::ffi::CString::new(to.as_os_str().as_bytes())?;
+    // libc, not nix: nix only offers renameat2 on glibc targets.
+    // SAFETY: both are valid NUL-terminated paths owned by this frame.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            f.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// Creates `dir` and any missing parents, fsyncing each parent it touched.

@@ -20,4 +20,5 @@ pub mod raid;
 pub mod selector;
 pub mod state;
 pub mod status;
+pub mod udev;
 pub mod unit;

@@ -193,27 +193,6 @@ pub fn mkfs(
     }
 }
 
-/// Makes udev process the new superblock now, so /dev/disk/by-uuid/<uuid>
-/// exists before a mount unit waits for it. Without a running udev there is
-/// nothing to wait for.
-pub fn settle_udev(device: &Path) {
-    if !Path::new("/run/udev/control").exists() {
-        log::debug!("udev is not running; not waiting for it");
-        return;
-    }
-    let status = Command::new("udevadm")
-        .args(["trigger", "--settle", "--action=change"])
-        .arg(device)
-        .stdin(Stdio::null())
-        .status();
-    if !matches!(status, Ok(s) if s.success()) {
-        log::warn!(
-            "udevadm trigger --settle {} did not succeed ({status:?}); the mount may wait for its by-uuid link",
-            device.display()
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

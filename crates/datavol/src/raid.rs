@@ -9,6 +9,7 @@ use crate::device::{self, Device, DeviceError};
 use crate::mountinfo::MountEntry;
 use crate::probe::{self, Probe};
 use crate::selector;
+use crate::udev;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -183,7 +184,7 @@ pub fn prepare(
             cmd.arg(&d.node);
         }
         run(&mut cmd)?;
-        settle();
+        settle_after_mdadm(vol);
         return device::describe(&md_path(vol))
             .map(Prepared::Ready)
             .map_err(|e| e.to_string());
@@ -195,13 +196,13 @@ pub fn prepare(
     ))
 }
 
-fn settle() {
-    if Path::new("/run/udev/control").exists() {
-        let _ = Command::new("udevadm")
-            .args(["settle", "--timeout=30"])
-            .stdin(Stdio::null())
-            .status();
-    }
+/// After mdadm assembled or created the array, waits for udev's whole queue,
+/// not only for the array: /dev/md/<name> is made by udev's md rules on the
+/// array's change event, and each member gets a change event too, on which
+/// those rules run `mdadm --incremental`. Until all of that is done, udev
+/// can still hold members or the array open, racing the probe and mkfs.
+fn settle_after_mdadm(vol: &Volume) {
+    udev::settle_all(&md_path(vol), udev::TIMEOUT);
 }
 
 /// Creates the array over blank members, holding their disk locks while it
@@ -235,6 +236,6 @@ pub fn create(vol: &Volume, members: &[Device]) -> Result<Device, String> {
     }
     run(&mut cmd)?;
     drop(locks);
-    settle();
+    settle_after_mdadm(vol);
     device::describe(&md_path(vol)).map_err(|e| e.to_string())
 }
