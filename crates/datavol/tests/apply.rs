@@ -228,6 +228,26 @@ fn refuses_mounted_device() {
 }
 
 #[test]
+fn refuses_disk_with_a_mounted_partition() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 64);
+    sh(&format!(
+        "echo 'label: gpt' | sfdisk -q {dev} && echo ',,L' | sfdisk -q --append {dev} && partx -a {dev}"
+    ));
+    let part = format!("{dev}p1");
+    sh(&format!("mkfs.ext4 -q {part}"));
+    let (src, _) = sb.node_tree();
+    let elsewhere = sb.path("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    sb.in_ns_check(&format!(
+        "mount -o ro,noload {part} {}",
+        elsewhere.display()
+    ));
+    sb.write_config(&config(&dev, "xfs", &src, ""));
+    assert_refused(&sb, &src, "a partition of it is mounted on");
+}
+
+#[test]
 fn refuses_source_with_submount() {
     let mut sb = Sandbox::new();
     let dev = sb.add_loop("data", 400);
