@@ -92,6 +92,13 @@ impl LoopDev {
 
 impl Drop for LoopDev {
     fn drop(&mut self) {
+        // Partitions a test registered (partx -a) outlive the detach and would keep
+        // their UUIDs visible to blkid in later tests.
+        let _ = Command::new("partx")
+            .arg("-d")
+            .arg(&self.path)
+            .stderr(std::process::Stdio::null())
+            .status();
         let _ = Command::new("losetup").arg("-d").arg(&self.path).status();
     }
 }
