@@ -59,6 +59,7 @@ pub fn wait_members(vol: &Volume, timeout: Duration) -> Result<Vec<Device>, Devi
             return Err(DeviceError::Timeout {
                 device: vol.device_text(),
                 secs: timeout.as_secs(),
+                nvme: selector::NvmeMiss::now(&vol.device),
             });
         }
         std::thread::sleep(Duration::from_millis(250).min(timeout));
