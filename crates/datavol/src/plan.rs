@@ -148,10 +148,9 @@ pub fn only_ours(root: &Path) -> std::io::Result<bool> {
 }
 
 /// Reads datavol's marker from a filesystem that is not mounted yet.
-fn inspect(vol: &Volume, dev: &Device, mode: Mode) -> Result<(Option<State>, bool), String> {
+fn inspect(vol: &Volume, dev: &Device) -> Result<(Option<State>, bool), String> {
     let target = work_mount_dir(vol);
     let fstype = vol.filesystem.as_str();
-    let _ = mode;
     // Even a read-only mount writes to a fresh xfs; this one cannot. A dirty
     // log may hide recent changes here, so ownership also goes by the label.
     let m = TempMount::new(&dev.node, &target, fstype, true, no_write_options(fstype))
@@ -397,7 +396,7 @@ pub fn decide(vol: &Volume, mode: Mode, mounts: &[MountEntry]) -> Decision {
         ),
         Probe::Signature { fstype, uuid, label } if fstype == fs => {
             let uuid = uuid.clone().unwrap_or_default();
-            let (st, empty) = match inspect(vol, &dev, mode) {
+            let (st, empty) = match inspect(vol, &dev) {
                 Ok(x) => x,
                 Err(e) => {
                     return fail(
