@@ -532,7 +532,6 @@ fn migrate(
 
     if st.phase == Phase::Copying {
         discard_partial(name, devs, &staging)?;
-        st.phase = Phase::Copying;
         st.started_at = state::now();
         state::write(&root, &st).map_err(failed)?;
         fsutil::create_dir_durable(&staging, 0o700)

@@ -2,7 +2,7 @@
 //! is in use: mounted, held by md/dm/LVM, or backing / or /boot.
 
 use crate::mountinfo::{self, MountEntry};
-use crate::selector::{self, Selector};
+use crate::selector::{self, NvmeMiss, Selector};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -20,8 +20,15 @@ pub struct Device {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
-    #[error("device {device} did not appear within {secs}s; hint: check the instance's block device mapping, or raise device_timeout")]
-    Timeout { device: String, secs: u64 },
+    /// `nvme` says what the NVMe disks are when an NVMe-identity selector missed.
+    #[error("device {device} did not appear within {secs}s{}; hint: {}",
+        .nvme.as_ref().map(|m| format!("; {m}")).unwrap_or_default(),
+        timeout_hint(.nvme.as_ref()))]
+    Timeout {
+        device: String,
+        secs: u64,
+        nvme: Option<NvmeMiss>,
+    },
     #[error("{device} is not a block device")]
     NotBlock { device: PathBuf },
     #[error("device selector {selector} matches several devices ({}); datavol will not pick one; hint: name the disk more precisely", .found.join(", "))]
@@ -36,6 +43,14 @@ pub enum DeviceError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// What to check after a timeout.
+pub fn timeout_hint(nvme: Option<&NvmeMiss>) -> &'static str {
+    nvme.map_or(
+        "check the block device mapping, or raise device_timeout",
+        NvmeMiss::hint,
+    )
 }
 
 /// The first selector, in order, that matches a device now.
@@ -107,6 +122,7 @@ pub fn wait_for(selectors: &[Selector], timeout: Duration) -> Result<Device, Dev
             return Err(DeviceError::Timeout {
                 device: text,
                 secs: timeout.as_secs(),
+                nvme: NvmeMiss::now(selectors),
             });
         }
         if !announced {

@@ -34,6 +34,8 @@ pub(crate) fn migrate(
         });
         if ds.phase == Phase::Copying {
             discard_partial(name, devs, &staging)?;
+            // Not a no-op: a volume committed before this directory was added
+            // is unfinished again until the directory commits (see below).
             st.phase = Phase::Copying;
             st.directories.insert(dir.clone(), ds.clone());
             state::write(root, st).map_err(failed)?;

@@ -8,6 +8,7 @@ use crate::mountinfo::{self, MountEntry};
 use crate::namespace::TempMount;
 use crate::probe::{self, Probe};
 use crate::raid;
+use crate::selector::NvmeMiss;
 use crate::state::{self, Phase, State};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -147,10 +148,9 @@ pub fn only_ours(root: &Path) -> std::io::Result<bool> {
 }
 
 /// Reads datavol's marker from a filesystem that is not mounted yet.
-fn inspect(vol: &Volume, dev: &Device, mode: Mode) -> Result<(Option<State>, bool), String> {
+fn inspect(vol: &Volume, dev: &Device) -> Result<(Option<State>, bool), String> {
     let target = work_mount_dir(vol);
     let fstype = vol.filesystem.as_str();
-    let _ = mode;
     // Even a read-only mount writes to a fresh xfs; this one cannot. A dirty
     // log may hide recent changes here, so ownership also goes by the label.
     let m = TempMount::new(&dev.node, &target, fstype, true, no_write_options(fstype))
@@ -221,6 +221,33 @@ fn act_opt(vol: &Volume, dev: Option<Device>, a: Action, reason: String) -> Deci
     }
 }
 
+/// Why no device was found, in one log line: what the NVMe disks are when an
+/// NVMe-identity selector missed, what that means for the volume's services,
+/// and what to check. `secs` is the wait apply did (plan: would do).
+fn timeout_reason(
+    mode: Mode,
+    device: &str,
+    secs: u64,
+    nvme: Option<&NvmeMiss>,
+    required: bool,
+) -> String {
+    let seen = nvme.map(|m| format!("; {m}")).unwrap_or_default();
+    match mode {
+        Mode::Plan => {
+            format!("device {device} is not present{seen}; apply would wait up to {secs}s for it")
+        }
+        Mode::Apply => format!(
+            "device {device} did not appear within {secs}s{seen}; {}; hint: {}",
+            if required {
+                "the volume is required, so its services will not start"
+            } else {
+                "not required: its services run on the root disk's content"
+            },
+            device::timeout_hint(nvme)
+        ),
+    }
+}
+
 pub fn decide(vol: &Volume, mode: Mode, mounts: &[MountEntry]) -> Decision {
     let timeout = match mode {
         Mode::Plan => Duration::ZERO,
@@ -233,23 +260,12 @@ pub fn decide(vol: &Volume, mode: Mode, mounts: &[MountEntry]) -> Decision {
     let dev = match found {
         Ok(Ok(d)) => d,
         Ok(Err(decision)) => return *decision,
-        Err(DeviceError::Timeout { device, secs }) => {
-            let reason = match mode {
-                Mode::Plan => format!(
-                    "device {} is not present; apply would wait up to {}s for it",
-                    device,
-                    vol.device_timeout.as_secs()
-                ),
-                Mode::Apply => format!(
-                    "device {} did not appear within {secs}s; {}; hint: check the block device mapping, or raise device_timeout",
-                    device,
-                    if vol.required {
-                        "the volume is required, so its services will not start"
-                    } else {
-                        "not required: its services run on the root disk's content"
-                    }
-                ),
+        Err(DeviceError::Timeout { device, secs, nvme }) => {
+            let secs = match mode {
+                Mode::Plan => vol.device_timeout.as_secs(),
+                Mode::Apply => secs,
             };
+            let reason = timeout_reason(mode, &device, secs, nvme.as_ref(), vol.required);
             return fail(vol, None, None, Failure::DeviceTimeout, reason);
         }
         Err(e @ DeviceError::Several { .. }) => return refuse(vol, None, None, e.to_string()),
@@ -380,7 +396,7 @@ pub fn decide(vol: &Volume, mode: Mode, mounts: &[MountEntry]) -> Decision {
         ),
         Probe::Signature { fstype, uuid, label } if fstype == fs => {
             let uuid = uuid.clone().unwrap_or_default();
-            let (st, empty) = match inspect(vol, &dev, mode) {
+            let (st, empty) = match inspect(vol, &dev) {
                 Ok(x) => x,
                 Err(e) => {
                     return fail(
@@ -453,5 +469,99 @@ pub fn decide(vol: &Volume, mode: Mode, mounts: &[MountEntry]) -> Decision {
             Some(probed.clone()),
             format!("device holds a foreign signature ({fstype}); datavol never overwrites a signature it did not write; hint: point device at a blank disk, or `wipefs -a` it if its data is disposable"),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nvme::Controller;
+    use crate::selector::Selector;
+
+    fn qemu() -> Result<Controller, String> {
+        Ok(Controller::Other {
+            vendor_id: 0x1b36,
+            model: "QEMU NVMe Ctrl".into(),
+            serial: "nvme0".into(),
+        })
+    }
+
+    #[test]
+    fn instance_store_timeout_says_what_was_seen() {
+        let miss = NvmeMiss::new(
+            &[Selector::InstanceStore],
+            vec![(PathBuf::from("/dev/nvme0n1"), qemu())],
+        );
+        assert_eq!(
+            timeout_reason(Mode::Apply, "instance-store", 3, miss.as_ref(), false),
+            "device instance-store did not appear within 3s; no NVMe disk matched instance-store; \
+             seen: /dev/nvme0n1 (not EBS, not instance store: vendor 0x1b36, model \"QEMU NVMe Ctrl\"); \
+             not required: its services run on the root disk's content; \
+             hint: is this an instance type with instance store? see `datavol identify`"
+        );
+    }
+
+    #[test]
+    fn ebs_timeout_lists_every_nvme_disk() {
+        let seen = vec![
+            (
+                PathBuf::from("/dev/nvme0n1"),
+                Ok(Controller::Ebs {
+                    volume_id: "vol-0abc".into(),
+                    bdev: Some("xvda".into()),
+                }),
+            ),
+            (
+                PathBuf::from("/dev/nvme1n1"),
+                Ok(Controller::InstanceStore {
+                    serial: "AWS1234".into(),
+                }),
+            ),
+            (PathBuf::from("/dev/nvme2n1"), qemu()),
+            (
+                PathBuf::from("/dev/nvme3n1"),
+                Err("Permission denied (os error 13)".into()),
+            ),
+        ];
+        let sel = [Selector::Ebs("xvdq".into())];
+        let miss = NvmeMiss::new(&sel, seen);
+        assert_eq!(
+            timeout_reason(Mode::Apply, "ebs:xvdq", 90, miss.as_ref(), true),
+            "device ebs:xvdq did not appear within 90s; no NVMe disk matched ebs:xvdq; \
+             seen: /dev/nvme0n1 (EBS vol-0abc as xvda), /dev/nvme1n1 (instance store, serial \"AWS1234\"), \
+             /dev/nvme2n1 (not EBS, not instance store: vendor 0x1b36, model \"QEMU NVMe Ctrl\"), \
+             /dev/nvme3n1 (Identify failed: Permission denied (os error 13)); \
+             the volume is required, so its services will not start; \
+             hint: check the block device mapping (`datavol identify` shows what each NVMe disk is), or raise device_timeout"
+        );
+    }
+
+    #[test]
+    fn timeout_without_nvme_disks_says_so() {
+        let miss = NvmeMiss::new(&[Selector::EbsVolume("vol-0abc".into())], vec![]);
+        assert_eq!(
+            timeout_reason(Mode::Plan, "ebs-volume:vol-0abc", 90, miss.as_ref(), false),
+            "device ebs-volume:vol-0abc is not present; no NVMe disk matched ebs-volume:vol-0abc; \
+             no NVMe disks at all; apply would wait up to 90s for it"
+        );
+    }
+
+    #[test]
+    fn path_selectors_and_matched_ones_add_nothing() {
+        let seen = vec![(
+            PathBuf::from("/dev/nvme1n1"),
+            Ok(Controller::InstanceStore {
+                serial: "AWS1".into(),
+            }),
+        )];
+        let sel = [Selector::Path("/dev/xvdb".into()), Selector::InstanceStore];
+        assert_eq!(NvmeMiss::new(&sel, seen.clone()), None);
+        assert_eq!(NvmeMiss::new(&sel[..1], seen), None);
+        assert_eq!(
+            timeout_reason(Mode::Apply, "/dev/xvdb", 2, None, false),
+            "device /dev/xvdb did not appear within 2s; \
+             not required: its services run on the root disk's content; \
+             hint: check the block device mapping, or raise device_timeout"
+        );
     }
 }

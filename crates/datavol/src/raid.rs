@@ -53,12 +53,15 @@ pub fn wait_members(vol: &Volume, timeout: Duration) -> Result<Vec<Device>, Devi
             }
             devs.sort_by_key(|d| d.node.clone());
             devs.dedup_by_key(|d| d.node.clone());
+            // udev may be mid-way through `mdadm --incremental`: let it finish, so prepare sees the array.
+            udev::settle_all(&md_path(vol), udev::TIMEOUT);
             return Ok(devs);
         }
         if start.elapsed() >= timeout {
             return Err(DeviceError::Timeout {
                 device: vol.device_text(),
                 secs: timeout.as_secs(),
+                nvme: selector::NvmeMiss::now(&vol.device),
             });
         }
         std::thread::sleep(Duration::from_millis(250).min(timeout));

@@ -123,19 +123,130 @@ fn nvme_namespaces() -> Vec<PathBuf> {
     v
 }
 
+/// What each NVMe namespace present says it is, or why it could not be asked.
+fn identify_all() -> Vec<(PathBuf, Result<Controller, String>)> {
+    nvme_namespaces()
+        .into_iter()
+        .map(|dev| {
+            let c = match nvme::identify(&dev) {
+                Ok(data) => nvme::parse_identify(&data).ok_or_else(|| "short Identify data".into()),
+                Err(e) => Err(e.to_string()),
+            };
+            (dev, c)
+        })
+        .collect()
+}
+
 /// Identify data of every NVMe namespace present; unreadable ones are skipped
 /// with a debug line (they are not what a selector asks for).
 pub fn nvme_controllers() -> Vec<(PathBuf, Controller)> {
-    nvme_namespaces()
+    identify_all()
         .into_iter()
-        .filter_map(|dev| match nvme::identify(&dev) {
-            Ok(data) => nvme::parse_identify(&data).map(|c| (dev, c)),
+        .filter_map(|(dev, c)| match c {
+            Ok(c) => Some((dev, c)),
             Err(e) => {
                 log::debug!("NVMe identify {}: {e}", dev.display());
                 None
             }
         })
         .collect()
+}
+
+impl Selector {
+    /// Matched by what an NVMe controller says it is, not by a name in /dev.
+    pub fn reads_nvme_identity(&self) -> bool {
+        matches!(
+            self,
+            Selector::Ebs(_) | Selector::EbsVolume(_) | Selector::InstanceStore
+        )
+    }
+}
+
+/// NVMe-identity selectors that matched no disk, and what each NVMe disk
+/// said it is: a node nobody can log into must say what it saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NvmeMiss {
+    pub unmatched: Vec<Selector>,
+    /// Each NVMe namespace, with its controller or why Identify failed.
+    pub seen: Vec<(PathBuf, Result<Controller, String>)>,
+}
+
+impl NvmeMiss {
+    /// The miss among `selectors`, given what was `seen`; None when every
+    /// NVMe-identity selector matched (or there is none).
+    pub fn new(
+        selectors: &[Selector],
+        seen: Vec<(PathBuf, Result<Controller, String>)>,
+    ) -> Option<NvmeMiss> {
+        let unmatched: Vec<Selector> = selectors
+            .iter()
+            .filter(|s| s.reads_nvme_identity())
+            .filter(|s| {
+                !seen
+                    .iter()
+                    .any(|(_, c)| c.as_ref().is_ok_and(|c| matches_controller(s, c)))
+            })
+            .cloned()
+            .collect();
+        (!unmatched.is_empty()).then_some(NvmeMiss { unmatched, seen })
+    }
+
+    /// Looks at the NVMe disks now, only if a selector reads NVMe identity.
+    pub fn now(selectors: &[Selector]) -> Option<NvmeMiss> {
+        if !selectors.iter().any(Selector::reads_nvme_identity) {
+            return None;
+        }
+        NvmeMiss::new(selectors, identify_all())
+    }
+
+    /// What to check next.
+    pub fn hint(&self) -> &'static str {
+        if self.unmatched == [Selector::InstanceStore] {
+            "is this an instance type with instance store? see `datavol identify`"
+        } else {
+            "check the block device mapping (`datavol identify` shows what each NVMe disk is), or raise device_timeout"
+        }
+    }
+}
+
+/// One disk in a timeout message, e.g. "EBS vol-0abc as xvda".
+fn seen_as(c: &Result<Controller, String>) -> String {
+    match c {
+        Ok(Controller::Ebs {
+            volume_id,
+            bdev: Some(b),
+        }) => format!("EBS {volume_id} as {b}"),
+        Ok(Controller::Ebs {
+            volume_id,
+            bdev: None,
+        }) => format!("EBS {volume_id}, no mapping name"),
+        Ok(Controller::InstanceStore { serial }) => format!("instance store, serial {serial:?}"),
+        Ok(Controller::Other {
+            vendor_id, model, ..
+        }) => format!("not EBS, not instance store: vendor {vendor_id:#06x}, model {model:?}"),
+        Err(e) => format!("Identify failed: {e}"),
+    }
+}
+
+impl fmt::Display for NvmeMiss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let wanted = self
+            .unmatched
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(" or ");
+        if self.seen.is_empty() {
+            return write!(f, "no NVMe disk matched {wanted}; no NVMe disks at all");
+        }
+        let seen = self
+            .seen
+            .iter()
+            .map(|(d, c)| format!("{} ({})", d.display(), seen_as(c)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        write!(f, "no NVMe disk matched {wanted}; seen: {seen}")
+    }
 }
 
 fn blkid_find(token: &str) -> Vec<PathBuf> {
