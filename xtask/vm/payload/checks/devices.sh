@@ -67,9 +67,9 @@ refused() {
 
 # Selectors that must not take QEMU's controller for an EBS or instance-store disk.
 cfg ebs 'device = "ebs:xvdq"'
-check ebs_selector_no_guess refused ebs 4 'did not appear' "$NV"
+check ebs_selector_no_guess refused ebs 4 "did not appear.*no NVMe disk matched ebs:xvdq; seen: $NV \\(not EBS, not instance store: vendor 0x1b36" "$NV"
 cfg store 'device = "instance-store"'
-check instance_store_no_guess refused store 4 'did not appear|no instance-store' "$NV"
+check instance_store_no_guess refused store 4 "did not appear.*no NVMe disk matched instance-store; seen: $NV \\(not EBS, not instance store: vendor 0x1b36" "$NV"
 
 # An md member of an array datavol did not make (stopped, so only its superblock says so).
 mdadm --create /dev/md/other --run --assume-clean --level=1 --raid-devices=2 \
