@@ -30,15 +30,15 @@ pub fn all() -> Vec<Scenario> {
         Scenario { name: "seed", about: "blank data disk: formatted, migrated, mounted by UUID before containerd", status: Ready(seed) },
         Scenario { name: "reboot", about: "second boot: data kept, no format/copy/unit rewrite, datavol's boot cost", status: Ready(reboot) },
         Scenario { name: "power-cut", about: "power cut in the middle of the copy, then a normal boot completes it", status: Ready(power_cut) },
-        Scenario { name: "foreign-disk", about: "data disk holds another ext4 with files: refused, untouched", status: Ready(foreign_disk) },
-        Scenario { name: "foreign-xfs", about: "data disk holds an xfs with files datavol did not make, no adopt_existing: refused, untouched", status: Ready(foreign_xfs) },
+        Scenario { name: "foreign-disk", about: "data disk holds another ext4 with files: refused, untouched", status: Ready(|c| foreign(c, "ext4")) },
+        Scenario { name: "foreign-xfs", about: "data disk holds an xfs with files datavol did not make, no adopt_existing: refused, untouched", status: Ready(|c| foreign(c, "xfs")) },
         Scenario { name: "udev-no-watch", about: "udev sends no change event after mkfs: the by-uuid link must still appear", status: Ready(udev_no_watch) },
         Scenario { name: "nodeadm-order", about: "containerd started late by nodeadm-run.service (AL2023 order)", status: Ready(nodeadm_order) },
-        Scenario { name: "missing-disk", about: "no data disk, required=false: containerd runs from the root disk", status: Ready(missing_disk) },
-        Scenario { name: "missing-disk-required", about: "no data disk, required=true: containerd must not start", status: Ready(missing_disk_required) },
-        Scenario { name: "crash-mkfs-done", about: "datavol crashes right after mkfs; the next boot finishes", status: Ready(crash_mkfs_done) },
-        Scenario { name: "crash-verified", about: "datavol crashes after verifying, before commit; the next boot finishes", status: Ready(crash_verified) },
-        Scenario { name: "crash-unit-written", about: "datavol crashes after writing the unit, before starting it", status: Ready(crash_unit_written) },
+        Scenario { name: "missing-disk", about: "no data disk, required=false: containerd runs from the root disk", status: Ready(|c| missing_disk(c, false)) },
+        Scenario { name: "missing-disk-required", about: "no data disk, required=true: containerd must not start", status: Ready(|c| missing_disk(c, true)) },
+        Scenario { name: "crash-mkfs-done", about: "datavol crashes right after mkfs; the next boot finishes", status: Ready(|c| crash(c, "mkfs-done")) },
+        Scenario { name: "crash-verified", about: "datavol crashes after verifying, before commit; the next boot finishes", status: Ready(|c| crash(c, "verified")) },
+        Scenario { name: "crash-unit-written", about: "datavol crashes after writing the unit, before starting it", status: Ready(|c| crash(c, "unit-written")) },
         Scenario { name: "reseed", about: "data disk lost (instance store after stop/start): reseed from the root disk", status: Ready(reseed) },
         Scenario { name: "snapshot-restore", about: "a data disk datavol committed on one node, attached to a new node: mounted as is", status: Ready(snapshot_restore) },
         Scenario { name: "adopt-existing", about: "adopt_existing = true and an image-cache xfs datavol did not make: adopted, not copied", status: Ready(adopt_existing) },
@@ -201,7 +201,8 @@ impl Ctx {
     }
 
     /// Boots once. Records failures for a boot that did not power off (or, with `marker`,
-    /// did not reach it), an unfinished checker, and every failed guest check.
+    /// did not reach it), an unfinished checker, and every failed guest check; notes how
+    /// long datavol.service ran.
     /// Returns the checker's results.
     fn boot(
         &mut self,
@@ -212,6 +213,20 @@ impl Ctx {
         marker: Option<&str>,
     ) -> Result<Kv, String> {
         self.boot_watch(label, root, disks, p, marker, &mut |_, _| Ok(()))
+    }
+
+    /// As `boot`, then the host's checks of a finished migration on `data`.
+    fn boot_migrated(
+        &mut self,
+        label: &str,
+        root: &Path,
+        disks: &[Disk],
+        p: Payload,
+        data: &Path,
+    ) -> Result<Kv, String> {
+        let res = self.boot(label, root, disks, p, None)?;
+        host_check_migrated(self, label, data, &res);
+        Ok(res)
     }
 
     /// As `boot`, with a `watch` called on every poll of the console (see Machine::boot_watch).
@@ -243,6 +258,7 @@ impl Ctx {
         self.notes
             .push(format!("{label}: {:?} after {}", o.exit, secs(o.took)));
         let res = Kv::load(&p.out().join("result.txt"));
+        note_datavol_time(self, label, &res);
         let want = if marker.is_some() {
             Exit::KilledAtMarker
         } else {
@@ -428,9 +444,7 @@ fn seed(ctx: &mut Ctx) -> Result<(), String> {
     let mut p = ctx.payload("boot")?;
     ctx.install_datavol(&mut p, &config(30, false))?;
     ctx.checker(&mut p, "seed", &[], &[])?;
-    let res = ctx.boot("boot", &root, &disks, p, None)?;
-    note_datavol_time(ctx, "boot", &res);
-    host_check_migrated(ctx, "boot", &data, &res);
+    ctx.boot_migrated("boot", &root, &disks, p, &data)?;
     Ok(())
 }
 
@@ -453,12 +467,10 @@ fn reboot(ctx: &mut Ctx) -> Result<(), String> {
     ctx.install_datavol(&mut p, &config(30, false))?;
     ctx.checker(&mut p, "reboot-1", &[], &[("TOKEN", &token)])?;
     let r1 = ctx.boot("boot1", &root, &disks, p, None)?;
-    note_datavol_time(ctx, "boot1", &r1);
     // Boot 2: same disks; the payload only brings the next checker.
     let mut p = ctx.payload("boot2")?;
     ctx.checker(&mut p, "reboot-2", &[], &[("TOKEN", &token)])?;
     let r2 = ctx.boot("boot2", &root, &disks, p, None)?;
-    note_datavol_time(ctx, "boot2", &r2);
     let (s1, s2) = (r1.get("unit.stat"), r2.get("unit.stat"));
     ctx.expect(
         s1.is_some() && s1 == s2,
@@ -524,18 +536,8 @@ fn power_cut(ctx: &mut Ctx) -> Result<(), String> {
     let mut p = ctx.payload("boot2")?;
     p.run("rm -f /etc/systemd/system/datavol.service.d/failpoints.conf /etc/systemd/system/sysinit.target.wants/vmtest-cutwatch.service");
     ctx.checker(&mut p, "power-cut-2", &[], &[])?;
-    let r2 = ctx.boot("boot2", &root, &disks, p, None)?;
-    note_datavol_time(ctx, "boot2", &r2);
-    host_check_migrated(ctx, "boot2", &data, &r2);
+    ctx.boot_migrated("boot2", &root, &disks, p, &data)?;
     Ok(())
-}
-
-fn foreign_disk(ctx: &mut Ctx) -> Result<(), String> {
-    foreign(ctx, "ext4")
-}
-
-fn foreign_xfs(ctx: &mut Ctx) -> Result<(), String> {
-    foreign(ctx, "xfs")
 }
 
 /// The data disk holds a filesystem with files that datavol did not make (of another
@@ -604,29 +606,22 @@ fn nodeadm_order(ctx: &mut Ctx) -> Result<(), String> {
     p.file("/etc/systemd/system/nodeadm-run.service", unit, 0o644)?;
     p.enable("/etc/systemd/system/nodeadm-run.service", unit)?;
     ctx.checker(&mut p, "nodeadm-order", &["nodeadm-run.service"], &[])?;
-    let res = ctx.boot("boot", &root, &[Disk::virtio(&data, "data0")], p, None)?;
-    note_datavol_time(ctx, "boot", &res);
-    host_check_migrated(ctx, "boot", &data, &res);
+    ctx.boot_migrated("boot", &root, &[Disk::virtio(&data, "data0")], p, &data)?;
     Ok(())
 }
 
-fn missing_disk(ctx: &mut Ctx) -> Result<(), String> {
+/// No data disk at all; `required` decides whether containerd may start without it.
+fn missing_disk(ctx: &mut Ctx, required: bool) -> Result<(), String> {
     let root = ctx.root()?;
     let mut p = ctx.payload("boot")?;
-    ctx.install_datavol(&mut p, &config(5, false))?;
-    ctx.checker(&mut p, "missing-disk", &[], &[])?;
-    let res = ctx.boot("boot", &root, &[], p, None)?;
-    note_datavol_time(ctx, "boot", &res);
-    Ok(())
-}
-
-fn missing_disk_required(ctx: &mut Ctx) -> Result<(), String> {
-    let root = ctx.root()?;
-    let mut p = ctx.payload("boot")?;
-    ctx.install_datavol(&mut p, &config(5, true))?;
-    ctx.checker(&mut p, "missing-disk-required", &[], &[])?;
-    let res = ctx.boot("boot", &root, &[], p, None)?;
-    note_datavol_time(ctx, "boot", &res);
+    ctx.install_datavol(&mut p, &config(5, required))?;
+    let script = if required {
+        "missing-disk-required"
+    } else {
+        "missing-disk"
+    };
+    ctx.checker(&mut p, script, &[], &[])?;
+    ctx.boot("boot", &root, &[], p, None)?;
     Ok(())
 }
 
@@ -650,20 +645,8 @@ fn udev_no_watch(ctx: &mut Ctx) -> Result<(), String> {
         Disk::virtio(&data, "data0"),
         Disk::virtio(&scratch, "scratch0"),
     ];
-    let res = ctx.boot("boot", &root, &disks, p, None)?;
-    note_datavol_time(ctx, "boot", &res);
-    host_check_migrated(ctx, "boot", &data, &res);
+    ctx.boot_migrated("boot", &root, &disks, p, &data)?;
     Ok(())
-}
-
-fn crash_mkfs_done(ctx: &mut Ctx) -> Result<(), String> {
-    crash(ctx, "mkfs-done")
-}
-fn crash_verified(ctx: &mut Ctx) -> Result<(), String> {
-    crash(ctx, "verified")
-}
-fn crash_unit_written(ctx: &mut Ctx) -> Result<(), String> {
-    crash(ctx, "unit-written")
 }
 
 /// datavol aborts at `point` on boot 1 (a process crash; the machine stays up), then a
@@ -685,9 +668,7 @@ fn crash(ctx: &mut Ctx, point: &str) -> Result<(), String> {
     let mut p = ctx.payload("boot2")?;
     p.run("rm -f /etc/systemd/system/datavol.service.d/failpoints.conf");
     ctx.checker(&mut p, "crash-2", &[], &[])?;
-    let r2 = ctx.boot("boot2", &root, &disks, p, None)?;
-    note_datavol_time(ctx, "boot2", &r2);
-    host_check_migrated(ctx, "boot2", &data, &r2);
+    ctx.boot_migrated("boot2", &root, &disks, p, &data)?;
     Ok(())
 }
 
@@ -705,7 +686,6 @@ fn reseed(ctx: &mut Ctx) -> Result<(), String> {
     let mut p = ctx.payload("boot2")?;
     ctx.checker(&mut p, "reseed", &[], &[])?;
     let r2 = ctx.boot("boot2", &root, &disks, p, None)?;
-    note_datavol_time(ctx, "boot2", &r2);
     let (u1, u2) = (r1.get("data.uuid"), r2.get("data.uuid"));
     ctx.expect(
         u2.is_some() && u1 != u2,
@@ -761,7 +741,6 @@ fn slow_source(ctx: &mut Ctx) -> Result<(), String> {
         Ok(())
     })?;
     ctx.expect(throttled, "the console never showed 'failpoint mkfs-done'");
-    note_datavol_time(ctx, "boot", &res);
     if let Some(n) = res.get("progress.lines") {
         ctx.notes.push(format!("boot: {n} progress lines"));
     }
@@ -801,11 +780,9 @@ fn raid0_multi_dir(ctx: &mut Ctx) -> Result<(), String> {
     )?;
     ctx.checker(&mut p, "raid0-1", &[], &[("TOKEN", &token)])?;
     let r1 = ctx.boot("boot1", &root, &disks, p, None)?;
-    note_datavol_time(ctx, "boot1", &r1);
     let mut p = ctx.payload("boot2")?;
     ctx.checker(&mut p, "raid0-2", &[], &[("TOKEN", &token)])?;
     let r2 = ctx.boot("boot2", &root, &disks, p, None)?;
-    note_datavol_time(ctx, "boot2", &r2);
     let (u1, u2) = (r1.get("data.uuid"), r2.get("data.uuid"));
     ctx.expect(
         u1.is_some() && u1 != Some("") && u1 == u2,
@@ -841,7 +818,6 @@ fn snapshot_restore(ctx: &mut Ctx) -> Result<(), String> {
     ctx.install_datavol(&mut p, &config(30, false))?;
     ctx.checker(&mut p, "snapshot-restore", &[], &[])?;
     let r2 = ctx.boot("boot2", &root2, &disks, p, None)?;
-    note_datavol_time(ctx, "boot2", &r2);
     let (u1, u2) = (r1.get("data.uuid"), r2.get("data.uuid"));
     ctx.expect(
         u1.is_some() && u1 == u2,
@@ -877,7 +853,6 @@ fn adopt_existing(ctx: &mut Ctx) -> Result<(), String> {
     ctx.install_datavol(&mut p, &config)?;
     ctx.checker(&mut p, "adopt-existing", &[], &[])?;
     let res = ctx.boot("boot", &root, &[Disk::virtio(&data, "data0")], p, None)?;
-    note_datavol_time(ctx, "boot", &res);
     ctx.expect(
         res.get("data.uuid") == Some(uuid.as_str()),
         format!(
