@@ -20,10 +20,9 @@ pub struct Device {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
-    /// `nvme` says what the NVMe disks are when an NVMe-identity selector missed.
-    #[error("device {device} did not appear within {secs}s{}; hint: {}",
-        .nvme.as_ref().map(|m| format!("; {m}")).unwrap_or_default(),
-        timeout_hint(.nvme.as_ref()))]
+    /// `nvme` says what the NVMe disks are when an NVMe-identity selector
+    /// missed; plan turns all of it into the volume's reason.
+    #[error("device {device} did not appear within {secs}s")]
     Timeout {
         device: String,
         secs: u64,
@@ -43,14 +42,6 @@ pub enum DeviceError {
         #[source]
         source: std::io::Error,
     },
-}
-
-/// What to check after a timeout.
-pub fn timeout_hint(nvme: Option<&NvmeMiss>) -> &'static str {
-    nvme.map_or(
-        "check the block device mapping, or raise device_timeout",
-        NvmeMiss::hint,
-    )
 }
 
 /// The first selector, in order, that matches a device now.

@@ -243,7 +243,10 @@ fn timeout_reason(
             } else {
                 "not required: its services run on the root disk's content"
             },
-            device::timeout_hint(nvme)
+            nvme.map_or(
+                "check the block device mapping, or raise device_timeout",
+                NvmeMiss::hint
+            )
         ),
     }
 }

@@ -448,6 +448,15 @@ fn seed(ctx: &mut Ctx) -> Result<(), String> {
     Ok(())
 }
 
+/// A fact both boots reported must be there and be the same.
+fn expect_kept(ctx: &mut Ctx, r1: &Kv, r2: &Kv, key: &str, what: &str) {
+    let (a, b) = (r1.get(key), r2.get(key));
+    ctx.expect(
+        a.is_some_and(|v| !v.is_empty()) && a == b,
+        format!("{what} changed between boots: {a:?} then {b:?}"),
+    );
+}
+
 fn note_datavol_time(ctx: &mut Ctx, label: &str, res: &Kv) {
     if let Some(us) = res.get("datavol.usec").and_then(|v| v.parse::<u64>().ok()) {
         ctx.notes.push(format!(
@@ -470,18 +479,9 @@ fn reboot(ctx: &mut Ctx) -> Result<(), String> {
     // Boot 2: same disks; the payload only brings the next checker.
     let mut p = ctx.payload("boot2")?;
     ctx.checker(&mut p, "reboot-2", &[], &[("TOKEN", &token)])?;
-    let r2 = ctx.boot("boot2", &root, &disks, p, None)?;
-    let (s1, s2) = (r1.get("unit.stat"), r2.get("unit.stat"));
-    ctx.expect(
-        s1.is_some() && s1 == s2,
-        format!("mount unit rewritten: inode/mtime {s1:?} then {s2:?}"),
-    );
-    let (u1, u2) = (r1.get("data.uuid"), r2.get("data.uuid"));
-    ctx.expect(
-        u1.is_some() && u1 == u2,
-        format!("data disk UUID changed: {u1:?} then {u2:?}"),
-    );
-    host_check_migrated(ctx, "boot2", &data, &r2);
+    let r2 = ctx.boot_migrated("boot2", &root, &disks, p, &data)?;
+    expect_kept(ctx, &r1, &r2, "unit.stat", "mount unit inode/mtime");
+    expect_kept(ctx, &r1, &r2, "data.uuid", "data disk UUID");
     Ok(())
 }
 
@@ -783,11 +783,7 @@ fn raid0_multi_dir(ctx: &mut Ctx) -> Result<(), String> {
     let mut p = ctx.payload("boot2")?;
     ctx.checker(&mut p, "raid0-2", &[], &[("TOKEN", &token)])?;
     let r2 = ctx.boot("boot2", &root, &disks, p, None)?;
-    let (u1, u2) = (r1.get("data.uuid"), r2.get("data.uuid"));
-    ctx.expect(
-        u1.is_some() && u1 != Some("") && u1 == u2,
-        format!("array filesystem UUID {u1:?} then {u2:?}"),
-    );
+    expect_kept(ctx, &r1, &r2, "data.uuid", "array filesystem UUID");
     for d in &disks {
         let t = blkid(&d.path);
         ctx.expect(
@@ -817,13 +813,8 @@ fn snapshot_restore(ctx: &mut Ctx) -> Result<(), String> {
     let mut p = ctx.payload("boot2")?;
     ctx.install_datavol(&mut p, &config(30, false))?;
     ctx.checker(&mut p, "snapshot-restore", &[], &[])?;
-    let r2 = ctx.boot("boot2", &root2, &disks, p, None)?;
-    let (u1, u2) = (r1.get("data.uuid"), r2.get("data.uuid"));
-    ctx.expect(
-        u1.is_some() && u1 == u2,
-        format!("data disk UUID {u1:?} then {u2:?}"),
-    );
-    host_check_migrated(ctx, "boot2", &data, &r2);
+    let r2 = ctx.boot_migrated("boot2", &root2, &disks, p, &data)?;
+    expect_kept(ctx, &r1, &r2, "data.uuid", "data disk UUID");
     Ok(())
 }
 
