@@ -689,34 +689,19 @@ fn find_datavol(o: &Opts, root: &Path) -> Result<PathBuf, String> {
     Ok(bin)
 }
 
-fn check_env() -> Result<(), String> {
-    if sh("id", &["-u"])?.trim() != "0" {
-        return Err("bench must run as root (loop devices, mkfs, drop_caches)".into());
+fn check_env(o: &Opts) -> Result<(), String> {
+    crate::util::require_root("cargo xtask bench")?;
+    use crate::preflight::{check, needs};
+    let mut groups = vec![needs::BENCH];
+    if o.vm {
+        groups.push(needs::VM);
     }
-    for tool in [
-        "losetup", "mkfs.xfs", "rsync", "cp", "dd", "mknod", "setfattr", "du", "sync",
-    ] {
-        let ok = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .stdout(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if !ok {
-            return Err(format!(
-                "bench needs {tool} (apt-get install xfsprogs rsync attr coreutils)"
-            ));
-        }
-    }
-    if !Path::new("/usr/bin/time").is_file() {
-        return Err("bench needs /usr/bin/time (apt-get install time)".into());
-    }
-    Ok(())
+    check("cargo xtask bench", &groups)
 }
 
 pub fn run(args: &[String]) -> Result<(), String> {
     let o = parse(args)?;
-    check_env()?;
+    check_env(&o)?;
     let ws = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .ok_or("no workspace root")?

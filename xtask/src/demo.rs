@@ -1,15 +1,9 @@
 //! `cargo xtask demo`: the seed failure and datavol avoiding it, on a loop
 //! device inside a private mount namespace (xtask/demo.sh does the work).
 
+use crate::util::{require_root, workspace_root};
 use std::path::PathBuf;
 use std::process::Command;
-
-pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_default()
-}
 
 /// Builds the binaries the demo and the tests need; returns the target dir.
 pub fn build_debug(packages: &[&str]) -> Result<PathBuf, String> {
@@ -29,21 +23,9 @@ pub fn build_debug(packages: &[&str]) -> Result<PathBuf, String> {
     Ok(target.join("debug"))
 }
 
-pub fn require_root(what: &str) -> Result<(), String> {
-    let out = Command::new("id")
-        .arg("-u")
-        .output()
-        .map_err(|e| format!("id -u: {e}"))?;
-    if String::from_utf8_lossy(&out.stdout).trim() != "0" {
-        return Err(format!(
-            "{what} needs root (loop devices and mounts); run it with sudo"
-        ));
-    }
-    Ok(())
-}
-
 pub fn run(_args: &[String]) -> Result<(), String> {
     require_root("cargo xtask demo")?;
+    crate::preflight::check("cargo xtask demo", &[crate::preflight::needs::DEMO])?;
     let bin = build_debug(&["datavol", "datavol-systemd-double"])?;
     let script = workspace_root().join("xtask/demo.sh");
     let st = Command::new("unshare")

@@ -4,14 +4,18 @@ use std::process::ExitCode;
 mod bench;
 mod demo;
 mod man;
+mod preflight;
 mod rpm;
+mod setup;
 mod test;
+mod util;
 mod vm;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rest = args.get(1..).unwrap_or_default().to_vec();
     let result = match args.first().map(String::as_str) {
+        Some("setup") => setup::run(&rest),
         Some("demo") => demo::run(&rest),
         Some("vm-test") => vm::run(&rest),
         Some("bench") => bench::run(&rest),
@@ -19,7 +23,7 @@ fn main() -> ExitCode {
         Some("rpm") => rpm::run(&rest),
         Some("man") => man::run(&rest),
         _ => {
-            eprintln!("usage: cargo xtask <demo|test [--no-vm]|vm-test [SCENARIO...]|bench|rpm [--target T] [--check]|man [--check]>");
+            eprintln!("usage: cargo xtask <setup|demo|test [--no-vm]|vm-test [SCENARIO...]|bench|rpm [--target T] [--check]|man [--check]>");
             return ExitCode::from(2);
         }
     };

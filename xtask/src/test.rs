@@ -2,13 +2,20 @@
 //! failpoints compiled in for the crash tests), then the VM boot tests.
 //! `--no-vm` skips the VM part, for a quick local loop.
 
-use crate::demo::{require_root, workspace_root};
+use crate::preflight::{self, needs};
+use crate::util::{require_root, workspace_root};
 use std::process::Command;
 use std::time::Instant;
 
 pub fn run(args: &[String]) -> Result<(), String> {
     require_root("cargo xtask test")?;
     let no_vm = args.iter().any(|a| a == "--no-vm");
+    // Everything this run will use, checked before the first build.
+    let mut groups = vec![needs::CARGO_TEST, needs::RPM_CHECK];
+    if !no_vm {
+        groups.push(needs::VM);
+    }
+    preflight::check("cargo xtask test", &groups)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     crate::rpm::run(&["--check".into()])?; // the RPM and the man pages (packaging/README.md)
     let t = Instant::now();

@@ -11,7 +11,7 @@ use scenarios::{Ctx, Status};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
-use util::{have, output, secs, ws_root};
+use util::{secs, ws_root};
 
 const USAGE: &str = "usage: cargo xtask vm-test [OPTIONS] [SCENARIO...]
 
@@ -248,38 +248,10 @@ fn cache_dir() -> Result<PathBuf, String> {
     Ok(cache)
 }
 
-/// qemu, qemu-img, debootstrap, mkfs.*: installed from apt when missing (as root).
+/// Root, and every host program the rig runs (`cargo xtask setup` installs them).
 fn host_tools() -> Result<(), String> {
-    let uid = output(Command::new("id").arg("-u"))?;
-    if uid.trim() != "0" {
-        return Err("vm-test needs root (debootstrap, loop mounts of its own images)".into());
-    }
-    let need = [
-        ("qemu-system-x86_64", "qemu-system-x86"),
-        ("qemu-img", "qemu-utils"),
-        ("debootstrap", "debootstrap"),
-        ("mkfs.xfs", "xfsprogs"),
-        ("mkfs.ext4", "e2fsprogs"),
-    ];
-    let missing: Vec<&str> = need
-        .iter()
-        .filter(|(t, _)| !have(t))
-        .map(|(_, p)| *p)
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    eprintln!("vm-test: installing {}", missing.join(" "));
-    let st = Command::new("apt-get")
-        .args(["install", "-y", "--no-install-recommends"])
-        .args(&missing)
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .status()
-        .map_err(|e| format!("apt-get: {e}"))?;
-    if !st.success() {
-        return Err(format!("apt-get install {} failed", missing.join(" ")));
-    }
-    Ok(())
+    crate::util::require_root("cargo xtask vm-test")?;
+    crate::preflight::check("cargo xtask vm-test", &[crate::preflight::needs::VM])
 }
 
 /// The package `cargo xtask rpm` last wrote for this host (for --no-build).

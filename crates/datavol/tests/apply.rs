@@ -17,7 +17,7 @@ fn seed_and_check(fs: &str) {
     let mut sb = Sandbox::new();
     let dev = sb.add_loop("data", 400);
     let (src, orig) = sb.node_tree();
-    let before = tree_fingerprint(&src);
+    let before = populated_fingerprint(&src);
     sb.write_config(&config(&dev, fs, &src, ""));
 
     let (code, out, err) = sb.datavol(&["plan"]);
@@ -34,7 +34,11 @@ fn seed_and_check(fs: &str) {
     // The copy is faithful to the original still visible underneath.
     assert_eq!(rsync_diff(&sb, &orig, &src), "", "copy differs from source");
     // The host never sees the sandbox's mounts: there `src` is the original.
-    assert_eq!(tree_fingerprint(&src), before, "the source was changed");
+    assert_eq!(
+        populated_fingerprint(&src),
+        before,
+        "the source was changed"
+    );
     let mode = sb.in_ns_check(&format!("stat -c %a {}", src.display()));
     assert_eq!(
         mode.trim(),
@@ -123,7 +127,7 @@ fn seed_ext4() {
 /// A refusal exits 3, says why, and leaves the device and the source as they were.
 fn assert_refused(sb: &Sandbox, src: &Path, needle: &str) {
     let dev_before: Vec<String> = sb.loops.iter().map(|l| l.checksum()).collect();
-    let src_before = tree_fingerprint(src);
+    let src_before = populated_fingerprint(src);
     let (code, out, err) = sb.datavol(&["apply"]);
     assert_eq!(code, Some(3), "expected refusal: {out}{err}");
     assert!(
@@ -132,7 +136,7 @@ fn assert_refused(sb: &Sandbox, src: &Path, needle: &str) {
     );
     let dev_after: Vec<String> = sb.loops.iter().map(|l| l.checksum()).collect();
     assert_eq!(dev_before, dev_after, "the device changed");
-    assert_eq!(src_before, tree_fingerprint(src), "the source changed");
+    assert_eq!(src_before, populated_fingerprint(src), "the source changed");
     assert_eq!(sb.mount_source(src), None, "something got mounted");
     assert!(!sb.calls().contains("StartUnit"), "{}", sb.calls());
 }

@@ -64,16 +64,6 @@ pub fn logged(cmd: &mut Command, log: &Path) -> Result<(), String> {
     }
 }
 
-pub fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
 pub fn sha256_bytes(data: &[u8]) -> Result<String, String> {
     let mut child = Command::new("sha256sum")
         .stdin(Stdio::piped())

@@ -391,12 +391,59 @@ pub fn read_all(path: &Path) -> Vec<u8> {
 }
 
 /// A content+metadata fingerprint of a tree, for "byte-for-byte unchanged".
+/// Every step must succeed (pipefail, no `|| true`): a fingerprint that could
+/// not be computed would make "unchanged" compare two empty strings.
 pub fn tree_fingerprint(root: &Path) -> String {
-    let out = sh(&format!(
-        "cd {} && find . -printf '%p %y %m %U %G %s %T@\\n' | sort && find . -type f -print0 | sort -z | xargs -0 -r sha256sum && getfattr -R -d -m - --absolute-names . 2>/dev/null | sort || true",
+    let out = Command::new("bash")
+        .args([
+            "-c",
+            "set -euo pipefail; cd \"$1\"; \
+             find . -printf '%p %y %m %U %G %s %T@\\n' | LC_ALL=C sort; \
+             find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum; \
+             getfattr -R -h -d -m - --absolute-names . | LC_ALL=C sort",
+            "fingerprint",
+        ])
+        .arg(root)
+        .output()
+        .expect("run bash");
+    assert!(
+        out.status.success(),
+        "fingerprinting {} failed ({}): {}",
+        root.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.lines().count() > 1,
+        "fingerprint of {} is empty: {text:?}",
         root.display()
-    ));
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    );
+    text
+}
+
+/// The entries [`populate_source`] makes, each of which a fingerprint of
+/// its tree must show (with its hash, or its xattr).
+pub const POPULATED: [&str; 6] = [
+    "./io.containerd.content.v1.content/blobs/sha256/aaaa f",
+    "./hardlink-to-aaaa f",
+    "./link-to-bbbb l",
+    "./io.containerd.snapshotter.v1.overlayfs/snapshots/1/fs/etc/deleted c",
+    "trusted.overlay.opaque=\"y\"",
+    "  ./sparse.img",
+];
+
+/// The fingerprint of a tree made by [`populate_source`], checked to cover it.
+pub fn populated_fingerprint(root: &Path) -> String {
+    let fp = tree_fingerprint(root);
+    for want in POPULATED {
+        assert!(
+            fp.contains(want),
+            "fingerprint of {} lacks {want:?}:\n{fp}",
+            root.display()
+        );
+    }
+    fp
 }
 
 impl Sandbox {

@@ -1,0 +1,152 @@
+//! Before a task builds or runs anything: is every program it will run
+//! installed? One message lists all that are missing, with their packages
+//! (from xtask/debian-packages.txt) and the command that installs them, so a
+//! fresh machine fails in seconds instead of at minute nine.
+
+use std::path::Path;
+
+/// The package list, shared with `cargo xtask setup`.
+pub const PACKAGES: &str = include_str!("../debian-packages.txt");
+
+/// What each task runs, beyond cargo and coreutils.
+pub mod needs {
+    /// `cargo test`: loop devices, mkfs, the signature zoo, a real dbus-daemon,
+    /// the copy engine's fidelity oracles, unit-name oracles.
+    pub const CARGO_TEST: &[&str] = &[
+        "losetup",
+        "blkid",
+        "wipefs",
+        "findmnt",
+        "partx",
+        "unshare",
+        "nsenter",
+        "mkswap",
+        "mkfs.xfs",
+        "mkfs.ext4",
+        "sfdisk",
+        "cryptsetup",
+        "pvcreate",
+        "dbus-daemon",
+        "rsync",
+        "setfattr",
+        "getfattr",
+        "setfacl",
+        "getfacl",
+        "setcap",
+        "getcap",
+        "systemd-escape",
+        "systemd-analyze",
+    ];
+    /// `cargo xtask rpm --check`.
+    pub const RPM_CHECK: &[&str] = &[
+        "rpm",
+        "rpm2cpio",
+        "rpmlint",
+        "man",
+        "strip",
+        "ldd",
+        "systemctl",
+    ];
+    /// `cargo xtask vm-test`: the image build and the host-side checks.
+    pub const VM: &[&str] = &[
+        "qemu-system-x86_64",
+        "qemu-img",
+        "debootstrap",
+        "mkfs.xfs",
+        "mkfs.ext4",
+        "rsync",
+        "strip",
+    ];
+    /// `cargo xtask bench` (its VM part needs [`VM`] as well).
+    pub const BENCH: &[&str] = &["losetup", "mkfs.xfs", "rsync", "setfattr", "/usr/bin/time"];
+    /// `cargo xtask demo`.
+    pub const DEMO: &[&str] = &["losetup", "unshare", "findmnt", "mkfs.xfs", "dbus-daemon"];
+}
+
+/// (package, programs) from the list.
+pub fn packages() -> Vec<(&'static str, Vec<&'static str>)> {
+    PACKAGES
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or_default())
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            w.next().map(|p| (p, w.collect()))
+        })
+        .collect()
+}
+
+fn package_of(program: &str) -> Option<&'static str> {
+    packages()
+        .into_iter()
+        .find(|(_, progs)| progs.contains(&program))
+        .map(|(p, _)| p)
+}
+
+/// A program is there if it is an absolute path that exists, or on PATH
+/// (with the sbin directories root has, which a sudo'd PATH may lack).
+pub fn have(program: &str) -> bool {
+    if program.starts_with('/') {
+        return Path::new(program).exists();
+    }
+    let path = std::env::var("PATH").unwrap_or_default();
+    let found = path
+        .split(':')
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"])
+        .any(|d| Path::new(d).join(program).is_file());
+    found
+}
+
+/// Fails with one message naming every missing program of `groups`.
+pub fn check(task: &str, groups: &[&[&str]]) -> Result<(), String> {
+    let mut missing: Vec<&str> = groups
+        .iter()
+        .flat_map(|g| g.iter().copied())
+        .filter(|p| !have(p))
+        .collect();
+    missing.sort();
+    missing.dedup();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let mut pkgs: Vec<&str> = missing.iter().filter_map(|p| package_of(p)).collect();
+    pkgs.sort();
+    pkgs.dedup();
+    Err(format!(
+        "{task} needs programs that are not installed: {} (Debian packages: {}); \
+         hint: run `cargo xtask setup` as root, which installs everything in xtask/debian-packages.txt",
+        missing.join(", "),
+        pkgs.join(" ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_needed_program_has_a_package() {
+        for group in [
+            needs::CARGO_TEST,
+            needs::RPM_CHECK,
+            needs::VM,
+            needs::BENCH,
+            needs::DEMO,
+        ] {
+            for p in group {
+                assert!(
+                    package_of(p).is_some(),
+                    "{p} is not in xtask/debian-packages.txt"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn names_what_is_missing() {
+        let e = check("t", &[&["no-such-program-xyz", "sh"]]).unwrap_err();
+        assert!(e.contains("no-such-program-xyz"), "{e}");
+        assert!(!e.contains(" sh"), "{e}");
+        assert!(e.contains("cargo xtask setup"), "{e}");
+        assert!(check("t", &[&["sh"]]).is_ok());
+    }
+}

@@ -1,0 +1,160 @@
+//! `cargo xtask setup`: installs every package in xtask/debian-packages.txt
+//! with apt-get, as root. The README's set-up line and .ci/run both run it.
+//!
+//! Trap it handles: some Debian 12 machine images ship qemu-utils from
+//! bookworm-backports, whose Breaks: stop bookworm's qemu-system-x86 from
+//! installing ("held broken packages"). When the installed qemu-utils is
+//! newer than any the release offers, setup asks for the release's own
+//! (`qemu-utils/bookworm`, downgrading); otherwise it leaves it alone.
+
+use crate::preflight;
+use crate::util::require_root;
+use std::process::{Command, Stdio};
+
+fn output(cmd: &mut Command) -> Result<String, String> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{cmd:?}: {e}"))?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn codename() -> Result<String, String> {
+    let text =
+        std::fs::read_to_string("/etc/os-release").map_err(|e| format!("/etc/os-release: {e}"))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
+        .map(|s| s.trim_matches('"').to_string())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| "/etc/os-release has no VERSION_CODENAME; setup supports Debian".into())
+}
+
+/// `dpkg --compare-versions A op B`.
+fn version_cmp(a: &str, op: &str, b: &str) -> bool {
+    Command::new("dpkg")
+        .args(["--compare-versions", a, op, b])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The release's own versions of `pkg` (its suites: codename, -updates,
+/// -security), from `apt-cache madison`.
+fn release_versions(pkg: &str, codename: &str) -> Result<Vec<String>, String> {
+    let text = output(Command::new("apt-cache").args(["madison", pkg]))?;
+    Ok(parse_madison(&text, codename))
+}
+
+fn parse_madison(text: &str, codename: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('|').map(str::trim).collect();
+            let suite = f.get(2)?.split_whitespace().nth(1)?.split('/').next()?;
+            let ours = suite == codename
+                || suite == format!("{codename}-updates")
+                || suite == format!("{codename}-security");
+            ours.then(|| f[1].to_string())
+        })
+        .collect()
+}
+
+/// The installed version of `pkg`, if any.
+fn installed_version(pkg: &str) -> Option<String> {
+    let text = output(Command::new("dpkg-query").args([
+        "-W",
+        "-f",
+        "${db:Status-Status} ${Version}",
+        pkg,
+    ]))
+    .ok()?;
+    let (status, version) = text.split_once(' ')?;
+    (status == "installed").then(|| version.to_string())
+}
+
+/// The package arguments for apt-get: `qemu-utils/<codename>` when the
+/// installed one came from outside the release (backports) and is newer.
+fn install_args(codename: &str) -> Result<(Vec<String>, bool), String> {
+    let mut args = Vec::new();
+    let mut downgrade = false;
+    for (pkg, _) in preflight::packages() {
+        let pinned = pkg == "qemu-utils"
+            && match installed_version(pkg) {
+                Some(have) => {
+                    let offered = release_versions(pkg, codename)?;
+                    !offered.is_empty() && offered.iter().all(|v| version_cmp(&have, "gt", v))
+                }
+                None => false,
+            };
+        if pinned {
+            eprintln!(
+                "xtask setup: the installed {pkg} is newer than {codename}'s and would block \
+                 qemu-system-x86; installing {codename}'s {pkg} instead"
+            );
+            args.push(format!("{pkg}/{codename}"));
+            downgrade = true;
+        } else {
+            args.push(pkg.to_string());
+        }
+    }
+    Ok((args, downgrade))
+}
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    if let Some(a) = args.first() {
+        return Err(format!(
+            "setup: unknown argument {a:?}; usage: cargo xtask setup"
+        ));
+    }
+    require_root("cargo xtask setup")?;
+    let codename = codename()?;
+    let apt = |args: &[String]| -> Result<(), String> {
+        let st = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(Stdio::null())
+            .status()
+            .map_err(|e| format!("apt-get: {e}"))?;
+        if st.success() {
+            Ok(())
+        } else {
+            Err(format!("apt-get {} failed ({st})", args.join(" ")))
+        }
+    };
+    apt(&["update".into(), "-q".into()])?;
+    let (pkgs, downgrade) = install_args(&codename)?;
+    let mut cmd: Vec<String> = ["install", "-y", "-q", "--no-install-recommends"]
+        .map(String::from)
+        .to_vec();
+    if downgrade {
+        cmd.push("--allow-downgrades".into());
+    }
+    cmd.extend(pkgs);
+    apt(&cmd)?;
+    preflight::check(
+        "cargo xtask setup",
+        &[
+            preflight::needs::CARGO_TEST,
+            preflight::needs::RPM_CHECK,
+            preflight::needs::VM,
+            preflight::needs::BENCH,
+            preflight::needs::DEMO,
+        ],
+    )?;
+    eprintln!("xtask setup: every package in xtask/debian-packages.txt is installed");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_madison;
+
+    #[test]
+    fn madison_keeps_the_release_suites_only() {
+        let text = " qemu-utils | 1:10.0.2+ds-2+deb13u1~bpo12+1 | http://deb.debian.org/debian bookworm-backports/main amd64 Packages\n \
+                     qemu-utils | 1:7.2+dfsg-7+deb12u18+b2 | http://deb.debian.org/debian bookworm/main amd64 Packages\n \
+                     qemu-utils | 1:7.2+dfsg-7+deb12u15 | http://deb.debian.org/debian-security bookworm-security/main amd64 Packages\n";
+        assert_eq!(
+            parse_madison(text, "bookworm"),
+            ["1:7.2+dfsg-7+deb12u18+b2", "1:7.2+dfsg-7+deb12u15"]
+        );
+    }
+}
