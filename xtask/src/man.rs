@@ -5,7 +5,7 @@
 //! argument (in the SYNOPSIS) or exit code of `datavol --help` (and each
 //! subcommand's help) missing from datavol(8), or documented there but gone
 //! from the binary; a config key of the parser
-//! (`struct RawVolume` in crates/datavol/src/config.rs) missing from
+//! (`struct RawVolume` in crates/datavol/src/config/mod.rs) missing from
 //! datavol.toml(5) or the other way round; or a page that `man` renders with
 //! warnings.
 //!
@@ -663,7 +663,7 @@ pub fn check(bin: Option<&Path>) -> Result<(), String> {
 
 /// The keys of a volume table, read from the parser's own struct.
 fn config_keys() -> Result<BTreeSet<String>, String> {
-    let path = workspace_root().join("crates/datavol/src/config.rs");
+    let path = workspace_root().join("crates/datavol/src/config/mod.rs");
     let src = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let start = src
         .find("struct RawVolume {")

@@ -1,11 +1,11 @@
 //! `datavol status`: what each volume looks like right now.
 
 use crate::config::{Config, Volume};
-use crate::mountinfo;
-use crate::namespace::TempMount;
+use crate::discover::probe::{self, Probe};
 use crate::plan;
-use crate::probe::{self, Probe};
-use crate::state::{self, State};
+use crate::record::marker::{self, State};
+use crate::sys::mountinfo;
+use crate::sys::namespace::TempMount;
 use std::process::ExitCode;
 
 #[derive(Debug, serde::Serialize)]
@@ -22,7 +22,7 @@ pub struct VolumeStatus {
     pub directories: Vec<(String, bool)>,
     pub migration: Option<State>,
     /// Seeds recorded on the root disk; reseeds > 0 means the disk came back blank.
-    pub history: crate::history::History,
+    pub history: crate::record::history::History,
     pub used_bytes: Option<u64>,
     pub free_bytes: Option<u64>,
     pub error: Option<String>,
@@ -34,7 +34,7 @@ pub fn volume_status(
     state_dir: &std::path::Path,
 ) -> VolumeStatus {
     let mut s = VolumeStatus {
-        history: crate::history::load(state_dir, &v.name),
+        history: crate::record::history::load(state_dir, &v.name),
         volume: v.name.clone(),
         device: v.device_text(),
         node: None,
@@ -54,10 +54,10 @@ pub fn volume_status(
         s.mounted_from = Some(m.source.clone());
     }
     let found = match v.raid {
-        Some(_) => crate::device::describe(&crate::raid::md_path(v))
+        Some(_) => crate::discover::device::describe(&crate::discover::raid::md_path(v))
             .map(Some)
             .map_err(|e| e.to_string()),
-        None => crate::device::find_now(&v.device).map_err(|e| e.to_string()),
+        None => crate::discover::device::find_now(&v.device).map_err(|e| e.to_string()),
     };
     let dev = match found {
         Ok(Some(d)) => d,
@@ -87,14 +87,14 @@ pub fn volume_status(
         s.directories.push((d.display().to_string(), ok));
     }
     if s.mounted {
-        s.migration = state::read(&v.mount_point).ok().flatten();
+        s.migration = marker::read(&v.mount_point).ok().flatten();
         if let Ok(st) = nix::sys::statvfs::statvfs(&v.mount_point) {
             let f = st.fragment_size();
             s.free_bytes = Some(st.blocks_available() * f);
             s.used_bytes = Some((st.blocks() - st.blocks_free()) * f);
         }
     } else if s.fstype.as_deref() == Some(v.filesystem.as_str())
-        && crate::device::in_use(&dev, mounts, &[]).is_none()
+        && crate::discover::device::in_use(&dev, mounts, &[]).is_none()
     {
         let fs = v.filesystem.as_str();
         if let Ok(m) = TempMount::new(
@@ -104,7 +104,7 @@ pub fn volume_status(
             true,
             plan::no_write_options(fs),
         ) {
-            s.migration = state::read(&m.target).ok().flatten();
+            s.migration = marker::read(&m.target).ok().flatten();
             let _ = m.unmount();
         }
     }

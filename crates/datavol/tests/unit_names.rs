@@ -1,7 +1,7 @@
 //! Unit naming checked against `systemd-escape --path` itself, and rendered
 //! units checked by `systemd-analyze verify`.
 
-use datavol::unit::{self, MountSpec};
+use datavol::systemd::unit::{self, MountSpec};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! which filesystem it last seeded, and how often it had to seed again
 //! because the disk came back blank (instance store after a stop/start).
 
-use crate::fsutil;
+use crate::sys::fsutil;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -46,7 +46,7 @@ pub fn record_seed(dir: &Path, volume: &str, uuid: &str) -> std::io::Result<Hist
     }
     h.seeds += 1;
     h.last_uuid = Some(uuid.to_string());
-    h.last_seed_at = Some(crate::state::now());
+    h.last_seed_at = Some(crate::record::marker::now());
     fsutil::create_dir_durable(dir, 0o755)?;
     let data = serde_json::to_vec_pretty(&h).map_err(std::io::Error::other)?;
     fsutil::write_atomic(&path(dir, volume), &data, 0o644)?;

@@ -5,11 +5,11 @@
 //! any other signature are refused.
 
 use crate::config::Volume;
-use crate::device::{self, Device, DeviceError};
-use crate::mountinfo::MountEntry;
-use crate::probe::{self, Probe};
-use crate::selector;
-use crate::udev;
+use crate::discover::device::{self, Device, DeviceError};
+use crate::discover::probe::{self, Probe};
+use crate::discover::selector;
+use crate::discover::udev;
+use crate::sys::mountinfo::MountEntry;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -5,7 +5,8 @@ use crate::apply::{self, Bus};
 use crate::config::{self, Config};
 use crate::error::{exit, Failure};
 use crate::plan::{self, Mode, Outcome};
-use crate::{lock, mountinfo, namespace, status};
+use crate::status;
+use crate::sys::{lock, mountinfo, namespace};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,10 +28,10 @@ pub struct Cli {
     )]
     pub config_dir: PathBuf,
     /// Where .mount units are written.
-    #[arg(long, global = true, value_name = "DIR", default_value = crate::unit::DEFAULT_UNIT_DIR)]
+    #[arg(long, global = true, value_name = "DIR", default_value = crate::systemd::unit::DEFAULT_UNIT_DIR)]
     pub unit_dir: PathBuf,
     /// Where datavol keeps its records on the root disk.
-    #[arg(long, global = true, value_name = "DIR", default_value = crate::history::DEFAULT_STATE_DIR)]
+    #[arg(long, global = true, value_name = "DIR", default_value = crate::record::history::DEFAULT_STATE_DIR)]
     pub state_dir: PathBuf,
     /// Log debug detail.
     #[arg(short, long, global = true)]
@@ -335,10 +336,10 @@ fn copy(src: &std::path::Path, dst: &std::path::Path, workers: usize, no_verify:
 
 /// The device a volume is mounted from now: its RAID array, or the first
 /// selector that matches.
-fn volume_device(v: &crate::config::Volume) -> Option<crate::device::Device> {
+fn volume_device(v: &crate::config::Volume) -> Option<crate::discover::device::Device> {
     match v.raid {
-        Some(_) => crate::device::describe(&crate::raid::md_path(v)).ok(),
-        None => crate::device::find_now(&v.device).ok().flatten(),
+        Some(_) => crate::discover::device::describe(&crate::discover::raid::md_path(v)).ok(),
+        None => crate::discover::device::find_now(&v.device).ok().flatten(),
     }
 }
 
@@ -382,15 +383,18 @@ fn gate(cli: &Cli) -> ExitCode {
 
 fn identify(devices: &[PathBuf], json: bool) -> ExitCode {
     let devs = if devices.is_empty() {
-        crate::selector::all_nvme()
+        crate::discover::selector::all_nvme()
     } else {
         devices.to_vec()
     };
     let mut out = Vec::new();
     let mut ok = true;
     for d in &devs {
-        match crate::nvme::identify(d) {
-            Ok(data) => out.push((d.display().to_string(), crate::nvme::parse_identify(&data))),
+        match crate::discover::nvme::identify(d) {
+            Ok(data) => out.push((
+                d.display().to_string(),
+                crate::discover::nvme::parse_identify(&data),
+            )),
             Err(e) => {
                 ok = false;
                 log::error!(
@@ -412,14 +416,14 @@ fn identify(devices: &[PathBuf], json: bool) -> ExitCode {
         }
         for (d, c) in &out {
             match c {
-                Some(crate::nvme::Controller::Ebs { volume_id, bdev }) => println!(
+                Some(crate::discover::nvme::Controller::Ebs { volume_id, bdev }) => println!(
                     "{d}: EBS volume {volume_id}, attached as {}",
                     bdev.as_deref().unwrap_or("(no mapping name)")
                 ),
-                Some(crate::nvme::Controller::InstanceStore { serial }) => {
+                Some(crate::discover::nvme::Controller::InstanceStore { serial }) => {
                     println!("{d}: instance store, serial {serial}")
                 }
-                Some(crate::nvme::Controller::Other { vendor_id, model, serial }) => println!(
+                Some(crate::discover::nvme::Controller::Other { vendor_id, model, serial }) => println!(
                     "{d}: not EBS, not instance store: vendor {vendor_id:#06x}, model {model:?}, serial {serial:?}"
                 ),
                 None => println!("{d}: short Identify data"),

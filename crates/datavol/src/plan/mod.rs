@@ -2,14 +2,14 @@
 //! `apply` carries them out. Both look the same way, so they agree.
 
 use crate::config::Volume;
-use crate::device::{self, Device, DeviceError};
+use crate::discover::device::{self, Device, DeviceError};
+use crate::discover::probe::{self, Probe};
+use crate::discover::raid;
+use crate::discover::selector::NvmeMiss;
 use crate::error::Failure;
-use crate::mountinfo::{self, MountEntry};
-use crate::namespace::TempMount;
-use crate::probe::{self, Probe};
-use crate::raid;
-use crate::selector::NvmeMiss;
-use crate::state::{self, Phase, State};
+use crate::record::marker::{self, Phase, State};
+use crate::sys::mountinfo::{self, MountEntry};
+use crate::sys::namespace::TempMount;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -140,7 +140,7 @@ fn act(vol: &Volume, dev: Device, probe: Option<Probe>, a: Action, reason: Strin
 pub fn only_ours(root: &Path) -> std::io::Result<bool> {
     for e in std::fs::read_dir(root)? {
         let name = e?.file_name();
-        if name != "lost+found" && name != state::STATE_DIR {
+        if name != "lost+found" && name != marker::STATE_DIR {
             return Ok(false);
         }
     }
@@ -155,7 +155,7 @@ fn inspect(vol: &Volume, dev: &Device) -> Result<(Option<State>, bool), String> 
     // log may hide recent changes here, so ownership also goes by the label.
     let m = TempMount::new(&dev.node, &target, fstype, true, no_write_options(fstype))
         .map_err(|e| e.to_string())?;
-    let st = state::read(&m.target).map_err(|e| e.to_string())?;
+    let st = marker::read(&m.target).map_err(|e| e.to_string())?;
     let empty = only_ours(&m.target).map_err(|e| format!("{}: {e}", target.display()))?;
     m.unmount().map_err(|e| e.to_string())?;
     Ok((st, empty))
@@ -321,7 +321,7 @@ pub fn decide(vol: &Volume, mode: Mode, mounts: &[MountEntry]) -> Decision {
                 }
             };
             if !vol.directories.is_empty() {
-                let st = state::read(&vol.mount_point).ok().flatten();
+                let st = marker::read(&vol.mount_point).ok().flatten();
                 if !st.is_some_and(|s| s.dirs_committed(&vol.directories)) {
                     return act(
                         vol,
@@ -478,8 +478,8 @@ pub fn decide(vol: &Volume, mode: Mode, mounts: &[MountEntry]) -> Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nvme::Controller;
-    use crate::selector::Selector;
+    use crate::discover::nvme::Controller;
+    use crate::discover::selector::Selector;
 
     fn qemu() -> Result<Controller, String> {
         Ok(Controller::Other {

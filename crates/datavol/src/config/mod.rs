@@ -2,7 +2,7 @@
 //! key in lexical order, then validated into typed [`Volume`]s. Every error
 //! points at file:line:column, because a bad value here formats a disk.
 
-use crate::selector::{self, Selector};
+use crate::discover::selector::{self, Selector};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -57,7 +57,7 @@ impl Volume {
 
     /// Where each served directory's data lives, relative to the filesystem root.
     pub fn dir_subpath(dir: &Path) -> String {
-        crate::unit::escape_path(dir).unwrap_or_else(|| "-".into())
+        crate::systemd::unit::escape_path(dir).unwrap_or_else(|| "-".into())
     }
 
     /// The device selectors as configured, for messages.

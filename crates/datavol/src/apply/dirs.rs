@@ -8,8 +8,9 @@ use crate::apply::{
     copy_verified, discard_partial, failed, failpoint, syncfs, Options, VolumeError,
 };
 use crate::config::Volume;
-use crate::state::{self, DirState, Phase, State};
-use crate::{fsutil, vlog};
+use crate::record::marker::{self, DirState, Phase, State};
+use crate::sys::fsutil;
+use crate::vlog;
 use std::path::Path;
 
 /// Migrates each of the volume's directories into the filesystem mounted at
@@ -25,7 +26,7 @@ pub(crate) fn migrate(
     let name = vol.name.as_str();
     for dir in &vol.directories {
         let sub = Volume::dir_subpath(dir);
-        let staging = state::dir_staging(root, dir);
+        let staging = marker::dir_staging(root, dir);
         let target = root.join(&sub);
         let mut ds = st.directories.get(dir).cloned().unwrap_or(DirState {
             phase: Phase::Copying,
@@ -38,7 +39,7 @@ pub(crate) fn migrate(
             // is unfinished again until the directory commits (see below).
             st.phase = Phase::Copying;
             st.directories.insert(dir.clone(), ds.clone());
-            state::write(root, st).map_err(failed)?;
+            marker::write(root, st).map_err(failed)?;
             fsutil::create_dir_durable(&staging, 0o755)
                 .map_err(|e| failed(format!("{}: {e}", staging.display())))?;
             if copy && dir.is_dir() {
@@ -47,7 +48,7 @@ pub(crate) fn migrate(
             failpoint("verified");
             ds.phase = Phase::Verified;
             st.directories.insert(dir.clone(), ds.clone());
-            state::write(root, st).map_err(failed)?;
+            marker::write(root, st).map_err(failed)?;
         }
         if ds.phase == Phase::Verified {
             // One rename commits the whole directory; after a crash right
@@ -64,18 +65,18 @@ pub(crate) fn migrate(
                 fsutil::sync_dir(root).map_err(failed)?;
             }
             ds.phase = Phase::Committed;
-            ds.committed_at = Some(state::now());
+            ds.committed_at = Some(marker::now());
             st.directories.insert(dir.clone(), ds);
-            state::write(root, st).map_err(failed)?;
+            marker::write(root, st).map_err(failed)?;
             vlog!(info, name, devs, "commit", "{} committed", dir.display());
             failpoint("committed");
         }
     }
     if st.dirs_committed(&vol.directories) && st.phase != Phase::Committed {
         st.phase = Phase::Committed;
-        st.committed_at = Some(state::now());
+        st.committed_at = Some(marker::now());
         st.seeds += 1;
-        state::write(root, st).map_err(failed)?;
+        marker::write(root, st).map_err(failed)?;
     }
     syncfs(root)
 }

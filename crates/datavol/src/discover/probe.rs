@@ -78,7 +78,7 @@ pub struct DiskLock {
 }
 
 pub fn lock_whole_disk(device: &Path) -> Result<DiskLock, ProbeError> {
-    let disk = crate::device::whole_disk(device).map_err(|source| ProbeError::Io {
+    let disk = crate::discover::device::whole_disk(device).map_err(|source| ProbeError::Io {
         device: device.to_path_buf(),
         op: "finding the whole disk",
         source,

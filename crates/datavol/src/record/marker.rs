@@ -2,7 +2,7 @@
 //! filesystem root. It is written durably at every step, so any crash leaves
 //! a state the next run knows how to finish or redo.
 
-use crate::fsutil;
+use crate::sys::fsutil;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

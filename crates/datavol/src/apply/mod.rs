@@ -2,16 +2,19 @@
 //! start it. Every step is durable and can be interrupted; the next run
 //! reads the marker and finishes or redoes what was left.
 
-use crate::bus::Systemd;
+pub mod dirs;
+
 use crate::config::Volume;
+use crate::discover::probe::{self, Probe};
 use crate::error::Failure;
-use crate::mountinfo;
-use crate::namespace::TempMount;
 use crate::plan::{self, Action, Decision, Outcome};
-use crate::probe::{self, Probe};
-use crate::state::{self, Phase, State};
-use crate::unit::{self, MountSpec};
-use crate::{fsutil, vlog};
+use crate::record::marker::{self, Phase, State};
+use crate::sys::fsutil;
+use crate::sys::mountinfo;
+use crate::sys::namespace::TempMount;
+use crate::systemd::bus::Systemd;
+use crate::systemd::unit::{self, MountSpec};
+use crate::vlog;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -157,10 +160,10 @@ pub fn apply_volume(
                 devs.as_str(),
                 "format",
                 "creating RAID0 {} from {} blank member(s)",
-                crate::raid::md_path(vol).display(),
+                crate::discover::raid::md_path(vol).display(),
                 members.len()
             );
-            dev = crate::raid::create(vol, members)
+            dev = crate::discover::raid::create(vol, members)
                 .map_err(|e| failed(format!("volume {name}: {e}")))?;
         }
         let devs = dev.node.display().to_string();
@@ -208,7 +211,7 @@ pub fn apply_volume(
 
 /// Refusals that must come before anything is written: submounts in the
 /// source, or a source larger than the whole device.
-fn precheck_source(vol: &Volume, dev: &crate::device::Device) -> Result<(), VolumeError> {
+fn precheck_source(vol: &Volume, dev: &crate::discover::device::Device) -> Result<(), VolumeError> {
     let sources = if vol.directories.is_empty() {
         std::slice::from_ref(&vol.mount_point)
     } else {
@@ -240,7 +243,7 @@ fn precheck_source(vol: &Volume, dev: &crate::device::Device) -> Result<(), Volu
 
 fn note_seed(vol: &Volume, devs: &str, uuid: &str, opts: &Options) {
     let name = vol.name.as_str();
-    match crate::history::record_seed(&opts.state_dir, name, uuid) {
+    match crate::record::history::record_seed(&opts.state_dir, name, uuid) {
         Ok(h) if h.reseeds > 0 => vlog!(
             warn,
             name,
@@ -333,7 +336,7 @@ fn format(vol: &Volume, node: &Path, devs: &str) -> Result<String, VolumeError> 
         t.elapsed().as_secs_f64()
     );
     failpoint("mkfs-done");
-    crate::udev::retrigger(node);
+    crate::discover::udev::retrigger(node);
     Ok(uuid)
 }
 
@@ -368,8 +371,8 @@ pub(crate) fn discard_partial(name: &str, devs: &str, staging: &Path) -> Result<
 
 fn adopt(vol: &Volume, node: &Path, devs: &str) -> Result<(), VolumeError> {
     let m = work_mount(vol, node)?;
-    let now = state::now();
-    state::write(
+    let now = marker::now();
+    marker::write(
         &m.target,
         &State {
             phase: Phase::Committed,
@@ -408,7 +411,7 @@ pub(crate) fn copy_verified(
     staging: &Path,
     root: &Path,
     opts: &Options,
-) -> Result<state::Copied, VolumeError> {
+) -> Result<marker::Copied, VolumeError> {
     let name = vol.name.as_str();
     let usage = datavol_copy::survey(src)
         .map_err(|e| refused(format!("volume {name}: source {}: {e}", src.display())))?;
@@ -443,7 +446,7 @@ pub(crate) fn copy_verified(
         stats.bytes >> 20
     );
     syncfs(root)?;
-    let copied = state::Copied {
+    let copied = marker::Copied {
         files: stats.files,
         dirs: stats.dirs,
         bytes: stats.bytes,
@@ -497,7 +500,7 @@ fn open_work(
 ) -> Result<(TempMount, State), VolumeError> {
     let name = vol.name.as_str();
     let m = work_mount(vol, node)?;
-    let st = match state::read(&m.target).map_err(failed)? {
+    let st = match marker::read(&m.target).map_err(failed)? {
         Some(s) => s,
         None if !plan::only_ours(&m.target).map_err(failed)? => {
             return Err(refused(format!(
@@ -524,16 +527,16 @@ fn migrate(
     let (m, mut st) = open_work(vol, node, devs, &src)?;
     let root = m.target.clone();
     if !vol.directories.is_empty() {
-        crate::dirs::migrate(vol, devs, &root, &mut st, copy, opts)?;
+        crate::apply::dirs::migrate(vol, devs, &root, &mut st, copy, opts)?;
         return m.unmount().map_err(failed);
     }
     let have_src = copy && src.is_dir();
-    let staging = state::staging(&root);
+    let staging = marker::staging(&root);
 
     if st.phase == Phase::Copying {
         discard_partial(name, devs, &staging)?;
-        st.started_at = state::now();
-        state::write(&root, &st).map_err(failed)?;
+        st.started_at = marker::now();
+        marker::write(&root, &st).map_err(failed)?;
         fsutil::create_dir_durable(&staging, 0o700)
             .map_err(|e| failed(format!("{}: {e}", staging.display())))?;
 
@@ -542,7 +545,7 @@ fn migrate(
         }
         failpoint("verified");
         st.phase = Phase::Verified;
-        state::write(&root, &st).map_err(failed)?;
+        marker::write(&root, &st).map_err(failed)?;
     }
 
     if st.phase == Phase::Verified {
@@ -551,9 +554,9 @@ fn migrate(
             datavol_copy::copy_dir_metadata(&src, &root).map_err(failed)?;
         }
         st.phase = Phase::Committed;
-        st.committed_at = Some(state::now());
+        st.committed_at = Some(marker::now());
         st.seeds += 1;
-        state::write(&root, &st).map_err(failed)?;
+        marker::write(&root, &st).map_err(failed)?;
         syncfs(&root)?;
         vlog!(info, name, devs, "commit", "migration committed");
         failpoint("committed");

@@ -2,7 +2,7 @@
 //! durable write that leaves an identical file alone.
 
 use crate::config::Volume;
-use crate::fsutil;
+use crate::sys::fsutil;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 

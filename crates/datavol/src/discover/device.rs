@@ -1,8 +1,8 @@
 //! Finding the configured block device, waiting for it, and refusing one that
 //! is in use: mounted, held by md/dm/LVM, or backing / or /boot.
 
-use crate::mountinfo::{self, MountEntry};
-use crate::selector::{self, NvmeMiss, Selector};
+use crate::discover::selector::{self, NvmeMiss, Selector};
+use crate::sys::mountinfo::{self, MountEntry};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -105,7 +105,7 @@ pub fn wait_for(selectors: &[Selector], timeout: Duration) -> Result<Device, Dev
         if let Some(d) = find_now(selectors)? {
             // Let udev finish with this device (links, probes) before it is
             // used; other devices' events do not matter here.
-            crate::udev::wait_initialized(&d.node, crate::udev::TIMEOUT);
+            crate::discover::udev::wait_initialized(&d.node, crate::discover::udev::TIMEOUT);
             return Ok(d);
         }
         let waited = start.elapsed();

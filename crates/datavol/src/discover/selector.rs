@@ -2,7 +2,7 @@
 //! /dev/disk/by-*), an EBS mapping name or volume id read from the NVMe
 //! controller itself, a filesystem UUID or label, or the instance-store disks.
 
-use crate::nvme::{self, Controller};
+use crate::discover::nvme::{self, Controller};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
