@@ -11,6 +11,5 @@ pub mod error;
 pub mod logging;
 pub mod plan;
 pub mod record;
-pub mod status;
 pub mod sys;
 pub mod systemd;

@@ -368,7 +368,7 @@ fn refuses_ambiguous_signatures() {
     ));
     let (src, _) = sb.node_tree();
     sb.write_config(&config(&dev, "xfs", &src, ""));
-    assert_refused(&sb, &src, "several contradicting signatures");
+    assert_refused(&sb, &src, "several signatures (xfs at 0x0, ext4 at 0x438)");
 }
 
 #[test]
@@ -404,8 +404,8 @@ fn plan_json_and_validate() {
     assert_eq!(code, Some(0), "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("plan --json is JSON");
     assert_eq!(v[0]["volume"], "containerd");
-    assert_eq!(v[0]["outcome"], "fail");
-    assert_eq!(v[0]["failure"], "refused");
+    assert_eq!(v[0]["verdict"], "refuse");
+    assert_eq!(v[0]["reasons"][0]["reason"], "foreign");
     assert_eq!(v[0]["device"]["node"], dev.as_str());
     assert!(v[0]["reason"].as_str().unwrap().contains("ext4"), "{out}");
 

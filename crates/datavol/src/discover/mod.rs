@@ -5,3 +5,21 @@ pub mod probe;
 pub mod raid;
 pub mod selector;
 pub mod udev;
+
+use crate::config::Volume;
+
+/// The device a volume uses now, without waiting: its RAID array, or the
+/// first selector that matches. The one answer for `gate` and `status`.
+pub fn current_device(vol: &Volume) -> Result<Option<device::Device>, device::DeviceError> {
+    match vol.raid {
+        Some(_) => {
+            let md = raid::md_path(vol);
+            if md.exists() {
+                device::describe(&md).map(Some)
+            } else {
+                Ok(None)
+            }
+        }
+        None => device::find_now(&vol.device),
+    }
+}

@@ -1,12 +1,17 @@
 //! What datavol remembers on the root disk about each volume, across disks:
-//! which filesystem it last seeded, and how often it had to seed again
-//! because the disk came back blank (instance store after a stop/start).
+//! which filesystems it formatted (so an interrupted first run is known as
+//! its own even when the marker is not visible yet), which it last seeded,
+//! and how often it had to seed again because the disk came back blank (an
+//! instance store after a stop/start).
 
 use crate::sys::fsutil;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/datavol";
+
+/// Formatted UUIDs kept: enough for every re-seed a node sees between AMIs.
+const KEEP_FORMATTED: usize = 16;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct History {
@@ -17,27 +22,92 @@ pub struct History {
     pub reseeds: u32,
     pub last_uuid: Option<String>,
     pub last_seed_at: Option<u64>,
+    /// UUIDs of the filesystems datavol made for this volume, newest last.
+    #[serde(default)]
+    pub formatted: Vec<String>,
+}
+
+impl History {
+    pub fn empty(volume: &str) -> History {
+        History {
+            volume: volume.to_string(),
+            ..Default::default()
+        }
+    }
+
+    /// Whether datavol made (or seeded) the filesystem `uuid` on this node.
+    pub fn knows(&self, uuid: &str) -> bool {
+        self.formatted.iter().any(|u| u == uuid) || self.last_uuid.as_deref() == Some(uuid)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{path}: not a datavol record ({source}); hint: move it away, datavol starts a new one"
+    )]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 fn path(dir: &Path, volume: &str) -> PathBuf {
     dir.join(format!("{volume}.json"))
 }
 
-/// The record, or an empty one when there is none (or it is unreadable:
-/// it is informational and must never block a boot).
-pub fn load(dir: &Path, volume: &str) -> History {
-    std::fs::read(path(dir, volume))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_else(|| History {
-            volume: volume.to_string(),
-            ..Default::default()
-        })
+/// The record; an empty one when there is none yet.
+pub fn load(dir: &Path, volume: &str) -> Result<History, HistoryError> {
+    let path = path(dir, volume);
+    match std::fs::read(&path) {
+        Ok(b) => {
+            serde_json::from_slice(&b).map_err(|source| HistoryError::Corrupt { path, source })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(History::empty(volume)),
+        Err(source) => Err(HistoryError::Io { path, source }),
+    }
+}
+
+fn store(dir: &Path, h: &History) -> Result<(), HistoryError> {
+    let p = path(dir, &h.volume);
+    let io = |source| HistoryError::Io {
+        path: p.clone(),
+        source,
+    };
+    fsutil::create_dir_durable(dir, 0o755).map_err(io)?;
+    let data = serde_json::to_vec_pretty(h).map_err(|e| io(std::io::Error::other(e)))?;
+    fsutil::write_if_changed(&p, &data, 0o644).map_err(io)?;
+    Ok(())
+}
+
+/// The record to update: an unreadable one starts afresh (it is about the
+/// past; the volume's own marker is what protects its data).
+fn current(dir: &Path, volume: &str) -> History {
+    load(dir, volume).unwrap_or_else(|_| History::empty(volume))
+}
+
+/// Records that datavol formatted `uuid` for the volume, before anything is
+/// written into it.
+pub fn record_format(dir: &Path, volume: &str, uuid: &str) -> Result<(), HistoryError> {
+    let mut h = current(dir, volume);
+    if !h.formatted.iter().any(|u| u == uuid) {
+        h.formatted.push(uuid.to_string());
+        let extra = h.formatted.len().saturating_sub(KEEP_FORMATTED);
+        h.formatted.drain(..extra);
+    }
+    store(dir, &h)
 }
 
 /// Records a completed seed of `uuid`; returns the updated record.
-pub fn record_seed(dir: &Path, volume: &str, uuid: &str) -> std::io::Result<History> {
-    let mut h = load(dir, volume);
+pub fn record_seed(dir: &Path, volume: &str, uuid: &str) -> Result<History, HistoryError> {
+    let mut h = current(dir, volume);
     if h.last_uuid.as_deref() == Some(uuid) {
         return Ok(h);
     }
@@ -47,8 +117,6 @@ pub fn record_seed(dir: &Path, volume: &str, uuid: &str) -> std::io::Result<Hist
     h.seeds += 1;
     h.last_uuid = Some(uuid.to_string());
     h.last_seed_at = Some(crate::record::marker::now());
-    fsutil::create_dir_durable(dir, 0o755)?;
-    let data = serde_json::to_vec_pretty(&h).map_err(std::io::Error::other)?;
-    fsutil::write_atomic(&path(dir, volume), &data, 0o644)?;
+    store(dir, &h)?;
     Ok(h)
 }

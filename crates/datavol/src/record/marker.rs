@@ -21,6 +21,17 @@ pub enum Phase {
     Committed,
 }
 
+impl Phase {
+    /// For messages: what the migration was doing.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Phase::Copying => "copying",
+            Phase::Verified => "committing a verified copy",
+            Phase::Committed => "committed",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct State {
     pub version: u32,

@@ -168,13 +168,15 @@ impl Systemd {
                 source,
             };
             let mgr = ManagerProxy::new(&conn).await.map_err(err)?;
-            if !subscribed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            // Marked only once Subscribe succeeded: a failed one is retried.
+            if !subscribed.load(std::sync::atomic::Ordering::SeqCst) {
                 match mgr.subscribe().await {
                     Ok(()) => {}
                     Err(zbus::Error::MethodError(name, _, _))
                         if name.as_str() == "org.freedesktop.systemd1.AlreadySubscribed" => {}
                     Err(e) => return Err(err(e)),
                 }
+                subscribed.store(true, std::sync::atomic::Ordering::SeqCst);
             }
             // The stream must exist before the job does, or its end can be missed.
             let mut removed = mgr.receive_job_removed().await.map_err(err)?;
@@ -202,6 +204,30 @@ impl Systemd {
                 unit: unit.to_string(),
                 result,
             })
+        }
+    }
+}
+
+/// Connected on first use, so a healthy run never touches the bus.
+#[derive(Default)]
+pub struct Bus {
+    conn: Option<Systemd>,
+}
+
+impl Bus {
+    pub fn new() -> Self {
+        Bus { conn: None }
+    }
+
+    pub fn get(&mut self) -> Result<&Systemd, BusError> {
+        if self.conn.is_none() {
+            self.conn = Some(Systemd::connect()?);
+        }
+        match &self.conn {
+            Some(c) => Ok(c),
+            None => Err(BusError::Connect(zbus::Error::Failure(
+                "not connected".into(),
+            ))),
         }
     }
 }
