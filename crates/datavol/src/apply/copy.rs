@@ -3,7 +3,8 @@
 //! migration (migrate.rs) and the several-directories one (dirs.rs).
 
 use super::error::ApplyError;
-use super::{failpoint, Options};
+use super::failpoint::failpoint;
+use super::options::Options;
 use crate::config::Volume;
 use crate::record::marker;
 use crate::vlog;

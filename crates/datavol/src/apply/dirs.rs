@@ -6,7 +6,8 @@
 
 use super::copy::{copy_verified, discard_partial, syncfs};
 use super::error::ApplyError;
-use super::{failpoint, Options};
+use super::failpoint::failpoint;
+use super::options::Options;
 use crate::config::Volume;
 use crate::record::marker::{self, DirState, Phase, State};
 use crate::sys::fsutil;

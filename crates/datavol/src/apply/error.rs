@@ -27,7 +27,8 @@ pub enum ApplyError {
     /// Under the disk lock, the device no longer probes blank.
     #[error("device {} is no longer blank ({found}); not formatting; hint: something else wrote to it since it was probed: check what", device.display())]
     Changed { device: PathBuf, found: String },
-    /// The exact check after mkfs (the pre-flight allowed a margin).
+    /// The exact check after mkfs (the pre-flight keeps a margin), so a
+    /// failure: the blank disk was formatted.
     #[error("{} needs {need} bytes but {} has {free} free; hint: use a larger volume", src.display(), device)]
     NoSpace {
         src: PathBuf,
@@ -80,10 +81,10 @@ pub enum ApplyError {
 impl ApplyError {
     pub fn failure(&self) -> Failure {
         match self {
-            ApplyError::Refused(_)
-            | ApplyError::Changed { .. }
-            | ApplyError::NoSpace { .. }
-            | ApplyError::NotOurs { .. } => Failure::Refused,
+            // Exit 3 promises nothing was written: only refusals found
+            // before any write qualify. NoSpace (after mkfs) and NotOurs
+            // (after a read-write mount) are failures.
+            ApplyError::Refused(_) | ApplyError::Changed { .. } => Failure::Refused,
             ApplyError::Timeout(_) => Failure::DeviceTimeout,
             _ => Failure::Failed,
         }

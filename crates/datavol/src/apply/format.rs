@@ -3,7 +3,7 @@
 //! back, and let udev make /dev/disk/by-uuid/<uuid> before a unit needs it.
 
 use super::error::ApplyError;
-use super::failpoint;
+use super::failpoint::failpoint;
 use crate::config::Filesystem;
 use crate::config::Volume;
 use crate::discover::probe::{self, DiskLock, Probe, ProbeError};

@@ -6,7 +6,8 @@
 
 use super::copy::{copy_verified, discard_partial, syncfs};
 use super::error::ApplyError;
-use super::{failpoint, Options};
+use super::failpoint::failpoint;
+use super::options::Options;
 use crate::config::Volume;
 use crate::plan::facts::{only_ours, work_mount_dir};
 use crate::record::marker::{self, Phase, State};

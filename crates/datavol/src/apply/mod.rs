@@ -8,9 +8,11 @@ pub mod array;
 pub mod copy;
 pub mod dirs;
 pub mod error;
+pub mod failpoint;
 pub mod format;
 pub mod migrate;
 pub mod mount;
+pub mod options;
 pub mod services;
 
 use crate::config::Volume;
@@ -19,28 +21,9 @@ use crate::plan::{self, Action, Decision, Facts, Mode, Policy, Run, Verdict};
 use crate::systemd::bus::Bus;
 use crate::vlog;
 pub use error::{ApplyError, VolumeError};
-use std::path::PathBuf;
+pub use options::Options;
 
-pub struct Options {
-    pub unit_dir: PathBuf,
-    /// Root-disk state: the seed history (record/history.rs).
-    pub state_dir: PathBuf,
-    /// Stop the services using a directory, and restart them afterwards.
-    pub stop_services: bool,
-    pub copy_workers: usize,
-}
 
-/// A named point where tests and the VM rig can crash or pause datavol.
-/// `FAILPOINTS=name=return` aborts the process on the spot, like a power cut.
-pub(crate) fn failpoint(name: &str) {
-    #[cfg(feature = "failpoints")]
-    log::info!("failpoint {name}");
-    fail::fail_point!(name, |_| {
-        log::error!("failpoint {name}: aborting to simulate a crash");
-        std::process::abort()
-    });
-    let _ = name;
-}
 
 /// Decides about one volume and carries the decision out. An array that
 /// had to be assembled is looked at again, once, as it then is.

@@ -4,7 +4,8 @@
 //! parent first, and check the mount table for the result.
 
 use super::error::ApplyError;
-use super::{failpoint, Options};
+use super::failpoint::failpoint;
+use super::options::Options;
 use crate::config::Volume;
 use crate::plan::mounted;
 use crate::sys::mountinfo;
