@@ -217,3 +217,62 @@ fn plan_never_prints_an_internal_name() {
         assert!(!out.contains(internal), "plan printed {internal:?}: {out}");
     }
 }
+
+/// A reboot, as the volume sees it: its mounts and the ready flags are gone.
+fn reboot(sb: &Sandbox, src: &Path) {
+    sb.in_ns_check(&format!(
+        "umount {} && rm -rf /run/datavol/ready",
+        src.display()
+    ));
+}
+
+#[test]
+fn a_healthy_reboot_spawns_nothing_and_checks_the_marker_through_the_mount() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    let (src, orig) = sb.node_tree();
+    sb.write_config(&config(&dev, &src, ""));
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "seeding: {out}{err}");
+    reboot(&sb, &src);
+    let plan = plan_verdict(&sb);
+    assert_eq!(plan["action"], "mount", "{plan}");
+    assert!(
+        plan["reason"]
+            .as_str()
+            .unwrap()
+            .contains("root disk's record"),
+        "{plan}"
+    );
+    // No PATH: blkid, wipefs, udevadm would all fail to start.
+    let (code, out, err) = sb.datavol_without_tools(&["apply"]);
+    assert_eq!(
+        code,
+        Some(0),
+        "the healthy path spawned something: {out}{err}"
+    );
+    assert_eq!(sb.mount_source(&src).as_deref(), Some(dev.as_str()));
+    assert_eq!(rsync_diff(&sb, &orig, &src), "");
+}
+
+#[test]
+fn a_record_that_disagrees_with_the_marker_is_unmounted_and_refused() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    let (src, _) = sb.node_tree();
+    sb.write_config(&config(&dev, &src, ""));
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "seeding: {out}{err}");
+    // Someone rewrote the marker: it now says the volume was seeded elsewhere.
+    sb.in_ns_check(&format!(
+        "sed -i 's#\"source\": \"[^\"]*\"#\"source\": \"/var/lib/elsewhere\"#' {}/.datavol/state.json",
+        src.display()
+    ));
+    reboot(&sb, &src);
+    let calls = sb.calls().len();
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(3), "{out}{err}");
+    assert!(err.contains("was seeded from /var/lib/elsewhere"), "{err}");
+    assert_eq!(sb.mount_source(&src), None, "left mounted: {err}");
+    assert!(sb.calls()[calls..].contains("StopUnit"), "{}", sb.calls());
+}

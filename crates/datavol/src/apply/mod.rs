@@ -23,8 +23,6 @@ use crate::vlog;
 pub use error::{ApplyError, VolumeError};
 pub use options::Options;
 
-
-
 /// Decides about one volume and carries the decision out. An array that
 /// had to be assembled is looked at again, once, as it then is.
 pub fn run(vol: &Volume, run: &mut Run, opts: &Options, bus: &mut Bus) -> Result<(), VolumeError> {
@@ -46,7 +44,51 @@ pub fn run(vol: &Volume, run: &mut Run, opts: &Options, bus: &mut Bus) -> Result
         run.claimed.pop();
         (decision, facts) = plan::decide(vol, run, policy, bus);
     }
-    act(vol, &decision, &facts, opts, bus).map_err(err)
+    act(vol, &decision, &facts, run, opts, bus).map_err(err)
+}
+
+/// After acting, the volume must be mounted as configured with its own
+/// committed marker, read through the real mount: the check a healthy
+/// reboot deferred (plan/facts.rs `recorded`), and a last look after a
+/// migration. Anything else unmounts what was mounted and refuses. The
+/// root disk then records the committed filesystem for the next boot.
+fn confirm(vol: &Volume, run: &mut Run, opts: &Options, bus: &mut Bus) -> Result<(), ApplyError> {
+    run.refresh_mounts()
+        .map_err(|e| ApplyError::io("reading the mount table", e))?;
+    let facts = plan::facts::gather(vol, run, std::time::Duration::ZERO);
+    let policy = Policy {
+        mode: Mode::Apply,
+        stop_services: opts.stop_services,
+    };
+    let decision = plan::classify(vol, &facts, policy);
+    match &decision.verdict {
+        Verdict::Act {
+            action: Action::Keep { uuid },
+        } => {
+            note_committed(vol, uuid, opts);
+            Ok(())
+        }
+        _ => {
+            mount::unmount(vol, bus);
+            Err(match act_error(&decision) {
+                Some(e) => e,
+                None => ApplyError::Mount(format!(
+                    "after mounting, the volume is not as configured ({}); unmounted it again",
+                    decision.reason
+                )),
+            })
+        }
+    }
+}
+
+/// The error a refusal, timeout or failure stands for.
+fn act_error(d: &Decision) -> Option<ApplyError> {
+    match &d.verdict {
+        Verdict::Act { .. } => None,
+        Verdict::Refuse { refusal } => Some(refusal.clone().into()),
+        Verdict::Timeout { message } => Some(ApplyError::Timeout(message.clone())),
+        Verdict::Fail { message } => Some(ApplyError::Undecided(message.clone())),
+    }
 }
 
 fn assemble_members(facts: &Facts) -> Vec<Device> {
@@ -95,14 +137,15 @@ fn act(
     vol: &Volume,
     decision: &Decision,
     facts: &Facts,
+    run: &mut Run,
     opts: &Options,
     bus: &mut Bus,
 ) -> Result<(), ApplyError> {
-    let action = match &decision.verdict {
-        Verdict::Act { action } => action.clone(),
-        Verdict::Refuse { refusal } => return Err(refusal.clone().into()),
-        Verdict::Timeout { message } => return Err(ApplyError::Timeout(message.clone())),
-        Verdict::Fail { message } => return Err(ApplyError::Undecided(message.clone())),
+    if let Some(e) = act_error(decision) {
+        return Err(e);
+    }
+    let Some(action) = decision.action().cloned() else {
+        return Ok(());
     };
     log_decision(vol, decision);
     let dev = decision
@@ -116,9 +159,34 @@ fn act(
         _ => Vec::new(),
     };
     let stopped = services::stop(vol, &devs, &active, bus)?;
-    let result = carry_out(vol, decision, &action, dev, opts, bus);
+    let mut result = carry_out(vol, decision, &action, dev, opts, bus);
+    if result.is_ok() {
+        // Before the services come back: confirm may unmount again.
+        result = match &action {
+            Action::Keep { uuid } => {
+                note_committed(vol, uuid, opts);
+                Ok(())
+            }
+            _ => confirm(vol, run, opts, bus),
+        };
+    }
     services::restart(vol, &devs, stopped, bus);
     result
+}
+
+fn note_committed(vol: &Volume, uuid: &str, opts: &Options) {
+    let c = crate::record::history::Committed {
+        uuid: uuid.to_string(),
+        fstype: vol.filesystem.to_string(),
+        source: vol.mount_point.clone(),
+        directories: vol.directories.clone(),
+    };
+    if let Err(e) = crate::record::history::record_committed(&opts.state_dir, &vol.name, c) {
+        log::warn!(
+            "volume {}: {e}; the next boot takes the slow path",
+            vol.name
+        );
+    }
 }
 
 fn carry_out(

@@ -158,3 +158,16 @@ fn start(vol: &Volume, devs: &str, at: &Path, bus: &mut Bus) -> Result<(), Apply
     }
     Ok(())
 }
+
+/// Stops the volume's mount units, children first; failures are logged:
+/// this runs on the way to reporting a worse problem.
+pub fn unmount(vol: &Volume, bus: &mut Bus) {
+    for at in mounted::expected(vol).iter().rev().map(|(at, _)| at) {
+        let Some(name) = unit::mount_unit_name(at) else {
+            continue;
+        };
+        if let Err(e) = bus.get().and_then(|b| b.stop_unit(&name, MOUNT_TIMEOUT)) {
+            log::error!("volume {}: stopping {name}: {e}", vol.name);
+        }
+    }
+}

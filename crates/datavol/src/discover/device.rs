@@ -102,10 +102,9 @@ pub fn wait_for(selectors: &[Selector], timeout: Duration) -> Result<Device, Dev
                 );
             }
         }
+        // The node is there before udev is done with it; the caller waits
+        // for udev when it needs its links and probes (not on the fast path).
         if let Some(d) = find_now(selectors)? {
-            // Let udev finish with this device (links, probes) before it is
-            // used; other devices' events do not matter here.
-            crate::discover::udev::wait_initialized(&d.node, crate::discover::udev::TIMEOUT);
             return Ok(d);
         }
         let waited = start.elapsed();

@@ -4,6 +4,7 @@ pub mod nvme;
 pub mod probe;
 pub mod raid;
 pub mod selector;
+pub mod superblock;
 pub mod udev;
 
 use crate::config::Volume;

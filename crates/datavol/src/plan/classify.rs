@@ -299,7 +299,8 @@ fn marker_state<'a>(vol: &Volume, d: &'a Disk, v: &mut Verdicts) -> Option<&'a S
             v.refuse(Reason::MarkerCorrupt { error: e.clone() });
             None
         }
-        MarkerRead::Absent => {
+        // Only for a filesystem not mounted yet; here it is: the same as none.
+        MarkerRead::Absent | MarkerRead::Recorded => {
             v.refuse(Reason::NoMarker {
                 fstype: vol.filesystem.to_string(),
             });
@@ -417,6 +418,10 @@ fn own_filesystem(
             v.refuse(Reason::MarkerCorrupt { error: e.clone() });
             None
         }
+        MarkerRead::Recorded => Some((
+            Action::Mount { uuid },
+            format!("the root disk's record says this {fs} is the volume's, committed, seeded from {}; mount it, then check its marker through the mount", vol.mount_point.display()),
+        )),
         MarkerRead::Found(s) if !seeded_here(vol, s, v) => None,
         MarkerRead::Found(s)
             if s.phase == Phase::Committed

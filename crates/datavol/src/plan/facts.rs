@@ -10,6 +10,7 @@ use crate::discover::device::{self, Device, DeviceError, Usage};
 use crate::discover::probe::{self, Probe};
 use crate::discover::raid::{self, MdSuper};
 use crate::discover::selector::NvmeMiss;
+use crate::discover::{superblock, udev};
 use crate::record::history::History;
 use crate::record::marker::{self, State};
 use crate::sys::mountinfo::{self, MountEntry};
@@ -92,6 +93,10 @@ pub enum MarkerRead {
     Absent,
     Found(Box<State>),
     Corrupt(String),
+    /// Not read yet: the root disk's record says this filesystem is the
+    /// volume's, committed, seeded from its mount point. apply mounts it
+    /// and reads the marker through the real mount before it finishes.
+    Recorded,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -265,25 +270,62 @@ pub fn only_ours(root: &Path) -> std::io::Result<bool> {
     Ok(true)
 }
 
+/// The fast path of a healthy reboot: the device's own superblock names the
+/// filesystem the root disk's record says is this volume's, committed,
+/// seeded from its mount point. Then no process is spawned and nothing is
+/// mounted to look: the probe is the superblock, the marker is read later
+/// through the real mount.
+fn recorded(vol: &Volume, dev: &Device, record: &History) -> Option<Probe> {
+    let c = record.committed.as_ref()?;
+    let sb = superblock::read(&dev.node).ok()??;
+    let ours = sb.fstype == vol.filesystem.as_str()
+        && sb.uuid == c.uuid
+        && c.source == vol.mount_point
+        && vol.directories.iter().all(|d| c.directories.contains(d));
+    ours.then(|| Probe::Signature {
+        fstype: sb.fstype.to_string(),
+        uuid: Some(sb.uuid),
+        label: sb.label,
+    })
+}
+
 /// The device's facts. Looks inside only a filesystem of the configured
 /// type that nothing but the volume itself uses.
-pub fn disk(vol: &Volume, dev: Device, mounts: &[MountEntry]) -> Disk {
+pub fn disk(vol: &Volume, dev: Device, mounts: &[MountEntry], record: &History) -> Disk {
     let usage = device::usage(&dev, mounts).map_err(|e| e.to_string());
-    let probe = probe::probe(&dev.node).map_err(|e| e.to_string());
+    let at_root = usage.as_ref().is_ok_and(|u| {
+        u.mounts
+            .iter()
+            .any(|m| m.0 == vol.mount_point && m.1 == Path::new("/"))
+    });
+    let fast = recorded(vol, &dev, record);
+    let probe = match &fast {
+        Some(p) => Ok(p.clone()),
+        None => {
+            // Not mounted by us yet: let udev finish with it first.
+            if !at_root {
+                udev::wait_initialized(&dev.node, udev::TIMEOUT);
+            }
+            probe::probe(&dev.node).map_err(|e| e.to_string())
+        }
+    };
     let ours = super::mounted::expected(vol);
     let fs = match (&probe, &usage) {
-        (Ok(Probe::Signature { fstype, .. }), Ok(u)) if fstype == vol.filesystem.as_str() => {
-            let at_root = u
-                .mounts
-                .iter()
-                .any(|m| m.0 == vol.mount_point && m.1 == Path::new("/"));
-            if at_root {
-                Some(inspect(vol, &dev, Some(&vol.mount_point)))
-            } else if u.why_not(&ours).is_none() {
-                Some(inspect(vol, &dev, None))
-            } else {
-                None
-            }
+        (Ok(Probe::Signature { fstype, .. }), Ok(_))
+            if at_root && fstype == vol.filesystem.as_str() =>
+        {
+            Some(inspect(vol, &dev, Some(&vol.mount_point)))
+        }
+        (Ok(Probe::Signature { .. }), Ok(u)) if fast.is_some() && u.why_not(&ours).is_none() => {
+            Some(Ok(FsView {
+                marker: MarkerRead::Recorded,
+                only_ours: false,
+            }))
+        }
+        (Ok(Probe::Signature { fstype, .. }), Ok(u))
+            if fstype == vol.filesystem.as_str() && u.why_not(&ours).is_none() =>
+        {
+            Some(inspect(vol, &dev, None))
         }
         _ => None,
     };
@@ -314,7 +356,12 @@ fn member(dev: Device, mounts: &[MountEntry]) -> Member {
     }
 }
 
-fn raid_facts(vol: &Volume, members: Vec<Device>, mounts: &[MountEntry]) -> RaidFacts {
+fn raid_facts(
+    vol: &Volume,
+    members: Vec<Device>,
+    mounts: &[MountEntry],
+    record: &History,
+) -> RaidFacts {
     let members: Vec<Member> = members.into_iter().map(|d| member(d, mounts)).collect();
     let running = match members.first().map(|m| &m.holder) {
         Some(Ok(Some(md))) => {
@@ -323,7 +370,7 @@ fn raid_facts(vol: &Volume, members: Vec<Device>, mounts: &[MountEntry]) -> Raid
                 && level.as_deref() == Some("raid0");
             let disk = ours.then(|| {
                 device::describe(md)
-                    .map(|d| Box::new(disk(vol, d, mounts)))
+                    .map(|d| Box::new(disk(vol, d, mounts, record)))
                     .ok()
             });
             Some(RunningArray {
@@ -338,14 +385,17 @@ fn raid_facts(vol: &Volume, members: Vec<Device>, mounts: &[MountEntry]) -> Raid
     RaidFacts { members, running }
 }
 
-fn device_facts(vol: &Volume, wait: Duration, mounts: &[MountEntry]) -> DeviceFacts {
+fn device_facts(
+    vol: &Volume,
+    wait: Duration,
+    mounts: &[MountEntry],
+    record: &History,
+) -> DeviceFacts {
     let found = match vol.raid {
-        Some(_) => {
-            raid::wait_members(vol, wait).map(|m| DeviceFacts::Raid(raid_facts(vol, m, mounts)))
-        }
-        None => {
-            device::wait_for(&vol.device, wait).map(|d| DeviceFacts::Disk(disk(vol, d, mounts)))
-        }
+        Some(_) => raid::wait_members(vol, wait)
+            .map(|m| DeviceFacts::Raid(raid_facts(vol, m, mounts, record))),
+        None => device::wait_for(&vol.device, wait)
+            .map(|d| DeviceFacts::Disk(disk(vol, d, mounts, record))),
     };
     match found {
         Ok(f) => f,
@@ -376,7 +426,6 @@ impl Facts {
 
 /// Gathers the volume's facts, waiting up to `wait` for its device.
 pub fn gather(vol: &Volume, run: &Run, wait: Duration) -> Facts {
-    let device = device_facts(vol, wait, &run.mounts);
     let record = crate::record::history::load(&run.state_dir, &vol.name).unwrap_or_else(|e| {
         log::warn!(
             "volume {}: {e}; going on as if nothing was recorded",
@@ -384,6 +433,7 @@ pub fn gather(vol: &Volume, run: &Run, wait: Duration) -> Facts {
         );
         History::empty(&vol.name)
     });
+    let device = device_facts(vol, wait, &run.mounts, &record);
     let mut f = Facts {
         device,
         paths: vol
@@ -405,7 +455,7 @@ pub fn gather(vol: &Volume, run: &Run, wait: Duration) -> Facts {
         f.claimed_by = run
             .claimed
             .iter()
-            .find(|(m, _)| *m == majmin)
+            .find(|(m, v)| *m == majmin && *v != vol.name)
             .map(|(_, v)| v.clone());
     }
     f

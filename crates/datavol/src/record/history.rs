@@ -25,6 +25,22 @@ pub struct History {
     /// UUIDs of the filesystems datavol made for this volume, newest last.
     #[serde(default)]
     pub formatted: Vec<String>,
+    /// The filesystem last seen committed for this volume: a healthy
+    /// reboot that finds it again mounts it without an inspection mount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed: Option<Committed>,
+}
+
+/// A committed filesystem, as seen through its marker.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Committed {
+    pub uuid: String,
+    pub fstype: String,
+    /// What the marker says the volume was seeded from.
+    pub source: PathBuf,
+    /// Served directories committed on it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub directories: Vec<PathBuf>,
 }
 
 impl History {
@@ -119,4 +135,15 @@ pub fn record_seed(dir: &Path, volume: &str, uuid: &str) -> Result<History, Hist
     h.last_seed_at = Some(crate::record::marker::now());
     store(dir, &h)?;
     Ok(h)
+}
+
+/// Records the filesystem seen committed for the volume; writes nothing
+/// when the record says so already.
+pub fn record_committed(dir: &Path, volume: &str, c: Committed) -> Result<(), HistoryError> {
+    let mut h = current(dir, volume);
+    if h.committed.as_ref() == Some(&c) {
+        return Ok(());
+    }
+    h.committed = Some(c);
+    store(dir, &h)
 }

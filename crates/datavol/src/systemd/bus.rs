@@ -1,45 +1,31 @@
 //! The few systemd Manager calls datavol needs, over D-Bus with zbus.
-//! `DBUS_SYSTEM_BUS_ADDRESS` picks the bus, as for any system-bus client.
+//!
+//! Where: `DBUS_SYSTEM_BUS_ADDRESS` when set (the tests' bus), else, as
+//! root under systemd, systemd's own socket `/run/systemd/private` (as
+//! systemctl does: it answers early in boot, before dbus.service runs, and
+//! datavol runs before that), else the system bus. The calls are plain
+//! method calls and a JobRemoved match, so they work the same on a bus and
+//! on the private peer-to-peer socket (no name lookups there).
 
 use std::pin::Pin;
 use std::time::Duration;
 use zbus::export::futures_core::Stream;
-use zbus::{Connection, OwnedObjectPath};
+use zbus::message::Type;
+use zbus::{Connection, MatchRule, MessageStream, OwnedObjectPath};
 
-#[zbus::proxy(
-    interface = "org.freedesktop.systemd1.Manager",
-    default_service = "org.freedesktop.systemd1",
-    default_path = "/org/freedesktop/systemd1"
-)]
-pub trait Manager {
-    fn subscribe(&self) -> zbus::Result<()>;
-    fn reload(&self) -> zbus::Result<()>;
-    fn start_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
-    fn stop_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
-    fn get_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
-    #[zbus(signal)]
-    fn job_removed(
-        &self,
-        id: u32,
-        job: OwnedObjectPath,
-        unit: String,
-        result: String,
-    ) -> zbus::Result<()>;
-}
-
-#[zbus::proxy(
-    interface = "org.freedesktop.systemd1.Unit",
-    default_service = "org.freedesktop.systemd1"
-)]
-pub trait Unit {
-    #[zbus(property)]
-    fn active_state(&self) -> zbus::Result<String>;
-}
+const SYSTEMD: &str = "org.freedesktop.systemd1";
+const MANAGER_PATH: &str = "/org/freedesktop/systemd1";
+const MANAGER: &str = "org.freedesktop.systemd1.Manager";
+const PRIVATE: &str = "/run/systemd/private";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
-    #[error("connecting to the system bus: {0}; hint: is dbus running? DBUS_SYSTEM_BUS_ADDRESS picks another bus")]
-    Connect(#[source] zbus::Error),
+    #[error("connecting to systemd ({via}): {source}; hint: is systemd (or dbus) running? DBUS_SYSTEM_BUS_ADDRESS picks another bus")]
+    Connect {
+        via: String,
+        #[source]
+        source: zbus::Error,
+    },
     #[error("systemd {call} {unit}: {source}")]
     Call {
         call: &'static str,
@@ -63,6 +49,8 @@ pub enum BusError {
 
 pub struct Systemd {
     conn: Connection,
+    /// A bus routes by name; systemd's private socket is the peer itself.
+    destination: Option<&'static str>,
     /// systemd answers a second Subscribe on one connection with an error.
     subscribed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
@@ -93,13 +81,37 @@ fn with_timeout<T: Send + 'static>(
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Where to connect, and whether that is systemd itself.
+fn endpoint() -> (String, bool) {
+    if let Ok(addr) = std::env::var("DBUS_SYSTEM_BUS_ADDRESS") {
+        return (addr, false);
+    }
+    let root = nix::unistd::geteuid().is_root();
+    if root && std::path::Path::new(PRIVATE).exists() {
+        return (format!("unix:path={PRIVATE}"), true);
+    }
+    ("unix:path=/run/dbus/system_bus_socket".into(), false)
+}
+
 impl Systemd {
     pub fn connect() -> Result<Self, BusError> {
-        let conn = with_timeout("connect", "", CALL_TIMEOUT, async {
-            Connection::system().await.map_err(BusError::Connect)
+        let (addr, p2p) = endpoint();
+        let via = addr.clone();
+        let conn = with_timeout("connect", "", CALL_TIMEOUT, async move {
+            let err = |source| BusError::Connect {
+                via: addr.clone(),
+                source,
+            };
+            let mut b = zbus::connection::Builder::address(addr.as_str());
+            if p2p {
+                b = b.p2p();
+            }
+            b.build().await.map_err(err)
         })?;
+        log::debug!("connected to systemd via {via}");
         Ok(Systemd {
             conn,
+            destination: (!p2p).then_some(SYSTEMD),
             subscribed: Default::default(),
         })
     }
@@ -107,6 +119,7 @@ impl Systemd {
     /// ActiveState of `unit`, or None when systemd has not loaded it.
     pub fn active_state(&self, unit: &str) -> Result<Option<String>, BusError> {
         let conn = self.conn.clone();
+        let dest = self.destination;
         let u = unit.to_string();
         with_timeout("GetUnit", unit, CALL_TIMEOUT, async move {
             let err = |source| BusError::Call {
@@ -114,9 +127,11 @@ impl Systemd {
                 unit: u.clone(),
                 source,
             };
-            let mgr = ManagerProxy::new(&conn).await.map_err(err)?;
-            let path = match mgr.get_unit(&u).await {
-                Ok(p) => p,
+            let reply = conn
+                .call_method(dest, MANAGER_PATH, Some(MANAGER), "GetUnit", &(u.as_str(),))
+                .await;
+            let path: OwnedObjectPath = match reply {
+                Ok(m) => m.body().deserialize().map_err(err)?,
                 Err(zbus::Error::MethodError(name, _, _))
                     if name.as_str() == "org.freedesktop.systemd1.NoSuchUnit" =>
                 {
@@ -124,27 +139,34 @@ impl Systemd {
                 }
                 Err(e) => return Err(err(e)),
             };
-            // systemd does not always signal property changes: read fresh.
-            let unit_proxy = UnitProxy::builder(&conn)
-                .path(path)
-                .cache_properties(zbus::proxy::CacheProperties::No)
-                .build()
+            // Read fresh: systemd does not always signal property changes.
+            let reply = conn
+                .call_method(
+                    dest,
+                    path.as_str(),
+                    Some("org.freedesktop.DBus.Properties"),
+                    "Get",
+                    &("org.freedesktop.systemd1.Unit", "ActiveState"),
+                )
                 .await
                 .map_err(err)?;
-            unit_proxy.active_state().await.map(Some).map_err(err)
+            let v: zbus::OwnedVariant = reply.body().deserialize().map_err(err)?;
+            String::try_from(v).map(Some).map_err(err)
         })
     }
 
     pub fn reload(&self) -> Result<(), BusError> {
         let conn = self.conn.clone();
+        let dest = self.destination;
         with_timeout("Reload", "", Duration::from_secs(300), async move {
-            let err = |source| BusError::Call {
-                call: "Reload",
-                unit: String::new(),
-                source,
-            };
-            let mgr = ManagerProxy::new(&conn).await.map_err(err)?;
-            mgr.reload().await.map_err(err)
+            conn.call_method(dest, MANAGER_PATH, Some(MANAGER), "Reload", &())
+                .await
+                .map(|_| ())
+                .map_err(|source| BusError::Call {
+                    call: "Reload",
+                    unit: String::new(),
+                    source,
+                })
         })
     }
 
@@ -159,6 +181,7 @@ impl Systemd {
 
     fn run_job(&self, call: &'static str, unit: &str, timeout: Duration) -> Result<(), BusError> {
         let conn = self.conn.clone();
+        let dest = self.destination;
         let subscribed = self.subscribed.clone();
         let u = unit.to_string();
         let result = with_timeout(call, unit, timeout, async move {
@@ -167,11 +190,13 @@ impl Systemd {
                 unit: u.clone(),
                 source,
             };
-            let mgr = ManagerProxy::new(&conn).await.map_err(err)?;
             // Marked only once Subscribe succeeded: a failed one is retried.
             if !subscribed.load(std::sync::atomic::Ordering::SeqCst) {
-                match mgr.subscribe().await {
-                    Ok(()) => {}
+                match conn
+                    .call_method(dest, MANAGER_PATH, Some(MANAGER), "Subscribe", &())
+                    .await
+                {
+                    Ok(_) => {}
                     Err(zbus::Error::MethodError(name, _, _))
                         if name.as_str() == "org.freedesktop.systemd1.AlreadySubscribed" => {}
                     Err(e) => return Err(err(e)),
@@ -179,17 +204,35 @@ impl Systemd {
                 subscribed.store(true, std::sync::atomic::Ordering::SeqCst);
             }
             // The stream must exist before the job does, or its end can be missed.
-            let mut removed = mgr.receive_job_removed().await.map_err(err)?;
-            let job = match call {
-                "StopUnit" => mgr.stop_unit(&u, "replace").await,
-                _ => mgr.start_unit(&u, "replace").await,
-            }
-            .map_err(err)?;
+            let rule = MatchRule::builder()
+                .msg_type(Type::Signal)
+                .sender(SYSTEMD)
+                .path(MANAGER_PATH)
+                .interface(MANAGER)
+                .member("JobRemoved")
+                .build()
+                .map_err(err)?;
+            let mut removed = MessageStream::for_match_rule(rule, &conn, None)
+                .await
+                .map_err(err)?;
+            let reply = conn
+                .call_method(
+                    dest,
+                    MANAGER_PATH,
+                    Some(MANAGER),
+                    call,
+                    &(u.as_str(), "replace"),
+                )
+                .await
+                .map_err(err)?;
+            let job: OwnedObjectPath = reply.body().deserialize().map_err(err)?;
             log::debug!("{call} {u}: job {}", job.as_str());
-            while let Some(sig) = next(&mut removed).await {
-                let args = sig.args().map_err(err)?;
-                if args.job.as_str() == job.as_str() {
-                    return Ok(args.result);
+            while let Some(msg) = next(&mut removed).await {
+                let msg = msg.map_err(err)?;
+                let (_id, removed_job, _unit, result): (u32, OwnedObjectPath, String, String) =
+                    msg.body().deserialize().map_err(err)?;
+                if removed_job == job {
+                    return Ok(result);
                 }
             }
             Err(err(zbus::Error::Failure(
@@ -225,9 +268,10 @@ impl Bus {
         }
         match &self.conn {
             Some(c) => Ok(c),
-            None => Err(BusError::Connect(zbus::Error::Failure(
-                "not connected".into(),
-            ))),
+            None => Err(BusError::Connect {
+                via: String::new(),
+                source: zbus::Error::Failure("not connected".into()),
+            }),
         }
     }
 }
