@@ -441,8 +441,11 @@ fn a_volume_may_name_its_own_default_mount_point() {
     )
     .unwrap();
     assert_eq!(v[0].mount_point, Path::new("/var/lib/datavol/volumes/a"));
+    // Only as its mount point: not as a served directory, nor another volume's.
     let e = directory_err("/var/lib/datavol/volumes/a");
-    assert!(e.contains("/var/lib/datavol"), "{e}");
+    assert!(e.contains("where datavol keeps its own state"), "{e}");
+    let e = mount_point_err("/var/lib/datavol/volumes/b");
+    assert!(e.contains("where datavol keeps its own state"), "{e}");
 }
 
 // ------------------------------------------------------------ mount options
