@@ -6,9 +6,11 @@ use common::*;
 use std::path::Path;
 use std::time::Instant;
 
+/// `services` is explicit: the default follows the directory, and a test
+/// directory is not /var/lib/containerd.
 fn config(dev: &str, fs: &str, mp: &Path, extra: &str) -> String {
     format!(
-        "[volume.containerd]\ndevice = \"{dev}\"\nfilesystem = \"{fs}\"\nmount_point = \"{}\"\noptions = [\"noatime\"]\ndevice_timeout = 2\n{extra}\n",
+        "[volume.containerd]\ndevice = \"{dev}\"\nfilesystem = \"{fs}\"\nmount_point = \"{}\"\noptions = [\"noatime\"]\ndevice_timeout = 2\n{extra}\nservices = [\"containerd.service\", \"kubelet.service\"]\n",
         mp.display()
     )
 }

@@ -35,6 +35,8 @@ pub enum DeviceError {
         selector: String,
         found: Vec<String>,
     },
+    #[error(transparent)]
+    Selector(#[from] selector::SelectorError),
     #[error("device {device}: {op}: {source}")]
     Io {
         device: PathBuf,
@@ -47,7 +49,7 @@ pub enum DeviceError {
 /// The first selector, in order, that matches a device now.
 pub fn find_now(selectors: &[Selector]) -> Result<Option<Device>, DeviceError> {
     for sel in selectors {
-        let found = selector::candidates(sel);
+        let found = selector::candidates(sel)?;
         match found.as_slice() {
             [] => continue,
             [one] => {

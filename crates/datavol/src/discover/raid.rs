@@ -51,7 +51,7 @@ pub fn wait_members(vol: &Volume, timeout: Duration) -> Result<Vec<Device>, Devi
     loop {
         let mut found: Vec<Vec<PathBuf>> = Vec::new();
         for sel in &vol.device {
-            found.push(selector::candidates(sel));
+            found.push(selector::candidates(sel)?);
         }
         if found.iter().all(|f| !f.is_empty()) {
             let mut paths: Vec<PathBuf> = found.into_iter().flatten().collect();
