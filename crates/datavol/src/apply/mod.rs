@@ -219,7 +219,7 @@ fn carry_out(
             uuid.clone()
         }
         Action::Format { migrate } => {
-            let uuid = format::format(vol, &dev.node, &devs, false)?;
+            let uuid = format::format(vol, &dev.node, &devs, vol.discard_at_format)?;
             crate::record::history::record_format(&opts.state_dir, name, &uuid)?;
             migrate::migrate(vol, &dev.node, &devs, *migrate, true, opts)?;
             note_seed(vol, &devs, &uuid, opts);
