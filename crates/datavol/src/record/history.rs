@@ -25,6 +25,11 @@ pub struct History {
     /// UUIDs of the filesystems datavol made for this volume, newest last.
     #[serde(default)]
     pub formatted: Vec<String>,
+    /// Times datavol grew the filesystem to fill a larger disk (issue #13).
+    #[serde(default)]
+    pub grows: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_grow_at: Option<u64>,
     /// The filesystem last seen committed for this volume: a healthy
     /// reboot that finds it again mounts it without an inspection mount.
     #[serde(default, skip_serializing_if = "Option::is_none")]
