@@ -1,5 +1,8 @@
 //! Logs go to the journal, with DATAVOL_VOLUME, DATAVOL_DEVICE and
 //! DATAVOL_STAGE fields, when datavol runs under systemd; to stderr otherwise.
+//! Every journal entry also names the unit datavol runs in
+//! (OBJECT_SYSTEMD_UNIT, see sys/cgroup.rs), so `journalctl -u` finds it
+//! even when datavol exited before journald looked at its cgroup.
 
 use log::kv::{Key, Value, VisitSource};
 use log::{Level, LevelFilter, Log, Metadata, Record};
@@ -26,7 +29,8 @@ impl<'kvs> VisitSource<'kvs> for Fields {
     fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), log::kv::Error> {
         let k = key.as_str().trim_start_matches("datavol_");
         let v = value.to_string();
-        if !v.is_empty() {
+        // The catalog id is for journalctl -x, not for a terminal.
+        if !v.is_empty() && k != "message_id" {
             self.0.push_str(&format!("{k}={v} "));
         }
         Ok(())
@@ -69,7 +73,13 @@ pub fn init(verbose: bool) {
         .then(systemd_journal_logger::JournalLog::new)
         .and_then(Result::ok);
     let installed = match journal {
-        Some(j) => log::set_boxed_logger(Box::new(j.with_syslog_identifier("datavol".to_string()))),
+        Some(j) => {
+            let unit = crate::sys::cgroup::own_unit().map(|u| ("OBJECT_SYSTEMD_UNIT", u));
+            let j = j
+                .with_syslog_identifier("datavol".to_string())
+                .with_extra_fields(unit);
+            log::set_boxed_logger(Box::new(j))
+        }
         None => log::set_boxed_logger(Box::new(StderrLog)),
     };
     if installed.is_ok() {

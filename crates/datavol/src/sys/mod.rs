@@ -1,5 +1,6 @@
 //! Thin layers over the kernel: durable writes, mount namespaces, the run
-//! lock, the mount table.
+//! lock, the mount table, the unit this process runs in.
+pub mod cgroup;
 pub mod fsutil;
 pub mod lock;
 pub mod mountinfo;
