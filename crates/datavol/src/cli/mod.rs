@@ -8,6 +8,7 @@ mod identify;
 mod plan;
 pub mod status;
 mod validate;
+mod when;
 
 use crate::config::{self, Config};
 use crate::error::{exit, Failure};

@@ -116,7 +116,11 @@ pub fn print(cfg: &Config, state_dir: &Path, json: bool) -> ExitCode {
     };
     let all: Vec<VolumeStatus> = cfg.volumes.iter().map(|v| volume_status(v, &run)).collect();
     if json {
-        match serde_json::to_string_pretty(&all) {
+        let rendered = serde_json::to_value(&all).and_then(|mut v| {
+            super::when::add_rfc3339(&mut v);
+            serde_json::to_string_pretty(&v)
+        });
+        match rendered {
             Ok(s) => println!("{s}"),
             Err(e) => {
                 log::error!("cannot render status as JSON: {e}");
@@ -165,12 +169,13 @@ fn print_one(s: &VolumeStatus) {
             }
         );
     }
+    let now = crate::record::marker::now();
     match &s.migration {
         Some(m) => println!(
             "  migration:  {}{} ({} files, {} bytes, {:.1}s)",
             m.phase.describe(),
             m.committed_at
-                .map(|t| format!(" at {t} (epoch s)"))
+                .map(|t| format!(" {}", super::when::describe(t, now)))
                 .unwrap_or_default(),
             m.copied.files,
             m.copied.bytes,
@@ -181,10 +186,11 @@ fn print_one(s: &VolumeStatus) {
     let h = &s.history;
     if h.seeds > 0 {
         println!(
-            "  seeds:      {} ({} re-seed(s) after the disk came back blank); last at {} (epoch s)",
+            "  seeds:      {} ({} re-seed(s) after the disk came back blank); last {}",
             h.seeds,
             h.reseeds,
-            h.last_seed_at.unwrap_or(0)
+            h.last_seed_at
+                .map_or("at an unknown time".into(), |t| super::when::describe(t, now))
         );
     }
     if let (Some(u), Some(f)) = (s.used_bytes, s.free_bytes) {
