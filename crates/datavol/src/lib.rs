@@ -4,6 +4,7 @@
 //! (format, migrate, mount), with systemd, the records datavol keeps, and
 //! the system calls underneath.
 pub mod apply;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod discover;

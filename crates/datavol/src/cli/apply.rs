@@ -2,10 +2,12 @@
 //! one `stage=result` line each, ready or why not.
 
 use crate::apply::{self, Options};
+use crate::catalog;
 use crate::config::Config;
 use crate::error::Failure;
 use crate::plan::Run;
 use crate::systemd::bus::Bus;
+use log::Level;
 use std::process::ExitCode;
 
 pub fn run(cfg: &Config, opts: &Options) -> ExitCode {
@@ -28,17 +30,20 @@ pub fn run(cfg: &Config, opts: &Options) -> ExitCode {
     for vol in &cfg.volumes {
         let dev = vol.device_text();
         match apply::run(vol, &mut run, opts, &mut bus) {
-            Ok(()) => crate::vlog!(
-                info,
-                vol.name.as_str(),
-                dev.as_str(),
-                "result",
-                "volume {}: ready on {}",
-                vol.name,
-                vol.mount_point.display()
+            Ok(()) => catalog::volume_result(
+                Level::Info,
+                catalog::READY,
+                &vol.name,
+                &dev,
+                &format!(
+                    "volume {}: ready on {}",
+                    vol.name,
+                    vol.mount_point.display()
+                ),
             ),
             Err(e) => {
-                crate::vlog!(error, vol.name.as_str(), dev.as_str(), "result", "{e}");
+                let id = catalog::for_failure(e.failure());
+                catalog::volume_result(Level::Error, id, &vol.name, &dev, &e.to_string());
                 first_failure.get_or_insert(e.failure());
             }
         }

@@ -143,7 +143,7 @@ fn prepare(cli: &Cli, access: lock::Access) -> Result<(Config, lock::RunLock), E
 
 fn load(cli: &Cli) -> Result<Config, ExitCode> {
     config::load_dir(&cli.config_dir).map_err(|e| {
-        log::error!("config error: {e}");
+        log::error!(message_id = crate::catalog::CONFIG; "config error: {e}");
         Failure::Config.exit_code()
     })
 }
