@@ -10,6 +10,7 @@ pub mod config;
 pub mod discover;
 pub mod error;
 pub mod logging;
+pub mod metrics;
 pub mod plan;
 pub mod record;
 pub mod sys;

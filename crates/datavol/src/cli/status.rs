@@ -190,7 +190,9 @@ fn print_one(s: &VolumeStatus) {
             h.seeds,
             h.reseeds,
             h.last_seed_at
-                .map_or("at an unknown time".into(), |t| super::when::describe(t, now))
+                .map_or("at an unknown time".into(), |t| super::when::describe(
+                    t, now
+                ))
         );
     }
     if let (Some(u), Some(f)) = (s.used_bytes, s.free_bytes) {

@@ -42,10 +42,15 @@ pub fn ago(then: u64, now: u64) -> String {
     if span < 1 {
         return "just now".into();
     }
-    let (n, unit) = [(86_400, "day"), (3600, "hour"), (60, "minute"), (1, "second")]
-        .into_iter()
-        .find(|(s, _)| span >= *s)
-        .map_or((span, "second"), |(s, u)| (span / s, u));
+    let (n, unit) = [
+        (86_400, "day"),
+        (3600, "hour"),
+        (60, "minute"),
+        (1, "second"),
+    ]
+    .into_iter()
+    .find(|(s, _)| span >= *s)
+    .map_or((span, "second"), |(s, u)| (span / s, u));
     let plural = if n == 1 { "" } else { "s" };
     if future {
         format!("in {n} {unit}{plural}")

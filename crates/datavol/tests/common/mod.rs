@@ -3,6 +3,8 @@
 //! systemd test double. Everything here needs root and fails loudly without it.
 #![allow(dead_code)]
 
+pub mod prom;
+
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
