@@ -13,5 +13,6 @@ pub mod logging;
 pub mod metrics;
 pub mod plan;
 pub mod record;
+pub mod sandbox;
 pub mod sys;
 pub mod systemd;

@@ -1,19 +1,31 @@
 //! `datavol apply` (what datavol.service runs): every volume, in name order;
-//! one `stage=result` line each, ready or why not.
+//! one `stage=result` line each, ready or why not. The outcomes are
+//! recorded for status and rendered as metrics.
 
 use crate::apply::{self, Options};
 use crate::catalog;
-use crate::config::Config;
+use crate::config::{Config, Volume};
 use crate::error::Failure;
 use crate::plan::Run;
+use crate::record::runs::{self, LastRun, Migration, VolumeOutcome, VolumeState};
 use crate::systemd::bus::Bus;
 use log::Level;
 use std::process::ExitCode;
 
 pub fn run(cfg: &Config, opts: &Options) -> ExitCode {
+    let mut record = LastRun::now(runs::APPLY, 0);
+    let failure = apply_all(cfg, opts, &mut record.volumes);
+    record.exit_code = failure.map_or(0, Failure::code);
+    record.finished_at = crate::record::marker::now();
+    crate::metrics::finish(cfg, &opts.state_dir, &record);
+    failure.map_or(ExitCode::SUCCESS, Failure::exit_code)
+}
+
+/// The first failure in name order, if any; each volume's outcome in `outcomes`.
+fn apply_all(cfg: &Config, opts: &Options, outcomes: &mut Vec<VolumeOutcome>) -> Option<Failure> {
     if cfg.volumes.is_empty() {
         log::info!("no volumes configured; nothing to do");
-        return ExitCode::SUCCESS;
+        return None;
     }
     // Deciding on an empty mount table would take every disk for unused.
     let mut run = match Run::new(&opts.state_dir) {
@@ -22,36 +34,67 @@ pub fn run(cfg: &Config, opts: &Options) -> ExitCode {
             log::error!(
                 "cannot read the mount table: {e}; nothing was changed; hint: is /proc mounted?"
             );
-            return Failure::Failed.exit_code();
+            return Some(Failure::Failed);
         }
     };
     let mut bus = Bus::new();
     let mut first_failure: Option<Failure> = None;
     for vol in &cfg.volumes {
         let dev = vol.device_text();
-        match apply::run(vol, &mut run, opts, &mut bus) {
-            Ok(()) => catalog::volume_result(
-                Level::Info,
-                catalog::READY,
-                &vol.name,
-                &dev,
-                &format!(
+        let result = match apply::run(vol, &mut run, opts, &mut bus) {
+            Ok(()) => {
+                let msg = format!(
                     "volume {}: ready on {}",
                     vol.name,
                     vol.mount_point.display()
-                ),
-            ),
+                );
+                catalog::volume_result(Level::Info, catalog::READY, &vol.name, &dev, &msg);
+                Ok(())
+            }
             Err(e) => {
                 let id = catalog::for_failure(e.failure());
                 catalog::volume_result(Level::Error, id, &vol.name, &dev, &e.to_string());
                 first_failure.get_or_insert(e.failure());
+                Err(e.failure())
             }
-        }
-        if let Err(e) = run.refresh_mounts() {
+        };
+        let refreshed = run.refresh_mounts();
+        outcomes.push(outcome(vol, result, &run));
+        if let Err(e) = refreshed {
             log::error!("cannot read the mount table: {e}; stopping before the next volume");
             first_failure.get_or_insert(Failure::Failed);
             break;
         }
     }
-    first_failure.map_or(ExitCode::SUCCESS, Failure::exit_code)
+    first_failure
+}
+
+/// How the volume ended, for status and metrics: a ready volume names the
+/// device it is mounted from and what its marker says the migration copied.
+fn outcome(vol: &Volume, result: Result<(), Failure>, run: &Run) -> VolumeOutcome {
+    let mut o = VolumeOutcome {
+        volume: vol.name.clone(),
+        state: result.map_or_else(VolumeState::of_failure, |()| VolumeState::Ready),
+        device: vol.device_text(),
+        filesystem: vol.filesystem.to_string(),
+        mount_point: vol.mount_point.clone(),
+        migration: None,
+    };
+    if result.is_ok() {
+        if let Some(m) = crate::sys::mountinfo::mounted_at(&run.mounts, &vol.mount_point) {
+            o.device = m.source.clone();
+        }
+        o.migration = migration(vol);
+    }
+    o
+}
+
+/// The copies the marker records: the volume's own, or one per directory.
+fn migration(vol: &Volume) -> Option<Migration> {
+    let st = crate::record::marker::read(&vol.mount_point).ok()??;
+    let copies = std::iter::once(&st.copied).chain(st.directories.values().map(|d| &d.copied));
+    Some(copies.fold(Migration::default(), |m, c| Migration {
+        bytes: m.bytes + c.bytes,
+        seconds: m.seconds + c.copy_seconds,
+    }))
 }

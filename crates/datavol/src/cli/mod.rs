@@ -2,6 +2,7 @@
 //! verb. Exit codes are in [`crate::error::exit`] and datavol(8).
 
 mod apply;
+mod check_images;
 mod copy;
 mod gate;
 mod identify;
@@ -85,6 +86,8 @@ pub enum Command {
     },
     /// Exit non-zero when a required volume is not mounted (containerd's ExecStartPre).
     Gate,
+    /// Make sure the [sandbox] images are in containerd's store and pinned, restoring them from the archive (containerd's ExecStartPost).
+    CheckImages,
     /// Show what each NVMe disk's controller says it is (EBS name and volume id, instance store, other).
     Identify {
         /// NVMe devices; all NVMe disks when none are given.
@@ -159,6 +162,7 @@ pub fn run(cli: Cli) -> ExitCode {
         } => return copy::run(src, dst, *workers, *no_verify),
         Command::Identify { devices, json } => return identify::run(devices, *json),
         Command::Gate => load(&cli).map(|cfg| gate::run(&cfg)),
+        Command::CheckImages => load(&cli).map(|cfg| check_images::run(&cfg, &cli.state_dir)),
         Command::Plan {
             json,
             stop_services,

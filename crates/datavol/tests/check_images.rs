@@ -1,0 +1,423 @@
+//! `datavol check-images` against a stand-in `ctr` on PATH (containerd
+//! cannot run on the test host; the VM rig runs the real one). The stand-in
+//! keeps a store of image records in files, prints what containerd's ctr
+//! prints, records every call, and can fail or hang on any subcommand.
+
+mod common;
+use common::prom;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const PAUSE: &str = "localhost/kubernetes/pause:latest";
+
+/// ctr's table output for the store under $FAKE_CTR; `mode-<op>` files
+/// make an operation fail or hang (its sleeper's pid in `sleeper`).
+const FAKE_CTR: &str = r#"#!/bin/sh
+S=${FAKE_CTR:?}
+echo "$*" >> "$S/calls"
+[ "$1" = --namespace ] && shift 2
+op=$1; shift
+[ "$op" = images ] && { op=$1; shift; }
+case $(cat "$S/mode-$op" 2>/dev/null) in
+  hang) sleep 1000 & echo $! > "$S/sleeper"; wait; exit 1 ;;
+  fail) echo "ctr: simulated $op failure" >&2; exit 1 ;;
+esac
+key() { printf '%s' "$1" | tr '/:' '%+'; }
+case $op in
+version) echo "Client: fake"; echo "Server: fake" ;;
+ls)
+  ref=${1#name==}; f="$S/images/$(key "$ref")"
+  echo "REF TYPE DIGEST SIZE PLATFORMS LABELS"
+  [ -f "$f" ] && echo "$ref application/vnd.oci.image.index.v1+json sha256:1f0c 739.5 KiB linux/amd64 $(cat "$f")"
+  ;;
+check)
+  ref=${1#name==}; f="$S/images/$(key "$ref")"
+  if [ -f "$f" ]; then
+    echo "REF TYPE DIGEST STATUS SIZE UNPACKED"
+    if [ -f "$f.incomplete" ]; then st="incomplete (1/3)"; else st="complete (3/3)"; fi
+    echo "$ref application/vnd.oci.image.index.v1+json sha256:1f0c $st 739.5 KiB/739.5 KiB true"
+  fi
+  ;;
+import)
+  while read -r ref; do
+    echo "unpacking $ref (sha256:1f0c)...done"
+    f="$S/images/$(key "$ref")"; [ -f "$f" ] || echo - > "$f"; rm -f "$f.incomplete"
+  done < "$1"
+  ;;
+label)
+  f="$S/images/$(key "$1")"
+  [ -f "$f" ] || { echo "ctr: image \"$1\": not found" >&2; exit 1; }
+  old=$(cat "$f"); if [ "$old" = - ]; then new=$2; else new="$old,$2"; fi
+  echo "$new" > "$f"; echo "$new"
+  ;;
+*) echo "fake ctr: unknown $op" >&2; exit 2 ;;
+esac
+exit 0
+"#;
+
+struct Node {
+    dir: tempfile::TempDir,
+}
+
+impl Node {
+    /// A store holding `images` (ref, labels), the stand-in ctr, and an
+    /// archive that brings the pause image.
+    fn new(images: &[(&str, &str)]) -> Node {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let n = Node { dir };
+        for d in ["bin", "store/images", "etc", "state", "textfile"] {
+            std::fs::create_dir_all(n.path(d)).expect("mkdir");
+        }
+        let ctr = n.path("bin/ctr");
+        std::fs::write(&ctr, FAKE_CTR).expect("write fake ctr");
+        std::fs::set_permissions(&ctr, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        for (image, labels) in images {
+            n.add_image(image, labels);
+        }
+        // The archive: one reference per line, what the stand-in's import brings.
+        std::fs::write(n.path("pause.tar"), format!("{PAUSE}\n")).expect("archive");
+        n
+    }
+
+    /// datavol.toml with [metrics] and, unless empty, this [sandbox] body.
+    fn configure(&self, sandbox: &str) {
+        let mut cfg = format!(
+            "[metrics]\ntextfile_dir = \"{}\"\n",
+            self.path("textfile").display()
+        );
+        if !sandbox.is_empty() {
+            cfg.push_str(&format!("[sandbox]\n{sandbox}\n"));
+        }
+        let p = self.path("etc/datavol.toml");
+        std::fs::write(&p, cfg).expect("write config");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
+
+    /// The EKS values, with a short timeout and `extra` keys.
+    fn eks(&self, extra: &str) -> String {
+        format!(
+            "images = [\"{PAUSE}\"]\narchive = \"{}\"\nnamespace = \"k8s.io\"\ntimeout = 3\n{extra}",
+            self.path("pause.tar").display()
+        )
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn image_file(&self, image: &str) -> PathBuf {
+        self.path("store/images")
+            .join(image.replace('/', "%").replace(':', "+"))
+    }
+
+    fn add_image(&self, image: &str, labels: &str) {
+        std::fs::write(self.image_file(image), format!("{labels}\n")).expect("add image");
+    }
+
+    fn labels(&self, image: &str) -> Option<String> {
+        std::fs::read_to_string(self.image_file(image))
+            .ok()
+            .map(|s| s.trim().to_string())
+    }
+
+    fn set_mode(&self, op: &str, mode: &str) {
+        std::fs::write(self.path(&format!("store/mode-{op}")), mode).expect("mode");
+    }
+
+    fn calls(&self) -> String {
+        std::fs::read_to_string(self.path("store/calls")).unwrap_or_default()
+    }
+
+    /// Runs check-images; (exit code, stderr, seconds it took).
+    fn check_images(&self) -> (Option<i32>, String, f64) {
+        let path = format!(
+            "{}:{}",
+            self.path("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let t = Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_datavol"))
+            .arg("--config-dir")
+            .arg(self.path("etc"))
+            .arg("--state-dir")
+            .arg(self.path("state"))
+            .arg("check-images")
+            .env("PATH", path)
+            .env("FAKE_CTR", self.path("store"))
+            .env_remove("JOURNAL_STREAM")
+            .output()
+            .expect("run datavol");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), err, t.elapsed().as_secs_f64())
+    }
+
+    fn metrics(&self) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.path("textfile/datavol.prom"))
+            .expect("check-images wrote the metrics file");
+        prom::parse(&text)
+    }
+
+    fn metric(&self, name: &str) -> Option<f64> {
+        prom::value(&self.metrics(), name, &[("image", PAUSE)])
+    }
+
+    fn record(&self) -> serde_json::Value {
+        let p = self.path("state/runs/check-images.json");
+        serde_json::from_slice(&std::fs::read(&p).expect("check-images left its record"))
+            .expect("record is JSON")
+    }
+}
+
+fn node_with(extra: &str, images: &[(&str, &str)]) -> Node {
+    let n = Node::new(images);
+    n.configure(&n.eks(extra));
+    n
+}
+
+const PINNED: &str = "io.cri-containerd.image=managed,io.cri-containerd.pinned=pinned";
+
+#[test]
+fn without_sandbox_it_does_nothing() {
+    let n = Node::new(&[]);
+    n.configure("");
+    let (code, err, secs) = n.check_images();
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(n.calls(), "", "ctr was called");
+    assert!(!n.path("state/runs").exists(), "a record was written");
+    assert!(!n.path("textfile/datavol.prom").exists());
+    assert!(secs < 1.0, "took {secs:.2}s");
+}
+
+#[test]
+fn a_present_pinned_image_is_left_alone() {
+    let n = node_with("", &[(PAUSE, PINNED)]);
+    let (code, err, _) = n.check_images();
+    assert_eq!(code, Some(0), "{err}");
+    let calls = n.calls();
+    assert!(
+        calls.contains(&format!("--namespace k8s.io images ls name=={PAUSE}")),
+        "{calls}"
+    );
+    assert!(
+        calls.contains(&format!("images check name=={PAUSE}")),
+        "{calls}"
+    );
+    assert!(
+        !calls.contains("import") && !calls.contains("label"),
+        "{calls}"
+    );
+    assert!(
+        err.contains("present in namespace k8s.io, complete and pinned"),
+        "{err}"
+    );
+    assert_eq!(n.record()["images"][0]["state"], "present");
+    assert_eq!(n.metric("datavol_sandbox_image_ready"), Some(1.0));
+    assert_eq!(n.metric("datavol_sandbox_image_restored_total"), Some(0.0));
+}
+
+#[test]
+fn an_unpinned_image_is_pinned_again() {
+    let n = node_with("", &[(PAUSE, "io.cri-containerd.image=managed")]);
+    let (code, err, _) = n.check_images();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!n.calls().contains("import"), "{}", n.calls());
+    assert!(n
+        .labels(PAUSE)
+        .is_some_and(|l| l.contains("io.cri-containerd.pinned=pinned")));
+    assert!(
+        err.contains("warning:") && err.contains("had lost its pin"),
+        "{err}"
+    );
+    assert_eq!(n.record()["images"][0]["state"], "repinned");
+    assert_eq!(n.metric("datavol_sandbox_image_repinned_total"), Some(1.0));
+    assert_eq!(n.metric("datavol_sandbox_image_restored_total"), Some(0.0));
+}
+
+#[test]
+fn a_missing_image_is_imported_pinned_and_counted() {
+    let n = node_with("", &[]);
+    let (code, err, _) = n.check_images();
+    assert_eq!(code, Some(0), "{err}");
+    let calls = n.calls();
+    let import = format!("images import {}", n.path("pause.tar").display());
+    assert!(calls.contains(&import), "{calls}");
+    assert!(
+        calls.contains(&format!(
+            "images label {PAUSE} io.cri-containerd.pinned=pinned"
+        )),
+        "{calls}"
+    );
+    assert_eq!(
+        n.labels(PAUSE).as_deref(),
+        Some("io.cri-containerd.pinned=pinned")
+    );
+    assert!(
+        err.contains("was missing from containerd's store (namespace k8s.io); imported it from"),
+        "{err}"
+    );
+    let rec = n.record();
+    assert_eq!(rec["images"][0]["state"], "restored");
+    assert!(
+        rec["images"][0]["last_restored_at"].as_u64().is_some(),
+        "{rec}"
+    );
+    assert_eq!(n.metric("datavol_sandbox_image_restored_total"), Some(1.0));
+    assert_eq!(n.metric("datavol_sandbox_image_ready"), Some(1.0));
+
+    // The next check finds it in place; the count stays.
+    let (code, err, _) = n.check_images();
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(n.calls().matches("images import").count(), 1);
+    assert_eq!(n.record()["images"][0]["state"], "present");
+    assert_eq!(n.metric("datavol_sandbox_image_restored_total"), Some(1.0));
+    let f = n.metrics();
+    assert_eq!(
+        prom::value(
+            &f,
+            "datavol_last_run_exit_code",
+            &[("verb", "check-images")]
+        ),
+        Some(0.0)
+    );
+}
+
+#[test]
+fn an_incomplete_image_is_imported_again() {
+    let n = node_with("", &[(PAUSE, PINNED)]);
+    std::fs::write(format!("{}.incomplete", n.image_file(PAUSE).display()), "").expect("mark");
+    let (code, err, _) = n.check_images();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(n.calls().contains("images import"), "{}", n.calls());
+    assert!(err.contains("was incomplete (content missing)"), "{err}");
+    assert_eq!(n.record()["images"][0]["state"], "restored");
+}
+
+fn assert_missing(n: &Node, err: &str, needle: &str) {
+    assert!(err.contains("error:") && err.contains(needle), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+    let rec = n.record();
+    assert_eq!(rec["images"][0]["state"], "missing", "{rec}");
+    assert!(
+        rec["images"][0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains(needle)),
+        "{rec}"
+    );
+    assert_eq!(n.metric("datavol_sandbox_image_ready"), Some(0.0));
+}
+
+#[test]
+fn a_failed_import_fails_containerd_only_when_required() {
+    for (required, want) in [(false, 0), (true, 1)] {
+        let n = node_with(&format!("required = {required}"), &[]);
+        n.set_mode("import", "fail");
+        let (code, err, _) = n.check_images();
+        assert_eq!(code, Some(want), "required = {required}: {err}");
+        assert_missing(&n, &err, "simulated import failure");
+        assert!(!n.calls().contains("label"), "{}", n.calls());
+        let f = n.metrics();
+        assert_eq!(
+            prom::value(
+                &f,
+                "datavol_last_run_exit_code",
+                &[("verb", "check-images")]
+            ),
+            Some(f64::from(want))
+        );
+        if !required {
+            assert!(err.contains("containerd keeps running"), "{err}");
+        }
+    }
+}
+
+#[test]
+fn a_hung_ctr_is_killed_at_the_timeout() {
+    let n = node_with("required = true", &[]);
+    n.set_mode("import", "hang");
+    let (code, err, secs) = n.check_images();
+    assert_eq!(code, Some(1), "{err}");
+    assert!(secs < 3.0 + 2.5, "took {secs:.1}s with timeout = 3");
+    assert_missing(&n, &err, "did not finish within the 3 s");
+    // The whole process group went: nothing of ctr's is left running.
+    let sleeper = std::fs::read_to_string(n.path("store/sleeper")).expect("the hang started");
+    let pid = sleeper.trim().parse::<i32>().expect("pid");
+    std::thread::sleep(Duration::from_millis(200));
+    let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.split_whitespace().nth(2) == Some("Z"));
+    assert!(!alive || zombie, "ctr's child {pid} survived the timeout");
+}
+
+#[test]
+fn containerd_that_never_answers_costs_at_most_the_timeout() {
+    let n = node_with("required = true", &[(PAUSE, PINNED)]);
+    n.set_mode("version", "fail");
+    let (code, err, secs) = n.check_images();
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        (2.0..6.0).contains(&secs),
+        "took {secs:.1}s with timeout = 3"
+    );
+    assert_missing(&n, &err, "containerd did not answer");
+    assert!(n.calls().matches("version").count() >= 2, "{}", n.calls());
+}
+
+#[test]
+fn an_archive_that_is_absent_or_lacks_the_image_says_so() {
+    let n = node_with("", &[]);
+    std::fs::remove_file(n.path("pause.tar")).expect("rm archive");
+    let (code, err, _) = n.check_images();
+    assert_eq!(code, Some(0), "{err}");
+    assert_missing(&n, &err, "is not a file");
+    assert!(!n.calls().contains("import"), "{}", n.calls());
+
+    let n = node_with("", &[]);
+    std::fs::write(n.path("pause.tar"), "registry.k8s.io/pause:3.9\n").expect("archive");
+    let (_, err, _) = n.check_images();
+    assert_missing(
+        &n,
+        &err,
+        "does not hold it (the import brought: registry.k8s.io/pause:3.9)",
+    );
+
+    let n = Node::new(&[]);
+    n.configure(&format!("images = [\"{PAUSE}\"]"));
+    let (_, err, _) = n.check_images();
+    assert_missing(&n, &err, "no [sandbox] archive is configured");
+}
+
+#[test]
+fn pinning_that_fails_is_an_error() {
+    let n = node_with("", &[(PAUSE, "-")]);
+    n.set_mode("label", "fail");
+    let (code, err, _) = n.check_images();
+    assert_eq!(code, Some(0), "{err}");
+    assert_missing(&n, &err, "pinning it failed");
+}
+
+/// Two images: one import serves both, each is pinned, each reported.
+#[test]
+fn one_import_for_every_missing_image() {
+    let n = Node::new(&[]);
+    let other = "registry.k8s.io/pause:3.9";
+    std::fs::write(n.path("pause.tar"), format!("{PAUSE}\n{other}\n")).expect("archive");
+    let both = format!("images = [\"{PAUSE}\", \"{other}\"]");
+    n.configure(&n.eks("").replace(&format!("images = [\"{PAUSE}\"]"), &both));
+    let (code, err, _) = n.check_images();
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        n.calls().matches("images import").count(),
+        1,
+        "{}",
+        n.calls()
+    );
+    for image in [PAUSE, other] {
+        assert!(
+            n.labels(image).is_some_and(|l| l.contains("pinned=pinned")),
+            "{image}"
+        );
+    }
+    assert_eq!(err.matches("imported it from").count(), 2, "{err}");
+}
