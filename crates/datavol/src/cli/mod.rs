@@ -8,6 +8,7 @@ mod gate;
 mod identify;
 mod plan;
 pub mod status;
+mod status_runs;
 mod validate;
 mod when;
 

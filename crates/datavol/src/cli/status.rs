@@ -106,6 +106,14 @@ pub fn volume_status(v: &Volume, run: &Run) -> VolumeStatus {
     s
 }
 
+/// `status --json`: the volumes, the sandbox images, the last runs.
+#[derive(serde::Serialize)]
+struct Doc<'a> {
+    volumes: &'a [VolumeStatus],
+    #[serde(flatten)]
+    runs: &'a super::status_runs::RunsStatus,
+}
+
 pub fn print(cfg: &Config, state_dir: &Path, json: bool) -> ExitCode {
     let run = match Run::new(state_dir) {
         Ok(r) => r,
@@ -115,8 +123,13 @@ pub fn print(cfg: &Config, state_dir: &Path, json: bool) -> ExitCode {
         }
     };
     let all: Vec<VolumeStatus> = cfg.volumes.iter().map(|v| volume_status(v, &run)).collect();
+    let runs = super::status_runs::gather(cfg, state_dir);
     if json {
-        let rendered = serde_json::to_value(&all).and_then(|mut v| {
+        let doc = Doc {
+            volumes: &all,
+            runs: &runs,
+        };
+        let rendered = serde_json::to_value(doc).and_then(|mut v| {
             super::when::add_rfc3339(&mut v);
             serde_json::to_string_pretty(&v)
         });
@@ -135,6 +148,7 @@ pub fn print(cfg: &Config, state_dir: &Path, json: bool) -> ExitCode {
     for s in &all {
         print_one(s);
     }
+    super::status_runs::print(&runs);
     ExitCode::SUCCESS
 }
 
