@@ -251,6 +251,8 @@ fn a_healthy_reboot_spawns_nothing_and_checks_the_marker_through_the_mount() {
         Some(0),
         "the healthy path spawned something: {out}{err}"
     );
+    assert!(err.contains("ready on") && err.contains("confirm"), "{err}");
+    eprintln!("{err}");
     assert_eq!(sb.mount_source(&src).as_deref(), Some(dev.as_str()));
     assert_eq!(rsync_diff(&sb, &orig, &src), "");
 }

@@ -14,6 +14,7 @@ pub mod migrate;
 pub mod mount;
 pub mod options;
 pub mod services;
+pub mod took;
 
 use crate::config::Volume;
 use crate::discover::device::Device;
@@ -22,10 +23,17 @@ use crate::systemd::bus::Bus;
 use crate::vlog;
 pub use error::{ApplyError, VolumeError};
 pub use options::Options;
+use std::time::Instant;
+pub use took::Took;
 
 /// Decides about one volume and carries the decision out. An array that
 /// had to be assembled is looked at again, once, as it then is.
-pub fn run(vol: &Volume, run: &mut Run, opts: &Options, bus: &mut Bus) -> Result<(), VolumeError> {
+pub fn run(
+    vol: &Volume,
+    run: &mut Run,
+    opts: &Options,
+    bus: &mut Bus,
+) -> Result<Took, VolumeError> {
     let policy = Policy {
         mode: Mode::Apply,
         stop_services: opts.stop_services,
@@ -44,7 +52,12 @@ pub fn run(vol: &Volume, run: &mut Run, opts: &Options, bus: &mut Bus) -> Result
         run.claimed.pop();
         (decision, facts) = plan::decide(vol, run, policy, bus);
     }
-    act(vol, &decision, &facts, run, opts, bus).map_err(err)
+    let mut took = Took {
+        facts: facts.took,
+        ..Took::default()
+    };
+    act(vol, &decision, &facts, run, opts, bus, &mut took).map_err(err)?;
+    Ok(took)
 }
 
 /// After acting, the volume must be mounted as configured with its own
@@ -140,6 +153,7 @@ fn act(
     run: &mut Run,
     opts: &Options,
     bus: &mut Bus,
+    took: &mut Took,
 ) -> Result<(), ApplyError> {
     if let Some(e) = act_error(decision) {
         return Err(e);
@@ -159,9 +173,10 @@ fn act(
         _ => Vec::new(),
     };
     let stopped = services::stop(vol, &devs, &active, bus)?;
-    let mut result = carry_out(vol, decision, &action, dev, opts, bus);
+    let mut result = carry_out(vol, decision, &action, dev, opts, bus, took);
     if result.is_ok() {
         // Before the services come back: confirm may unmount again.
+        let t = Instant::now();
         result = match &action {
             Action::Keep { uuid } => {
                 note_committed(vol, uuid, opts);
@@ -169,6 +184,7 @@ fn act(
             }
             _ => confirm(vol, run, opts, bus),
         };
+        took.confirm = t.elapsed();
     }
     services::restart(vol, &devs, stopped, bus);
     result
@@ -196,7 +212,9 @@ fn carry_out(
     mut dev: Device,
     opts: &Options,
     bus: &mut Bus,
+    took: &mut Took,
 ) -> Result<(), ApplyError> {
+    let t = Instant::now();
     let name = vol.name.as_str();
     if let Some(members) = &decision.raid_create {
         vlog!(
@@ -233,7 +251,8 @@ fn carry_out(
             uuid.clone()
         }
     };
-    mount::mount(vol, &uuid, &devs, (dev.major, dev.minor), opts, bus)
+    took.work = t.elapsed();
+    mount::mount(vol, &uuid, &devs, (dev.major, dev.minor), opts, bus, took)
 }
 
 fn note_seed(vol: &Volume, devs: &str, uuid: &str, opts: &Options) {

@@ -28,12 +28,12 @@ pub fn run(cfg: &Config, opts: &Options) -> ExitCode {
     for vol in &cfg.volumes {
         let dev = vol.device_text();
         match apply::run(vol, &mut run, opts, &mut bus) {
-            Ok(()) => crate::vlog!(
+            Ok(took) => crate::vlog!(
                 info,
                 vol.name.as_str(),
                 dev.as_str(),
                 "result",
-                "volume {}: ready on {}",
+                "volume {}: ready on {} ({took})",
                 vol.name,
                 vol.mount_point.display()
             ),
