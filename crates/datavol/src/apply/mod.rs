@@ -14,6 +14,7 @@ pub mod migrate;
 pub mod mount;
 pub mod options;
 pub mod services;
+pub mod took;
 
 use crate::config::Volume;
 use crate::discover::device::Device;
@@ -22,10 +23,25 @@ use crate::systemd::bus::Bus;
 use crate::vlog;
 pub use error::{ApplyError, VolumeError};
 pub use options::Options;
+use std::time::Instant;
+pub use took::Took;
+
+/// What became of a volume.
+#[derive(Debug)]
+pub enum Done {
+    Ready(Took),
+    /// `--early` left it to `datavol.service`: why.
+    Left(String),
+}
 
 /// Decides about one volume and carries the decision out. An array that
 /// had to be assembled is looked at again, once, as it then is.
-pub fn run(vol: &Volume, run: &mut Run, opts: &Options, bus: &mut Bus) -> Result<(), VolumeError> {
+pub fn run(
+    vol: &Volume,
+    run: &mut Run,
+    opts: &Options,
+    bus: &mut Bus,
+) -> Result<Done, VolumeError> {
     let policy = Policy {
         mode: Mode::Apply,
         stop_services: opts.stop_services,
@@ -34,7 +50,27 @@ pub fn run(vol: &Volume, run: &mut Run, opts: &Options, bus: &mut Bus) -> Result
         volume: vol.name.clone(),
         error: Box::new(error),
     };
+    if opts.early {
+        if vol.raid.is_some() {
+            return Ok(Done::Left(
+                "a RAID array is assembled by udev later in boot".into(),
+            ));
+        }
+        let recorded = crate::record::history::load(&opts.state_dir, &vol.name)
+            .is_ok_and(|h| h.committed.is_some());
+        if !recorded {
+            return Ok(Done::Left(
+                "no committed filesystem recorded for it yet".into(),
+            ));
+        }
+    }
     let (mut decision, mut facts) = plan::decide(vol, run, policy, bus);
+    if opts.early {
+        if let Some(why) = not_early(&decision, &facts) {
+            run.claimed.pop();
+            return Ok(Done::Left(why));
+        }
+    }
     if decision.action() == Some(&Action::Assemble) {
         log_decision(vol, &decision);
         let members = assemble_members(&facts);
@@ -44,7 +80,28 @@ pub fn run(vol: &Volume, run: &mut Run, opts: &Options, bus: &mut Bus) -> Result
         run.claimed.pop();
         (decision, facts) = plan::decide(vol, run, policy, bus);
     }
-    act(vol, &decision, &facts, run, opts, bus).map_err(err)
+    let mut took = Took {
+        facts: facts.took,
+        ..Took::default()
+    };
+    act(vol, &decision, &facts, run, opts, bus, &mut took).map_err(err)?;
+    Ok(Done::Ready(took))
+}
+
+/// The early pass only mounts a filesystem the root disk's record and its
+/// superblock agree on (or keeps one mounted); anything that could copy,
+/// format, refuse or wait long is datavol.service's, after cloud-init.
+fn not_early(d: &Decision, f: &Facts) -> Option<String> {
+    let recorded = f
+        .disk()
+        .and_then(|disk| disk.fs.as_ref())
+        .is_some_and(|v| matches!(v, Ok(view) if view.marker == plan::facts::MarkerRead::Recorded));
+    match d.action() {
+        Some(Action::Keep { .. }) => None,
+        Some(Action::Mount { .. }) if recorded => None,
+        Some(a) => Some(format!("{}: {}", a.describe(), d.reason)),
+        None => Some(d.reason.clone()),
+    }
 }
 
 /// After acting, the volume must be mounted as configured with its own
@@ -140,6 +197,7 @@ fn act(
     run: &mut Run,
     opts: &Options,
     bus: &mut Bus,
+    took: &mut Took,
 ) -> Result<(), ApplyError> {
     if let Some(e) = act_error(decision) {
         return Err(e);
@@ -159,9 +217,10 @@ fn act(
         _ => Vec::new(),
     };
     let stopped = services::stop(vol, &devs, &active, bus)?;
-    let mut result = carry_out(vol, decision, &action, dev, opts, bus);
+    let mut result = carry_out(vol, decision, &action, dev, opts, bus, took);
     if result.is_ok() {
         // Before the services come back: confirm may unmount again.
+        let t = Instant::now();
         result = match &action {
             Action::Keep { uuid } => {
                 note_committed(vol, uuid, opts);
@@ -169,6 +228,7 @@ fn act(
             }
             _ => confirm(vol, run, opts, bus),
         };
+        took.confirm = t.elapsed();
     }
     services::restart(vol, &devs, stopped, bus);
     result
@@ -196,7 +256,9 @@ fn carry_out(
     mut dev: Device,
     opts: &Options,
     bus: &mut Bus,
+    took: &mut Took,
 ) -> Result<(), ApplyError> {
+    let t = Instant::now();
     let name = vol.name.as_str();
     if let Some(members) = &decision.raid_create {
         vlog!(
@@ -233,7 +295,8 @@ fn carry_out(
             uuid.clone()
         }
     };
-    mount::mount(vol, &uuid, &devs, (dev.major, dev.minor), opts, bus)
+    took.work = t.elapsed();
+    mount::mount(vol, &uuid, &devs, (dev.major, dev.minor), opts, bus, took)
 }
 
 fn note_seed(vol: &Volume, devs: &str, uuid: &str, opts: &Options) {

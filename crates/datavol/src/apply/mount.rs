@@ -6,6 +6,7 @@
 use super::error::ApplyError;
 use super::failpoint::failpoint;
 use super::options::Options;
+use super::took::Took;
 use crate::config::Volume;
 use crate::plan::mounted;
 use crate::sys::mountinfo;
@@ -13,7 +14,7 @@ use crate::systemd::bus::Bus;
 use crate::systemd::unit::{self, MountSpec};
 use crate::vlog;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const MOUNT_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -87,11 +88,15 @@ pub fn mount(
     majmin: (u32, u32),
     opts: &Options,
     bus: &mut Bus,
+    took: &mut Took,
 ) -> Result<(), ApplyError> {
+    let t = Instant::now();
     let specs = mount_specs(vol, uuid)?;
     if write_units(vol, devs, &specs, opts)? {
         bus.get()?.reload()?;
     }
+    took.units = t.elapsed();
+    let t = Instant::now();
     for (spec, root) in &specs {
         let at = &spec.mount_point;
         let here = |m: &mountinfo::MountEntry| (m.major, m.minor) == majmin && &m.root == root;
@@ -129,6 +134,7 @@ pub fn mount(
             }
         }
     }
+    took.mount = t.elapsed();
     debug_assert!(mounted::fully(vol, majmin, &read_mounts()?));
     Ok(())
 }

@@ -15,9 +15,14 @@ use std::process::ExitCode;
 pub fn run(cfg: &Config, opts: &Options) -> ExitCode {
     let mut record = LastRun::now(runs::APPLY, 0);
     let failure = apply_all(cfg, opts, &mut record.volumes);
-    record.exit_code = failure.map_or(0, Failure::code);
-    record.finished_at = crate::record::marker::now();
-    crate::metrics::finish(cfg, &opts.state_dir, &record);
+    // The early pass runs before local-fs.target, where the metrics
+    // directory may not be mounted yet; datavol.service records the boot's
+    // outcome right after it.
+    if !opts.early {
+        record.exit_code = failure.map_or(0, Failure::code);
+        record.finished_at = crate::record::marker::now();
+        crate::metrics::finish(cfg, &opts.state_dir, &record);
+    }
     failure.map_or(ExitCode::SUCCESS, Failure::exit_code)
 }
 
@@ -40,26 +45,14 @@ fn apply_all(cfg: &Config, opts: &Options, outcomes: &mut Vec<VolumeOutcome>) ->
     let mut bus = Bus::new();
     let mut first_failure: Option<Failure> = None;
     for vol in &cfg.volumes {
-        let dev = vol.device_text();
-        let result = match apply::run(vol, &mut run, opts, &mut bus) {
-            Ok(()) => {
-                let msg = format!(
-                    "volume {}: ready on {}",
-                    vol.name,
-                    vol.mount_point.display()
-                );
-                catalog::volume_result(Level::Info, catalog::READY, &vol.name, &dev, &msg);
-                Ok(())
-            }
-            Err(e) => {
-                let id = catalog::for_failure(e.failure());
-                catalog::volume_result(Level::Error, id, &vol.name, &dev, &e.to_string());
-                first_failure.get_or_insert(e.failure());
-                Err(e.failure())
-            }
-        };
+        let result = report(vol, apply::run(vol, &mut run, opts, &mut bus), opts);
+        if let Some(Err(f)) = result {
+            first_failure.get_or_insert(f);
+        }
         let refreshed = run.refresh_mounts();
-        outcomes.push(outcome(vol, result, &run));
+        if let Some(r) = result {
+            outcomes.push(outcome(vol, r, &run));
+        }
         if let Err(e) = refreshed {
             log::error!("cannot read the mount table: {e}; stopping before the next volume");
             first_failure.get_or_insert(Failure::Failed);
@@ -67,6 +60,42 @@ fn apply_all(cfg: &Config, opts: &Options, outcomes: &mut Vec<VolumeOutcome>) ->
         }
     }
     first_failure
+}
+
+/// The volume's `stage=result` line; its final result, unless the early
+/// pass left it to datavol.service.
+fn report(
+    vol: &Volume,
+    done: Result<apply::Done, apply::VolumeError>,
+    opts: &Options,
+) -> Option<Result<(), Failure>> {
+    let dev = vol.device_text();
+    let (name, devs) = (vol.name.as_str(), dev.as_str());
+    match done {
+        Ok(apply::Done::Left(why)) => {
+            let msg = format!("volume {name}: left for datavol.service: {why}");
+            crate::vlog!(info, name, devs, "result", "{msg}");
+            None
+        }
+        Ok(apply::Done::Ready(took)) => {
+            let msg = format!(
+                "volume {name}: ready on {} ({took})",
+                vol.mount_point.display()
+            );
+            catalog::volume_result(Level::Info, catalog::READY, name, devs, &msg);
+            Some(Ok(()))
+        }
+        Err(e) if opts.early => {
+            // The early pass never fails the boot: datavol.service decides again and reports.
+            crate::vlog!(warn, name, devs, "result", "{e}; left for datavol.service");
+            None
+        }
+        Err(e) => {
+            let id = catalog::for_failure(e.failure());
+            catalog::volume_result(Level::Error, id, name, devs, &e.to_string());
+            Some(Err(e.failure()))
+        }
+    }
 }
 
 /// How the volume ended, for status and metrics: a ready volume names the

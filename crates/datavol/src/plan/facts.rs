@@ -18,7 +18,7 @@ use crate::sys::namespace::TempMount;
 use crate::systemd::bus::Bus;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Where datavol mounts a volume's filesystem for its own work.
 pub const WORK_MOUNTS: &str = "/run/datavol/mnt";
@@ -51,6 +51,16 @@ pub struct Facts {
     pub claimed_by: Option<String>,
     /// What is mounted right at each claimed path now (the top mount).
     pub mounts_at: Vec<MountEntry>,
+    /// How long finding the device and looking at it took, for the log.
+    pub took: Took,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Took {
+    /// Waiting for the device (and, for RAID, for udev).
+    pub device: Duration,
+    /// Usage, signatures, marker: everything after the device was there.
+    pub look: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -390,19 +400,27 @@ fn device_facts(
     wait: Duration,
     mounts: &[MountEntry],
     record: &History,
-) -> DeviceFacts {
+) -> (DeviceFacts, Took) {
+    let t = Instant::now();
+    let mut took = Took::default();
     let found = match vol.raid {
-        Some(_) => raid::wait_members(vol, wait)
-            .map(|m| DeviceFacts::Raid(raid_facts(vol, m, mounts, record))),
-        None => device::wait_for(&vol.device, wait)
-            .map(|d| DeviceFacts::Disk(disk(vol, d, mounts, record))),
+        Some(_) => raid::wait_members(vol, wait).map(|m| {
+            took.device = t.elapsed();
+            DeviceFacts::Raid(raid_facts(vol, m, mounts, record))
+        }),
+        None => device::wait_for(&vol.device, wait).map(|d| {
+            took.device = t.elapsed();
+            DeviceFacts::Disk(disk(vol, d, mounts, record))
+        }),
     };
-    match found {
+    took.look = t.elapsed().saturating_sub(took.device);
+    let f = match found {
         Ok(f) => f,
         Err(DeviceError::Timeout { nvme, .. }) => DeviceFacts::Missing { waited: wait, nvme },
         Err(DeviceError::Several { selector, found }) => DeviceFacts::Several { selector, found },
         Err(e) => DeviceFacts::Unreadable(e.to_string()),
-    }
+    };
+    (f, took)
 }
 
 impl Facts {
@@ -433,9 +451,10 @@ pub fn gather(vol: &Volume, run: &Run, wait: Duration) -> Facts {
         );
         History::empty(&vol.name)
     });
-    let device = device_facts(vol, wait, &run.mounts, &record);
+    let (device, took) = device_facts(vol, wait, &run.mounts, &record);
     let mut f = Facts {
         device,
+        took,
         paths: vol
             .claimed()
             .iter()

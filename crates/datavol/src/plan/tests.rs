@@ -95,6 +95,7 @@ fn facts_for(v: &Volume, probe: Probe, fs: Option<Result<FsView, String>>) -> Fa
         record: History::empty(&v.name),
         claimed_by: None,
         mounts_at: vec![],
+        took: Took::default(),
     }
 }
 
