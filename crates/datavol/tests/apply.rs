@@ -468,8 +468,8 @@ fn blank_disk_after_migration_is_reseeded_from_the_root_disk() {
     assert_eq!(rsync_diff(&sb, &orig, &src), "");
     let (_, out, _) = sb.datavol(&["status", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v[0]["history"]["seeds"], 2, "{out}");
-    assert_eq!(v[0]["history"]["reseeds"], 1, "{out}");
+    assert_eq!(v["volumes"][0]["history"]["seeds"], 2, "{out}");
+    assert_eq!(v["volumes"][0]["history"]["reseeds"], 1, "{out}");
 }
 
 #[test]
