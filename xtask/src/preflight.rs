@@ -36,7 +36,16 @@ pub mod needs {
         "getcap",
         "systemd-escape",
         "systemd-analyze",
+        // The catalog's syntax, as journald reads it.
+        "journalctl",
+        // The metrics file, through the Prometheus Python client's parser.
+        PYTHON,
+        PROMETHEUS_PARSER,
     ];
+    /// Debian's python3 and the Prometheus client's text parser module.
+    pub const PYTHON: &str = "/usr/bin/python3";
+    pub const PROMETHEUS_PARSER: &str =
+        "/usr/lib/python3/dist-packages/prometheus_client/parser.py";
     /// `cargo xtask rpm --check`.
     pub const RPM_CHECK: &[&str] = &[
         "rpm",
@@ -56,6 +65,9 @@ pub mod needs {
         "mkfs.ext4",
         "rsync",
         "strip",
+        // The metrics file copied out of the guest is parsed on the host.
+        PYTHON,
+        PROMETHEUS_PARSER,
     ];
     /// `cargo xtask bench` (its VM part needs [`VM`] as well).
     pub const BENCH: &[&str] = &["losetup", "mkfs.xfs", "rsync", "setfattr", "/usr/bin/time"];
