@@ -76,6 +76,8 @@ pub fn escape_label(v: &str) -> String {
 }
 
 type Labels<'a> = Vec<(&'static str, &'a str)>;
+/// Reads one of a volume's counters.
+type Count = fn(&VolumeSample) -> u64;
 
 fn one<'a>(key: &'static str, value: &'a str) -> Labels<'a> {
     vec![(key, value)]
@@ -182,7 +184,7 @@ fn volumes(out: &mut String, vs: &[VolumeSample]) {
                 .map(|(_, s)| (one("volume", &v.volume), Num::Float(s)))
         }),
     );
-    let counters: [(&str, &str, fn(&VolumeSample) -> u64); 3] = [
+    let counters: [(&str, &str, Count); 3] = [
         (
             "datavol_seeds_total",
             "Migrations of the volume onto a new filesystem, the first included.",
