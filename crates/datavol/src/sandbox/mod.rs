@@ -102,7 +102,10 @@ fn import(sb: &Sandbox, c: &Ctr) -> Result<String, String> {
 pub fn check(sb: &Sandbox) -> Vec<Verdict> {
     let c = Ctr::new(&sb.namespace, sb.timeout);
     if let Err(e) = c.wait_ready() {
-        let why = format!("containerd did not answer: {e}");
+        let why = match e {
+            CtrError::Spawn { .. } => e.to_string(),
+            _ => format!("containerd did not answer: {e}"),
+        };
         return sb.images.iter().map(|i| missing(sb, i, &why)).collect();
     }
     let found: Vec<Result<Found, CtrError>> = sb.images.iter().map(|i| look(&c, i)).collect();
