@@ -137,6 +137,10 @@ impl Node {
             self.path("bin").display(),
             std::env::var("PATH").unwrap_or_default()
         );
+        self.check_images_with(&path)
+    }
+
+    fn check_images_with(&self, path: &str) -> (Option<i32>, String, f64) {
         let t = Instant::now();
         let out = Command::new(env!("CARGO_BIN_EXE_datavol"))
             .arg("--config-dir")
@@ -420,4 +424,13 @@ fn one_import_for_every_missing_image() {
         );
     }
     assert_eq!(err.matches("imported it from").count(), 2, "{err}");
+}
+
+#[test]
+fn without_ctr_the_error_says_so() {
+    let n = node_with("required = true", &[(PAUSE, PINNED)]);
+    let (code, err, secs) = n.check_images_with(&n.path("store").display().to_string());
+    assert_eq!(code, Some(1), "{err}");
+    assert!(secs < 2.0, "took {secs:.1}s");
+    assert_missing(&n, &err, "cannot run ctr");
 }
