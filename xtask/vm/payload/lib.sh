@@ -55,9 +55,11 @@ datavol_before_containerd() {
   echo "datavol $dv_start..$dv_end containerd $ct_start"
   [ "${dv_start:-0}" -gt 0 ] && [ "${dv_end:-0}" -gt 0 ] && [ "${ct_start:-0}" -gt 0 ] && [ "$dv_end" -le "$ct_start" ]
 }
-# The DATAVOL_STAGE values datavol logged in this boot, space separated.
+# The DATAVOL_STAGE values datavol logged in this boot, space separated. By
+# SYSLOG_IDENTIFIER, which datavol sends itself: journald reads _COMM from /proc, too
+# late for a process that has exited.
 datavol_stages() {
-  journalctl -b -o verbose _COMM=datavol 2>/dev/null | sed -n 's/^ *DATAVOL_STAGE=//p' | awk '!s[$0]++' | tr '\n' ' '
+  journalctl -b -o verbose SYSLOG_IDENTIFIER=datavol 2>/dev/null | sed -n 's/^ *DATAVOL_STAGE=//p' | awk '!s[$0]++' | tr '\n' ' '
 }
 has_stage() { datavol_stages | grep -qw "$1" || { echo "stages: $(datavol_stages)"; return 1; }; }
 lacks_stage() { ! datavol_stages | grep -qw "$1" || { echo "stages: $(datavol_stages)"; return 1; }; }
@@ -67,13 +69,28 @@ image_listed() { containerd_up && ctr -n k8s.io images ls -q | grep -qx localhos
 image_pinned() { containerd_up && ctr -n k8s.io images ls | grep '^localhost/kubernetes/pause:latest ' | grep -q 'io.cri-containerd.pinned=pinned'; }
 container_runs() { containerd_up && timeout 120 ctr -n k8s.io run --rm localhost/kubernetes/pause:latest "t$RANDOM" /bin/true; }
 container_writes() { containerd_up && timeout 120 ctr -n k8s.io run localhost/kubernetes/pause:latest keep /bin/sh -c "echo $1 > /token"; }
+# journal_has UNIT TEXT: a line of this boot under UNIT (journalctl -u) holds TEXT.
+journal_has() {
+  journalctl -b -u "$1" -o cat --no-pager | grep -qF -- "$2" ||
+    { echo "not under $1: $2; last lines: $(journalctl -b -u "$1" -o cat --no-pager | tail -3)"; return 1; }
+}
+# entry_has MATCH FIELD=VALUE: an entry of this boot matching MATCH carries that field.
+entry_has() {
+  journalctl -b -o verbose --no-pager "$1" | grep -qE "^ +$2\$" ||
+    { echo "no entry $1 with $2: $(journalctl -b -o verbose --no-pager "$1" | grep -E '^ +[A-Z_]+=' | tr -s ' ' | head -c 600)"; return 1; }
+}
+# explained UNIT TEXT: journalctl -x shows TEXT (the catalog's) among UNIT's lines.
+explained() {
+  journalctl -b -x -u "$1" --no-pager | grep -qF -- "$2" ||
+    { echo "journalctl -x -u $1 lacks: $2"; return 1; }
+}
 is_mountpoint() { findmnt -n "$1" >/dev/null || { echo "$1 is not a mount point"; return 1; }; }
 
 # Everything worth reading afterwards on the host.
 collect() {
   local t=$EPOCHREALTIME
   journalctl -b -o short-monotonic --no-pager >"$OUT/journal.txt" 2>&1
-  journalctl -b -o verbose --no-pager _COMM=datavol >"$OUT/datavol-verbose.txt" 2>&1
+  journalctl -b -o verbose --no-pager SYSLOG_IDENTIFIER=datavol >"$OUT/datavol-verbose.txt" 2>&1
   systemctl status --no-pager -l datavol.service containerd.service >"$OUT/status.txt" 2>&1
   systemd-analyze blame >"$OUT/blame.txt" 2>&1
   findmnt >"$OUT/findmnt.txt" 2>&1
