@@ -8,4 +8,6 @@ fi
 if [ -d /run/systemd/system ]; then
     systemctl daemon-reload >/dev/null 2>&1 || :
 fi
+# So that journalctl -x explains datavol's results (works offline too).
+journalctl --update-catalog >/dev/null 2>&1 || :
 exit 0

@@ -5,4 +5,6 @@
 if [ -d /run/systemd/system ]; then
     systemctl daemon-reload >/dev/null 2>&1 || :
 fi
+# The catalog file changed or went: rebuild journald's catalog database.
+journalctl --update-catalog >/dev/null 2>&1 || :
 exit 0
