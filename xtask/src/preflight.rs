@@ -75,7 +75,7 @@ pub fn packages() -> Vec<(&'static str, Vec<&'static str>)> {
         .collect()
 }
 
-fn package_of(program: &str) -> Option<&'static str> {
+pub fn package_of(program: &str) -> Option<&'static str> {
     packages()
         .into_iter()
         .find(|(_, progs)| progs.contains(&program))

@@ -3,8 +3,7 @@
 //! `--no-vm` skips the VM part, for a quick local loop.
 
 use crate::preflight::{self, needs};
-use crate::util::{require_root, workspace_root};
-use std::process::Command;
+use crate::util::{cargo, require_root, run_shown};
 use std::time::Instant;
 
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -16,17 +15,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
         groups.push(needs::VM);
     }
     preflight::check("cargo xtask test", &groups)?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     crate::rpm::run(&["--check".into()])?; // the RPM and the man pages (packaging/README.md)
     let t = Instant::now();
-    let st = Command::new(&cargo)
-        .args(["test", "--workspace", "--features", "datavol/failpoints"])
-        .current_dir(workspace_root())
-        .status()
-        .map_err(|e| format!("cargo test: {e}"))?;
-    if !st.success() {
-        return Err("cargo test failed".into());
-    }
+    run_shown(cargo().args(["test", "--workspace", "--features", "datavol/failpoints"]))?;
     eprintln!(
         "xtask test: cargo test passed in {:.0}s",
         t.elapsed().as_secs_f64()
