@@ -256,7 +256,7 @@ fn host_tools() -> Result<(), String> {
 
 /// The package `cargo xtask rpm` last wrote for this host (for --no-build).
 fn find_package() -> Result<PathBuf, String> {
-    let dist = crate::man::target_dir().join("dist");
+    let dist = crate::util::target_dir().join("dist");
     let suffix = format!(".{}.rpm", std::env::consts::ARCH);
     let mut found: Vec<PathBuf> = std::fs::read_dir(&dist)
         .map_err(|e| format!("{}: {e}; run cargo xtask rpm first", dist.display()))?
