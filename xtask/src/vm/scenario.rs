@@ -240,20 +240,7 @@ pub fn run(ctx: &mut Ctx, s: &Scenario) -> Result<Vec<Kv>, String> {
         let p = payload(ctx, b, token.as_deref(), had_failpoints)?;
         had_failpoints = b.failpoints.is_some();
         results.push(boot(ctx, b, &root, &disks, p)?);
-        for h in &b.host {
-            match h {
-                Host::Migrated => {
-                    let data = ctx.disk("data0");
-                    host::migrated(ctx, b.label, &data, &results[results.len() - 1]);
-                }
-                Host::Note(key, text) => {
-                    if let Some(v) = results[results.len() - 1].get(key) {
-                        ctx.notes.push(text.replace("{}", v));
-                    }
-                }
-                Host::Check(f) => f(ctx, &results),
-            }
-        }
+        host_checks(ctx, b, &results);
     }
     if let (Some(first), Some(last)) = (results.first(), results.last()) {
         for (key, what) in &s.expect_kept {
@@ -261,6 +248,25 @@ pub fn run(ctx: &mut Ctx, s: &Scenario) -> Result<Vec<Kv>, String> {
         }
     }
     Ok(results)
+}
+
+/// The host's checks after boot `b`; `results` ends with its own.
+fn host_checks(ctx: &mut Ctx, b: &Boot, results: &[Kv]) {
+    let Some(res) = results.last() else { return };
+    for h in &b.host {
+        match h {
+            Host::Migrated => {
+                let data = ctx.disk("data0");
+                host::migrated(ctx, b.label, &data, res);
+            }
+            Host::Note(key, text) => {
+                if let Some(v) = res.get(key) {
+                    ctx.notes.push(text.replace("{}", v));
+                }
+            }
+            Host::Check(f) => f(ctx, results),
+        }
+    }
 }
 
 fn make_disk(ctx: &mut Ctx, d: &DiskSpec) -> Result<Disk, String> {

@@ -405,3 +405,40 @@ fn raid0_multi_dir() -> Scenario {
         ..Scenario::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vm::image::recipe_dir;
+
+    /// What the runner would only find out in a VM: a missing checker, a duplicate name
+    /// or label, a remake or a migration check without its disk.
+    #[test]
+    fn every_entry_is_complete() {
+        let all = all();
+        for (i, s) in all.iter().enumerate() {
+            assert!(
+                all[..i].iter().all(|o| o.name != s.name),
+                "{} twice",
+                s.name
+            );
+            assert!(!s.boots.is_empty(), "{}: no boot", s.name);
+            for (j, b) in s.boots.iter().enumerate() {
+                let script = recipe_dir().join(format!("payload/checks/{}.sh", b.check));
+                assert!(script.is_file(), "{}: no {}", s.name, script.display());
+                assert!(
+                    s.boots[..j].iter().all(|o| o.label != b.label),
+                    "{}: label {} twice",
+                    s.name,
+                    b.label
+                );
+                for serial in &b.remake {
+                    assert!(s.disks.iter().any(|d| d.serial == *serial), "{}", s.name);
+                }
+                if b.host.iter().any(|h| matches!(h, Host::Migrated)) {
+                    assert!(s.disks.iter().any(|d| d.serial == "data0"), "{}", s.name);
+                }
+            }
+        }
+    }
+}
