@@ -138,7 +138,10 @@ pub fn ensure(cache: &Path, force: bool) -> Result<Image, String> {
             .map_err(|e| e.to_string())?
             .flatten()
             .map(|e| e.path())
-            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(pat))
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(pat))
+            })
             .ok_or(format!("no /boot/{pat}* in the rootfs"))?;
         fs::copy(&src, dst).map_err(|e| format!("{}: {e}", src.display()))?;
     }
