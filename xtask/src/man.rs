@@ -4,10 +4,9 @@
 //! `--check` also fails when a page is stale: a subcommand, flag, positional
 //! argument (in the SYNOPSIS) or exit code of `datavol --help` (and each
 //! subcommand's help) missing from datavol(8), or documented there but gone
-//! from the binary; a config key of the parser
-//! (`struct RawVolume` in crates/datavol/src/config.rs) missing from
-//! datavol.toml(5) or the other way round; or a page that `man` renders with
-//! warnings.
+//! from the binary; a config key of the parser (the key tables in
+//! crates/datavol/src/config/keys.rs) missing from datavol.toml(5) or the
+//! other way round; or a page that `man` renders with warnings.
 //!
 //! The markdown is a small subset, converted here (no pandoc needed):
 //! `# SECTION`, `## Subsection`, paragraphs, a term line followed by lines
@@ -625,38 +624,59 @@ fn check_subcommand(
 /// datavol.toml(5) against the config parser's keys.
 fn check_page5(problems: &mut Vec<String>) -> Result<(), String> {
     let doc5 = Doc::load(PAGE5)?;
-    let keys = config_keys()?;
-    let documented_keys: BTreeSet<String> = doc5
-        .tags("KEYS", "")
-        .iter()
-        .map(|t| t.trim().trim_matches('`').to_string())
-        .collect();
-    compare(problems, "config key", PAGE5, &keys, &documented_keys);
+    // Volume keys are the KEYS section's own entries; other tables' keys
+    // are under a subsection named like the table, e.g. "[sandbox]".
+    for (table, keys) in config_keys()? {
+        let sub = if table == "VOLUME_KEYS" {
+            String::new()
+        } else {
+            format!("[{}]", table.trim_end_matches("_KEYS").to_ascii_lowercase())
+        };
+        let documented: BTreeSet<String> = doc5
+            .tags("KEYS", &sub)
+            .iter()
+            .map(|t| t.trim().trim_matches('`').to_string())
+            .collect();
+        let what = format!("config key of {table}");
+        compare(problems, &what, PAGE5, &keys, &documented);
+    }
     Ok(())
 }
 
-/// The keys of a volume table, read from the parser's own struct.
-fn config_keys() -> Result<BTreeSet<String>, String> {
-    let path = workspace_root().join("crates/datavol/src/config.rs");
+/// The config tables' keys, read from the parser's key tables: for each
+/// `const NAME_KEYS: &[Key<...>] = &[ ... ];`, the `name: "..."` of each row.
+fn config_keys() -> Result<Vec<(String, BTreeSet<String>)>, String> {
+    let path = workspace_root().join("crates/datavol/src/config/keys.rs");
     let src = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let start = src
-        .find("struct RawVolume {")
-        .ok_or("config.rs has no `struct RawVolume {`; update xtask/src/man.rs")?;
-    let body = &src[start..];
-    let end = body.find('}').unwrap_or(body.len());
-    let keys: BTreeSet<String> = body[..end]
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.trim().split_once(':'))
-        .map(|(k, _)| k.trim().trim_start_matches("pub ").to_string())
-        .filter(|k| !k.is_empty() && !k.starts_with("//") && !k.starts_with('#'))
-        .collect();
-    if keys.len() < 5 {
+    let mut tables = Vec::new();
+    for (i, _) in src.match_indices("pub const ") {
+        let decl = &src[i + "pub const ".len()..];
+        let Some((name, rest)) = decl.split_once(": &[Key<") else {
+            continue;
+        };
+        if !name.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
+            continue;
+        }
+        // The table ends at the first line that closes it, "];" or "}];".
+        let body: String = rest
+            .lines()
+            .take_while(|l| !l.starts_with("];") && !l.starts_with("}];"))
+            .collect();
+        let keys: BTreeSet<String> = body
+            .split("name: \"")
+            .skip(1)
+            .filter_map(|k| k.split_once('"').map(|(k, _)| k.to_string()))
+            .collect();
+        tables.push((name.to_string(), keys));
+    }
+    let volume = tables.iter().find(|(n, _)| n == "VOLUME_KEYS");
+    if volume.is_none_or(|(_, k)| k.len() < 5) || tables.len() < 3 {
         return Err(format!(
-            "found only {keys:?} in struct RawVolume; update xtask/src/man.rs"
+            "found only {tables:?} in {}; update xtask/src/man.rs",
+            path.display()
         ));
     }
-    Ok(keys)
+    Ok(tables)
 }
 
 /// `man -l` renders the page, with no warning from groff.

@@ -3,8 +3,8 @@
 //! padded), and for EBS the mapping name in the first 32 bytes of the
 //! vendor-specific area at 3072.
 
-use datavol::nvme::{parse_identify, Controller, IDENTIFY_LEN};
-use datavol::selector::{self, Selector};
+use datavol::discover::nvme::{parse_identify, Controller, IDENTIFY_LEN};
+use datavol::discover::selector::{self, Selector};
 
 fn pad(dst: &mut [u8], s: &str, fill: u8) {
     dst.fill(fill);

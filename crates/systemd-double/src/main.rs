@@ -53,6 +53,25 @@ fn unit_path(name: &str) -> String {
     format!("/org/freedesktop/systemd1/unit/{esc}")
 }
 
+/// What systemd would do for a stop job of a .mount unit: unmount Where=.
+fn stop_mount(unit_dir: &str, name: &str) -> Result<(), String> {
+    let text = std::fs::read_to_string(format!("{unit_dir}/{name}"))
+        .map_err(|e| format!("{name}: {e}"))?;
+    let where_ = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Where="))
+        .ok_or("no Where=")?;
+    let st = Command::new("umount")
+        .arg(where_)
+        .status()
+        .map_err(|e| e.to_string())?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(format!("umount {where_}: {st}"))
+    }
+}
+
 /// What systemd would do for a start job of a .mount unit.
 fn start_mount(unit_dir: &str, name: &str) -> Result<bool, String> {
     let text = std::fs::read_to_string(format!("{unit_dir}/{name}"))
@@ -210,11 +229,22 @@ impl Manager {
             // Let the method reply go out first, as systemd's does.
             std::thread::sleep(std::time::Duration::from_millis(30));
             let result = if !start {
+                let stopped = if unit.ends_with(".mount") {
+                    stop_mount(&unit_dir, &unit)
+                } else {
+                    Ok(())
+                };
                 states
                     .lock()
                     .map(|mut s| s.insert(unit.clone(), "inactive".into()))
                     .ok();
-                "done".to_string()
+                match stopped {
+                    Ok(()) => "done".to_string(),
+                    Err(e) => {
+                        note(&log, &format!("umount failed {unit}: {e}"));
+                        "failed".into()
+                    }
+                }
             } else if unit.ends_with(".mount") {
                 match start_mount(&unit_dir, &unit) {
                     Ok(true) => {

@@ -286,6 +286,32 @@ impl Sandbox {
         c
     }
 
+    /// Runs datavol with no PATH at all: any tool it would spawn (blkid,
+    /// wipefs, udevadm, mkfs) fails, which proves a path spawns none.
+    pub fn datavol_without_tools(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        let o = self
+            .nsenter()
+            .arg("/usr/bin/env")
+            .arg("-i")
+            .arg(format!("DBUS_SYSTEM_BUS_ADDRESS={}", self.bus))
+            .arg("PATH=/nonexistent")
+            .arg(env!("CARGO_BIN_EXE_datavol"))
+            .arg("--config-dir")
+            .arg(self.path("etc"))
+            .arg("--unit-dir")
+            .arg(self.unit_dir())
+            .arg("--state-dir")
+            .arg(self.path("state"))
+            .args(args)
+            .output()
+            .expect("run datavol");
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+
     /// Runs datavol in the sandbox; returns (exit code, stdout, stderr).
     pub fn datavol(&self, args: &[&str]) -> (Option<i32>, String, String) {
         self.datavol_env(args, &[])

@@ -1,112 +1,39 @@
-//! Device selectors: how a volume names its disk. A path (including
+//! Matching device selectors against the disks present: a path (including
 //! /dev/disk/by-*), an EBS mapping name or volume id read from the NVMe
 //! controller itself, a filesystem UUID or label, or the instance-store disks.
+//! The selector type and its syntax live in config::selector.
 
-use crate::nvme::{self, Controller};
+use crate::config::selector::ebs_mapping_key;
+pub use crate::config::selector::{parse, ParseError, Selector};
+use crate::discover::nvme::{self, Controller};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(into = "String")]
-pub enum Selector {
-    Path(PathBuf),
-    /// `ebs:xvdb`: the block-device-mapping name.
-    Ebs(String),
-    /// `ebs-volume:vol-0123…`.
-    EbsVolume(String),
-    Uuid(String),
-    Label(String),
-    /// `instance-store`: the local NVMe instance-store disks.
-    InstanceStore,
+/// Why the disks a selector names could not be looked for.
+#[derive(Debug, thiserror::Error)]
+pub enum SelectorError {
+    #[error("cannot run blkid to find {token}: {source}; hint: install util-linux (blkid), which uuid: and label: selectors need")]
+    BlkidMissing {
+        token: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("blkid -t {token} failed ({status}): {stderr}; hint: run it by hand to see why")]
+    BlkidFailed {
+        token: String,
+        status: std::process::ExitStatus,
+        stderr: String,
+    },
 }
 
-impl fmt::Display for Selector {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Selector::Path(p) => write!(f, "{}", p.display()),
-            Selector::Ebs(n) => write!(f, "ebs:{n}"),
-            Selector::EbsVolume(v) => write!(f, "ebs-volume:{v}"),
-            Selector::Uuid(u) => write!(f, "uuid:{u}"),
-            Selector::Label(l) => write!(f, "label:{l}"),
-            Selector::InstanceStore => f.write_str("instance-store"),
-        }
-    }
-}
-
-impl From<Selector> for String {
-    fn from(s: Selector) -> String {
-        s.to_string()
-    }
-}
-
-fn plain(s: &str, extra: &[u8]) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
-}
-
-/// Parses one selector; the error says what a valid one looks like.
-pub fn parse(s: &str) -> Result<Selector, String> {
-    if s.chars().any(|c| c.is_control()) {
-        return Err("device must contain no control characters".into());
-    }
-    if let Some(n) = s.strip_prefix("ebs:") {
-        let n = n.strip_prefix("/dev/").unwrap_or(n);
-        return if plain(n, b"") {
-            Ok(Selector::Ebs(n.to_string()))
-        } else {
-            Err(format!(
-                "{s:?}: an EBS name looks like ebs:xvdb or ebs:/dev/sdf"
-            ))
-        };
-    }
-    if let Some(v) = s.strip_prefix("ebs-volume:") {
-        let v = v
-            .strip_prefix("vol")
-            .map(|r| r.trim_start_matches('-'))
-            .unwrap_or("");
-        return if plain(v, b"") {
-            Ok(Selector::EbsVolume(format!("vol-{v}")))
-        } else {
-            Err(format!(
-                "{s:?}: an EBS volume id looks like ebs-volume:vol-0123456789abcdef0"
-            ))
-        };
-    }
-    if let Some(u) = s.strip_prefix("uuid:") {
-        return if plain(u, b"-") {
-            Ok(Selector::Uuid(u.to_ascii_lowercase()))
-        } else {
-            Err(format!(
-                "{s:?}: a UUID selector looks like uuid:0b1c2d3e-...."
-            ))
-        };
-    }
-    if let Some(l) = s.strip_prefix("label:") {
-        return if plain(l, b"-_.") {
-            Ok(Selector::Label(l.to_string()))
-        } else {
-            Err(format!("{s:?}: a label selector looks like label:data"))
-        };
-    }
-    if s == "instance-store" {
-        return Ok(Selector::InstanceStore);
-    }
-    let p = Path::new(s);
-    if s.starts_with("/dev/")
-        && !p.components().any(|c| {
-            matches!(
-                c,
-                std::path::Component::ParentDir | std::path::Component::CurDir
-            )
-        })
-    {
-        return Ok(Selector::Path(p.to_path_buf()));
-    }
-    Err(format!(
-        "{s:?} is not a device selector: use a path under /dev/ (e.g. /dev/xvdb, /dev/disk/by-id/...), ebs:xvdb, ebs-volume:vol-..., uuid:..., label:... or instance-store"
-    ))
+/// `nvme<ctrl>n<ns>` exactly: a whole namespace, not a partition
+/// (`nvme0n1p1`) nor a multipath controller path (`nvme0c0n1`).
+fn is_nvme_namespace(name: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    name.strip_prefix("nvme")
+        .and_then(|rest| rest.split_once('n'))
+        .is_some_and(|(ctrl, ns)| digits(ctrl) && digits(ns))
 }
 
 /// NVMe namespaces (whole disks) the kernel knows, as /dev paths.
@@ -116,7 +43,7 @@ fn nvme_namespaces() -> Vec<PathBuf> {
         .flatten()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("nvme") && n.contains('n') && !n.contains('p'))
+        .filter(|n| is_nvme_namespace(n))
         .map(|n| Path::new("/dev").join(n))
         .collect();
     v.sort();
@@ -249,23 +176,39 @@ impl fmt::Display for NvmeMiss {
     }
 }
 
-fn blkid_find(token: &str) -> Vec<PathBuf> {
-    Command::new("blkid")
+/// Devices holding a filesystem with `token` (UUID=… or LABEL=…). blkid
+/// exits 2 when none does; anything else failing must not look like "none",
+/// or the boot would wait the whole device_timeout for nothing.
+fn blkid_find(token: &str) -> Result<Vec<PathBuf>, SelectorError> {
+    blkid_find_with("blkid", token)
+}
+
+fn blkid_find_with(blkid: &str, token: &str) -> Result<Vec<PathBuf>, SelectorError> {
+    let out = Command::new(blkid)
         .args(["-o", "device", "-t", token])
         .stdin(Stdio::null())
         .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .map(PathBuf::from)
-                .collect()
-        })
-        .unwrap_or_default()
+        .map_err(|source| SelectorError::BlkidMissing {
+            token: token.to_string(),
+            source,
+        })?;
+    match out.status.code() {
+        Some(0) => Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(PathBuf::from)
+            .collect()),
+        Some(2) => Ok(Vec::new()),
+        _ => Err(SelectorError::BlkidFailed {
+            token: token.to_string(),
+            status: out.status,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        }),
+    }
 }
 
 /// The block devices that match `sel` right now.
-pub fn candidates(sel: &Selector) -> Vec<PathBuf> {
-    match sel {
+pub fn candidates(sel: &Selector) -> Result<Vec<PathBuf>, SelectorError> {
+    Ok(match sel {
         Selector::Path(p) => {
             use std::os::unix::fs::FileTypeExt;
             match std::fs::metadata(p) {
@@ -273,26 +216,20 @@ pub fn candidates(sel: &Selector) -> Vec<PathBuf> {
                 _ => vec![],
             }
         }
-        Selector::Uuid(u) => blkid_find(&format!("UUID={u}")),
-        Selector::Label(l) => blkid_find(&format!("LABEL={l}")),
+        Selector::Uuid(u) => blkid_find(&format!("UUID={u}"))?,
+        Selector::Label(l) => blkid_find(&format!("LABEL={l}"))?,
         Selector::Ebs(_) | Selector::EbsVolume(_) | Selector::InstanceStore => nvme_controllers()
             .into_iter()
             .filter(|(_, c)| matches_controller(sel, c))
             .map(|(d, _)| d)
             .collect(),
-    }
+    })
 }
 
 pub fn matches_controller(sel: &Selector, c: &Controller) -> bool {
     match (sel, c) {
         (Selector::Ebs(n), Controller::Ebs { bdev: Some(b), .. }) => {
-            // sdf and xvdf name the same mapping on Nitro.
-            let norm = |s: &str| {
-                s.trim_start_matches("xv")
-                    .trim_start_matches('s')
-                    .to_string()
-            };
-            b == n || norm(b) == norm(n)
+            b == n || ebs_mapping_key(b) == ebs_mapping_key(n)
         }
         (Selector::EbsVolume(v), Controller::Ebs { volume_id, .. }) => volume_id == v,
         (Selector::InstanceStore, Controller::InstanceStore { .. }) => true,
@@ -303,4 +240,37 @@ pub fn matches_controller(sel: &Selector, c: &Controller) -> bool {
 /// The whole-disk block device names, for `datavol identify` and diagnostics.
 pub fn all_nvme() -> Vec<PathBuf> {
     nvme_namespaces()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nvme_namespace_names() {
+        for yes in ["nvme0n1", "nvme12n3", "nvme1n10"] {
+            assert!(is_nvme_namespace(yes), "{yes}");
+        }
+        for no in [
+            "nvme0c0n1",
+            "nvme0n1p1",
+            "nvme0",
+            "nvme0n",
+            "nvmen1",
+            "nvme-fabrics",
+            "sda",
+        ] {
+            assert!(!is_nvme_namespace(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn missing_blkid_is_an_error_not_no_match() {
+        let e = blkid_find_with("/nonexistent/blkid", "UUID=0b1c").unwrap_err();
+        assert!(matches!(e, SelectorError::BlkidMissing { .. }), "{e}");
+        assert!(e.to_string().contains("hint: install util-linux"), "{e}");
+        // `false` exits 1: a failure, not "nothing matched".
+        let e = blkid_find_with("false", "UUID=0b1c").unwrap_err();
+        assert!(matches!(e, SelectorError::BlkidFailed { .. }), "{e}");
+    }
 }

@@ -2,7 +2,7 @@
 //! filesystem root. It is written durably at every step, so any crash leaves
 //! a state the next run knows how to finish or redo.
 
-use crate::fsutil;
+use crate::sys::fsutil;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -19,6 +19,17 @@ pub enum Phase {
     Verified,
     /// Done: the root holds the migrated tree.
     Committed,
+}
+
+impl Phase {
+    /// For messages: what the migration was doing.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Phase::Copying => "copying",
+            Phase::Verified => "committing a verified copy",
+            Phase::Committed => "committed",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,9 +1,10 @@
 //! systemd `.mount` units: the name (`systemd-escape --path`), the text, and a
 //! durable write that leaves an identical file alone.
 
+// Re-exported: the name rule is config's (it validates paths with it).
+pub use crate::config::escape_path;
 use crate::config::Volume;
-use crate::fsutil;
-use std::os::unix::ffi::OsStrExt;
+use crate::sys::fsutil;
 use std::path::{Path, PathBuf};
 
 /// Where mount units go unless `--unit-dir` says otherwise. /etc, not /run:
@@ -13,39 +14,6 @@ pub const DEFAULT_UNIT_DIR: &str = "/etc/systemd/system";
 /// unit's condition on it stops anything that pulls the unit in early from
 /// mounting an unchecked (say, blank instance-store) disk before datavol ran.
 pub const READY_DIR: &str = "/run/datavol/ready";
-
-/// Escapes an absolute path exactly like `systemd-escape --path`.
-/// Returns None for paths systemd refuses (relative, or containing "..").
-pub fn escape_path(path: &Path) -> Option<String> {
-    let bytes = path.as_os_str().as_bytes();
-    if bytes.first() != Some(&b'/') {
-        return None;
-    }
-    let mut parts: Vec<&[u8]> = Vec::new();
-    for part in bytes.split(|&b| b == b'/') {
-        match part {
-            b"" | b"." => {}
-            b".." => return None,
-            p => parts.push(p),
-        }
-    }
-    if parts.is_empty() {
-        return Some("-".into());
-    }
-    let joined = parts.join(&b'/');
-    let mut out = String::with_capacity(joined.len());
-    for (i, &b) in joined.iter().enumerate() {
-        match b {
-            b'/' => out.push('-'),
-            b'.' if i == 0 => out.push_str("\\x2e"),
-            b if b.is_ascii_alphanumeric() || b == b':' || b == b'_' || b == b'.' => {
-                out.push(b as char)
-            }
-            b => out.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    Some(out)
-}
 
 /// `/var/lib/containerd` -> `var-lib-containerd.mount`.
 pub fn mount_unit_name(mount_point: &Path) -> Option<String> {
@@ -237,24 +205,6 @@ pub fn write(unit_dir: &Path, spec: &MountSpec) -> Result<(PathBuf, bool), UnitE
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escapes_like_systemd() {
-        for (p, e) in [
-            ("/var/lib/containerd", "var-lib-containerd"),
-            ("/var/lib/my-dir", "var-lib-my\\x2ddir"),
-            ("/", "-"),
-            ("//a//b/", "a-b"),
-            ("/a/./b", "a-b"),
-            ("/.hidden/x", "\\x2ehidden-x"),
-            ("/a/.b", "a-.b"),
-            ("/a b/\u{fc}", "a\\x20b-\\xc3\\xbc"),
-        ] {
-            assert_eq!(escape_path(Path::new(p)).as_deref(), Some(e), "{p}");
-        }
-        assert_eq!(escape_path(Path::new("/a/../b")), None);
-        assert_eq!(escape_path(Path::new("rel")), None);
-    }
 
     #[test]
     fn render_refuses_injection() {

@@ -1,8 +1,8 @@
 //! Finding the configured block device, waiting for it, and refusing one that
 //! is in use: mounted, held by md/dm/LVM, or backing / or /boot.
 
-use crate::mountinfo::{self, MountEntry};
-use crate::selector::{self, NvmeMiss, Selector};
+use crate::discover::selector::{self, NvmeMiss, Selector};
+use crate::sys::mountinfo::{self, MountEntry};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -35,6 +35,8 @@ pub enum DeviceError {
         selector: String,
         found: Vec<String>,
     },
+    #[error(transparent)]
+    Selector(#[from] selector::SelectorError),
     #[error("device {device}: {op}: {source}")]
     Io {
         device: PathBuf,
@@ -47,7 +49,7 @@ pub enum DeviceError {
 /// The first selector, in order, that matches a device now.
 pub fn find_now(selectors: &[Selector]) -> Result<Option<Device>, DeviceError> {
     for sel in selectors {
-        let found = selector::candidates(sel);
+        let found = selector::candidates(sel)?;
         match found.as_slice() {
             [] => continue,
             [one] => {
@@ -83,6 +85,10 @@ pub fn wait_for(selectors: &[Selector], timeout: Duration) -> Result<Device, Dev
     use std::os::fd::AsFd;
 
     let start = Instant::now();
+    // Usually there already: no watches needed.
+    if let Some(d) = find_now(selectors)? {
+        return Ok(d);
+    }
     let text = selectors
         .iter()
         .map(|s| s.to_string())
@@ -102,10 +108,9 @@ pub fn wait_for(selectors: &[Selector], timeout: Duration) -> Result<Device, Dev
                 );
             }
         }
+        // The node is there before udev is done with it; the caller waits
+        // for udev when it needs its links and probes (not on the fast path).
         if let Some(d) = find_now(selectors)? {
-            // Let udev finish with this device (links, probes) before it is
-            // used; other devices' events do not matter here.
-            crate::udev::wait_initialized(&d.node, crate::udev::TIMEOUT);
             return Ok(d);
         }
         let waited = start.elapsed();
@@ -125,9 +130,12 @@ pub fn wait_for(selectors: &[Selector], timeout: Duration) -> Result<Device, Dev
             Some(ino) => {
                 let mut fds = [PollFd::new(ino.as_fd(), PollFlags::POLLIN)];
                 let ms = u16::try_from(slice.as_millis()).unwrap_or(1000);
-                let _ = poll(&mut fds, PollTimeout::from(ms));
-                // Drain; the events only mean "look again".
-                while matches!(ino.read_events(), Ok(ev) if !ev.is_empty()) {}
+                match poll(&mut fds, PollTimeout::from(ms)) {
+                    // Drain; the events only mean "look again".
+                    Ok(_) => while matches!(ino.read_events(), Ok(ev) if !ev.is_empty()) {},
+                    // EINTR or worse: never spin, wait out the slice.
+                    Err(_) => std::thread::sleep(slice),
+                }
             }
             None => std::thread::sleep(slice),
         }
@@ -190,74 +198,116 @@ pub fn whole_disk(device: &Path) -> std::io::Result<PathBuf> {
     Ok(PathBuf::from("/dev").join(name))
 }
 
-/// Why a device must not be touched, if it must not.
-pub fn in_use(dev: &Device, mounts: &[MountEntry], ignore: &[PathBuf]) -> Option<String> {
-    let own: Vec<&MountEntry> = mountinfo::mounts_of(mounts, dev.major, dev.minor)
-        .into_iter()
-        .filter(|m| !ignore.contains(&m.mount_point))
-        .collect();
-    if let Some(m) = own.first() {
-        return Some(format!("it is mounted on {}", m.mount_point.display()));
-    }
-    let sys = sysfs_dir(dev.major, dev.minor);
-    if let Ok(holders) = std::fs::read_dir(sys.join("holders")) {
-        let names: Vec<String> = holders
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        if !names.is_empty() {
+/// What holds or uses a device, read from the mount table and sysfs.
+/// Every read that fails is an error, never "not in use".
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Usage {
+    /// Mounts of the device itself (the mount point, and the root inside
+    /// the filesystem: a bind mount's subdirectory).
+    pub mounts: Vec<(PathBuf, PathBuf)>,
+    /// md, device-mapper or LVM devices built on it.
+    pub holders: Vec<String>,
+    /// A mounted partition (or other device) of the same disk.
+    pub disk_mounted: Option<PathBuf>,
+    /// `/`, `/boot` or `/boot/efi`, when this disk backs it.
+    pub backs: Option<PathBuf>,
+    /// O_EXCL open failed with EBUSY: the kernel has it claimed.
+    pub busy: bool,
+}
+
+impl Usage {
+    /// Why the device must not be touched, ignoring mounts at `ours`
+    /// (mount point, root inside the filesystem): the volume's own.
+    pub fn why_not(&self, ours: &[(PathBuf, PathBuf)]) -> Option<String> {
+        if let Some((at, _)) = self.mounts.iter().find(|m| !ours.contains(m)) {
+            return Some(format!("it is mounted on {}", at.display()));
+        }
+        if !self.holders.is_empty() {
             return Some(format!(
                 "it is held by {} (md, device-mapper or LVM)",
-                names.join(", ")
+                self.holders.join(", ")
             ));
         }
-    }
-    // A partition of ours that is mounted or held counts as in use too.
-    if let Ok(disk) = whole_disk_name(dev.major, dev.minor) {
-        for m in mounts {
-            if ignore.contains(&m.mount_point) {
-                continue;
-            }
-            if let Ok(d) = whole_disk_name(m.major, m.minor) {
-                if d == disk && (m.major, m.minor) != (dev.major, dev.minor) {
-                    let what =
-                        if m.mount_point == Path::new("/") || m.mount_point == Path::new("/boot") {
-                            "it is the disk backing"
-                        } else {
-                            "a partition of it is mounted on"
-                        };
-                    return Some(format!("{what} {}", m.mount_point.display()));
-                }
-            }
+        if let Some(b) = &self.backs {
+            return Some(format!("it is the disk backing {}", b.display()));
         }
-        for special in ["/", "/boot", "/boot/efi"] {
-            if let Some(m) = mountinfo::mounted_at(mounts, Path::new(special)) {
-                if whole_disk_name(m.major, m.minor).is_ok_and(|d| d == disk) {
-                    return Some(format!("it is the disk backing {special}"));
-                }
-            }
+        if let Some(m) = &self.disk_mounted {
+            return Some(format!("a partition of it is mounted on {}", m.display()));
         }
-    }
-    // O_EXCL on a block device fails with EBUSY while the kernel has it claimed.
-    if let Err(e) = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags_excl()
-        .open(&dev.node)
-    {
-        if e.raw_os_error() == Some(libc::EBUSY) {
+        if self.busy {
             return Some("the kernel reports it busy (opened exclusively elsewhere)".into());
         }
+        None
     }
-    None
 }
 
-trait ExclFlag {
-    fn custom_flags_excl(&mut self) -> &mut Self;
+fn holders(dev: &Device) -> Result<Vec<String>, DeviceError> {
+    let dir = sysfs_dir(dev.major, dev.minor).join("holders");
+    let io = |source| DeviceError::Io {
+        device: dir.clone(),
+        op: "listing holders in sysfs",
+        source,
+    };
+    let mut names = Vec::new();
+    for e in std::fs::read_dir(&dir).map_err(io)? {
+        names.push(e.map_err(io)?.file_name().to_string_lossy().into_owned());
+    }
+    names.sort();
+    Ok(names)
 }
 
-impl ExclFlag for std::fs::OpenOptions {
-    fn custom_flags_excl(&mut self) -> &mut Self {
-        use std::os::unix::fs::OpenOptionsExt;
-        self.custom_flags(libc::O_EXCL)
+/// Who uses `dev`: its mounts, holders, the disk it is part of, and whether
+/// the kernel has it claimed.
+pub fn usage(dev: &Device, mounts: &[MountEntry]) -> Result<Usage, DeviceError> {
+    let mut u = Usage {
+        mounts: mountinfo::mounts_of(mounts, dev.major, dev.minor)
+            .into_iter()
+            .map(|m| (m.mount_point.clone(), m.root.clone()))
+            .collect(),
+        holders: holders(dev)?,
+        ..Usage::default()
+    };
+    let sys_err = |source| DeviceError::Io {
+        device: dev.node.clone(),
+        op: "finding its disk in sysfs",
+        source,
+    };
+    let disk = whole_disk_name(dev.major, dev.minor).map_err(sys_err)?;
+    for special in ["/", "/boot", "/boot/efi"] {
+        if let Some(m) = mountinfo::mounted_at(mounts, Path::new(special)) {
+            // Not every mount is of a block device (overlay, tmpfs): no disk.
+            if whole_disk_name(m.major, m.minor).is_ok_and(|d| d == disk) {
+                u.backs = Some(PathBuf::from(special));
+            }
+        }
+    }
+    for m in mounts {
+        if (m.major, m.minor) != (dev.major, dev.minor)
+            && whole_disk_name(m.major, m.minor).is_ok_and(|d| d == disk)
+        {
+            u.disk_mounted = Some(m.mount_point.clone());
+        }
+    }
+    if u.mounts.is_empty() && u.holders.is_empty() {
+        u.busy = exclusively_claimed(&dev.node)?;
+    }
+    Ok(u)
+}
+
+/// O_EXCL on a block device fails with EBUSY while the kernel has it claimed.
+fn exclusively_claimed(node: &Path) -> Result<bool, DeviceError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_EXCL | libc::O_CLOEXEC)
+        .open(node)
+    {
+        Ok(_) => Ok(false),
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => Ok(true),
+        Err(source) => Err(DeviceError::Io {
+            device: node.to_path_buf(),
+            op: "opening exclusively",
+            source,
+        }),
     }
 }

@@ -4,28 +4,30 @@
 //! is mounted once (privately) and each directory is a bind mount of its
 //! subdirectory.
 
-use crate::apply::{
-    copy_verified, discard_partial, failed, failpoint, syncfs, Options, VolumeError,
-};
+use super::copy::{copy_verified, discard_partial, syncfs};
+use super::error::ApplyError;
+use super::failpoint::failpoint;
+use super::options::Options;
 use crate::config::Volume;
-use crate::state::{self, DirState, Phase, State};
-use crate::{fsutil, vlog};
+use crate::record::marker::{self, DirState, Phase, State};
+use crate::sys::fsutil;
+use crate::vlog;
 use std::path::Path;
 
 /// Migrates each of the volume's directories into the filesystem mounted at
 /// `root`, whose state is `st`.
-pub(crate) fn migrate(
+pub fn migrate(
     vol: &Volume,
     devs: &str,
     root: &Path,
     st: &mut State,
     copy: bool,
     opts: &Options,
-) -> Result<(), VolumeError> {
+) -> Result<(), ApplyError> {
     let name = vol.name.as_str();
     for dir in &vol.directories {
         let sub = Volume::dir_subpath(dir);
-        let staging = state::dir_staging(root, dir);
+        let staging = marker::dir_staging(root, dir);
         let target = root.join(&sub);
         let mut ds = st.directories.get(dir).cloned().unwrap_or(DirState {
             phase: Phase::Copying,
@@ -38,44 +40,47 @@ pub(crate) fn migrate(
             // is unfinished again until the directory commits (see below).
             st.phase = Phase::Copying;
             st.directories.insert(dir.clone(), ds.clone());
-            state::write(root, st).map_err(failed)?;
+            marker::write(root, st)?;
             fsutil::create_dir_durable(&staging, 0o755)
-                .map_err(|e| failed(format!("{}: {e}", staging.display())))?;
+                .map_err(|e| ApplyError::io(staging.display(), e))?;
             if copy && dir.is_dir() {
                 ds.copied = copy_verified(vol, devs, dir, &staging, root, opts)?;
             }
             failpoint("verified");
             ds.phase = Phase::Verified;
             st.directories.insert(dir.clone(), ds.clone());
-            state::write(root, st).map_err(failed)?;
+            marker::write(root, st)?;
         }
         if ds.phase == Phase::Verified {
             // One rename commits the whole directory; after a crash right
             // after it, the target exists and staging is gone: done already.
             if staging.exists() {
                 fsutil::rename_noreplace(&staging, &target).map_err(|e| {
-                    failed(format!(
-                        "volume {name}: committing {}: moving {} to {}: {e}",
-                        dir.display(),
-                        staging.display(),
-                        target.display()
-                    ))
+                    ApplyError::io(
+                        format!(
+                            "committing {}: moving {} to {}",
+                            dir.display(),
+                            staging.display(),
+                            target.display()
+                        ),
+                        e,
+                    )
                 })?;
-                fsutil::sync_dir(root).map_err(failed)?;
+                fsutil::sync_dir(root).map_err(|e| ApplyError::io(root.display(), e))?;
             }
             ds.phase = Phase::Committed;
-            ds.committed_at = Some(state::now());
+            ds.committed_at = Some(marker::now());
             st.directories.insert(dir.clone(), ds);
-            state::write(root, st).map_err(failed)?;
+            marker::write(root, st)?;
             vlog!(info, name, devs, "commit", "{} committed", dir.display());
             failpoint("committed");
         }
     }
     if st.dirs_committed(&vol.directories) && st.phase != Phase::Committed {
         st.phase = Phase::Committed;
-        st.committed_at = Some(state::now());
+        st.committed_at = Some(marker::now());
         st.seeds += 1;
-        state::write(root, st).map_err(failed)?;
+        marker::write(root, st)?;
     }
     syncfs(root)
 }

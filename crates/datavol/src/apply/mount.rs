@@ -1,0 +1,179 @@
+//! Mounting through systemd: write the volume's units durably (an identical
+//! file is left alone), raise the ready flags their condition waits for,
+//! reload only when a unit changed, then start each mount not in place yet,
+//! parent first, and check the mount table for the result.
+
+use super::error::ApplyError;
+use super::failpoint::failpoint;
+use super::options::Options;
+use super::took::Took;
+use crate::config::Volume;
+use crate::plan::mounted;
+use crate::sys::mountinfo;
+use crate::systemd::bus::Bus;
+use crate::systemd::unit::{self, MountSpec};
+use crate::vlog;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const MOUNT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The units a volume needs, each with the filesystem path its mount must show.
+fn mount_specs(vol: &Volume, uuid: &str) -> Result<Vec<(MountSpec, PathBuf)>, ApplyError> {
+    if vol.directories.is_empty() {
+        return Ok(vec![(MountSpec::new(vol, uuid), PathBuf::from("/"))]);
+    }
+    let parent =
+        unit::mount_unit_name(&vol.mount_point).ok_or_else(|| unit::UnitError::BadPath {
+            volume: vol.name.clone(),
+            path: vol.mount_point.clone(),
+        })?;
+    let mut v = vec![(MountSpec::volume_root(vol, uuid), PathBuf::from("/"))];
+    for d in &vol.directories {
+        v.push((
+            MountSpec::bind(vol, uuid, d, &parent),
+            Path::new("/").join(Volume::dir_subpath(d)),
+        ));
+    }
+    Ok(v)
+}
+
+fn read_mounts() -> Result<Vec<mountinfo::MountEntry>, ApplyError> {
+    mountinfo::read().map_err(|e| ApplyError::io("reading /proc/self/mountinfo", e))
+}
+
+/// Writes the units; returns whether any changed.
+fn write_units(
+    vol: &Volume,
+    devs: &str,
+    specs: &[(MountSpec, PathBuf)],
+    opts: &Options,
+) -> Result<bool, ApplyError> {
+    let mut changed = false;
+    for (spec, _) in specs {
+        let (path, c) = unit::write(&opts.unit_dir, spec)?;
+        if c {
+            vlog!(
+                info,
+                vol.name.as_str(),
+                devs,
+                "unit",
+                "wrote {}",
+                path.display()
+            );
+        }
+        changed |= c;
+    }
+    failpoint("unit-written");
+    for (spec, _) in specs {
+        let flag = spec.ready_flag().ok_or_else(|| unit::UnitError::BadPath {
+            volume: vol.name.clone(),
+            path: spec.mount_point.clone(),
+        })?;
+        if !flag.exists() {
+            if let Some(d) = flag.parent() {
+                std::fs::create_dir_all(d).map_err(|e| ApplyError::io(d.display(), e))?;
+            }
+            std::fs::write(&flag, b"").map_err(|e| ApplyError::io(flag.display(), e))?;
+        }
+    }
+    Ok(changed)
+}
+
+/// Writes the volume's units, then starts those not mounted yet, parent first.
+pub fn mount(
+    vol: &Volume,
+    uuid: &str,
+    devs: &str,
+    majmin: (u32, u32),
+    opts: &Options,
+    bus: &mut Bus,
+    took: &mut Took,
+) -> Result<(), ApplyError> {
+    let t = Instant::now();
+    let specs = mount_specs(vol, uuid)?;
+    if write_units(vol, devs, &specs, opts)? {
+        bus.get()?.reload()?;
+    }
+    took.units = t.elapsed();
+    let t = Instant::now();
+    for (spec, root) in &specs {
+        let at = &spec.mount_point;
+        let here = |m: &mountinfo::MountEntry| (m.major, m.minor) == majmin && &m.root == root;
+        if mountinfo::mounted_at(&read_mounts()?, at).is_some_and(here) {
+            continue;
+        }
+        start(vol, devs, at, bus)?;
+        match mountinfo::mounted_at(&read_mounts()?, at) {
+            Some(m) if here(m) => {
+                vlog!(
+                    info,
+                    vol.name.as_str(),
+                    devs,
+                    "mount",
+                    "{} is mounted from {devs}",
+                    at.display()
+                );
+            }
+            Some(m) => {
+                return Err(ApplyError::Mount(format!(
+                    "{} was started, but {} is mounted from {}:{} instead of {devs}:{}",
+                    unit::mount_unit_name(at).unwrap_or_default(),
+                    at.display(),
+                    m.source,
+                    m.root.display(),
+                    root.display()
+                )))
+            }
+            None => {
+                return Err(ApplyError::Mount(format!(
+                    "{0} reported done, but {1} is not a mount point; hint: journalctl -u {0}",
+                    unit::mount_unit_name(at).unwrap_or_default(),
+                    at.display()
+                )))
+            }
+        }
+    }
+    took.mount = t.elapsed();
+    debug_assert!(mounted::fully(vol, majmin, &read_mounts()?));
+    Ok(())
+}
+
+/// StartUnit and its job's end; a skipped condition also ends "done", so
+/// the unit's own state is asked too.
+fn start(vol: &Volume, devs: &str, at: &Path, bus: &mut Bus) -> Result<(), ApplyError> {
+    let unit_name = unit::mount_unit_name(at).ok_or_else(|| unit::UnitError::BadPath {
+        volume: vol.name.clone(),
+        path: at.to_path_buf(),
+    })?;
+    vlog!(
+        info,
+        vol.name.as_str(),
+        devs,
+        "mount",
+        "starting {unit_name}"
+    );
+    bus.get()?.start_unit(&unit_name, MOUNT_TIMEOUT)?;
+    failpoint("unit-started");
+    let active = bus.get()?.active_state(&unit_name)?;
+    if active.as_deref() != Some("active") {
+        return Err(ApplyError::Mount(format!(
+            "{unit_name} job is done but the unit is {}; hint: systemctl status {unit_name}",
+            active.as_deref().unwrap_or("not loaded")
+        )));
+    }
+    Ok(())
+}
+
+/// Stops the volume's mount units, children first; failures are logged:
+/// this runs on the way to reporting a worse problem.
+pub fn unmount(vol: &Volume, bus: &mut Bus) {
+    for at in mounted::expected(vol).iter().rev().map(|(at, _)| at) {
+        let Some(name) = unit::mount_unit_name(at) else {
+            continue;
+        };
+        if let Err(e) = bus.get().and_then(|b| b.stop_unit(&name, MOUNT_TIMEOUT)) {
+            log::error!("volume {}: stopping {name}: {e}", vol.name);
+        }
+    }
+}

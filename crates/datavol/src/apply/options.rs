@@ -1,0 +1,16 @@
+//! How apply runs: where it writes, and how hard it works.
+
+use std::path::PathBuf;
+
+pub struct Options {
+    pub unit_dir: PathBuf,
+    /// Root-disk state: the seed history (record/history.rs).
+    pub state_dir: PathBuf,
+    /// Stop the services using a directory, and restart them afterwards.
+    pub stop_services: bool,
+    pub copy_workers: usize,
+    /// `apply --early` (datavol-early.service, before local-fs.target):
+    /// only mount what the root disk's record and the superblock agree is
+    /// a committed volume; leave everything else to `datavol.service`.
+    pub early: bool,
+}

@@ -1,0 +1,919 @@
+//! classify, row by row: the tables in docs/design.md and every refusal,
+//! from facts built in memory. No root, no device, no mount.
+
+use super::classify::{classify, timeout_reason, Mode, Policy};
+use super::decision::{Action, Reason, Verdict};
+use super::facts::*;
+use crate::config::{self, Volume};
+use crate::discover::device::{Device, Usage};
+use crate::discover::probe::Probe;
+use crate::discover::raid::MdSuper;
+use crate::discover::selector::{NvmeMiss, Selector};
+use crate::record::history::History;
+use crate::record::marker::{Phase, State};
+use crate::sys::mountinfo::MountEntry;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const UUID: &str = "0b1c2d3e-aaaa-bbbb-cccc-000000000000";
+const GIB: u64 = 1 << 30;
+
+fn vol(extra: &str) -> Volume {
+    let text = format!(
+        "[volume.containerd]\ndevice = \"/dev/xvdb\"\nfilesystem = \"xfs\"\nmount_point = \"/var/lib/containerd\"\n{extra}\n"
+    );
+    config::parse_str(Path::new("t.toml"), &text)
+        .expect("test config")
+        .remove(0)
+}
+
+fn dirs_vol() -> Volume {
+    config::parse_str(
+        Path::new("t.toml"),
+        "[volume.data]\ndevice = \"/dev/xvdb\"\nfilesystem = \"xfs\"\ndirectories = [\"/var/lib/containerd\", \"/var/lib/kubelet\"]\n",
+    )
+    .expect("test config")
+    .remove(0)
+}
+
+fn dev(major: u32, minor: u32) -> Device {
+    Device {
+        selector: "/dev/xvdb".into(),
+        node: PathBuf::from(format!("/dev/test{minor}")),
+        major,
+        minor,
+        size_bytes: 100 * GIB,
+    }
+}
+
+fn xfs(label: Option<&str>) -> Probe {
+    Probe::Signature {
+        fstype: "xfs".into(),
+        uuid: Some(UUID.into()),
+        label: label.map(String::from),
+    }
+}
+
+fn marker(phase: Phase) -> MarkerRead {
+    let mut s = State::new("containerd", Path::new("/var/lib/containerd"));
+    s.phase = phase;
+    MarkerRead::Found(Box::new(s))
+}
+
+fn view(marker: MarkerRead, only_ours: bool) -> Option<Result<FsView, String>> {
+    Some(Ok(FsView { marker, only_ours }))
+}
+
+fn source(path: &str) -> PathFacts {
+    PathFacts {
+        path: path.into(),
+        kind: PathKind::Directory,
+        has_marker_dir: false,
+        submounts: vec![],
+        usage: Some(Ok(datavol_copy::TreeUsage {
+            entries: 1000,
+            allocated_bytes: GIB,
+            ..Default::default()
+        })),
+    }
+}
+
+fn facts_for(v: &Volume, probe: Probe, fs: Option<Result<FsView, String>>) -> Facts {
+    Facts {
+        device: DeviceFacts::Disk(Disk {
+            dev: dev(259, 1),
+            usage: Ok(Usage::default()),
+            probe: Ok(probe),
+            fs,
+        }),
+        paths: v
+            .claimed()
+            .iter()
+            .map(|p| source(&p.display().to_string()))
+            .collect(),
+        services: Some(Ok(vec![])),
+        record: History::empty(&v.name),
+        claimed_by: None,
+        mounts_at: vec![],
+        took: Took::default(),
+    }
+}
+
+fn facts(probe: Probe, fs: Option<Result<FsView, String>>) -> Facts {
+    facts_for(&vol(""), probe, fs)
+}
+
+fn disk_mut(f: &mut Facts) -> &mut Disk {
+    match &mut f.device {
+        DeviceFacts::Disk(d) => d,
+        _ => panic!("not a disk"),
+    }
+}
+
+const APPLY: Policy = Policy {
+    mode: Mode::Apply,
+    stop_services: false,
+};
+
+fn action(v: &Volume, f: &Facts) -> Action {
+    match classify(v, f, APPLY).verdict {
+        Verdict::Act { action } => action,
+        other => panic!("expected an action, got {other:?}"),
+    }
+}
+
+fn reasons(v: &Volume, f: &Facts) -> Vec<Reason> {
+    match classify(v, f, APPLY).verdict {
+        Verdict::Refuse { refusal } => refusal.reasons,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+fn refused_for(v: &Volume, f: &Facts, pred: impl Fn(&Reason) -> bool) {
+    let r = reasons(v, f);
+    assert!(r.iter().any(pred), "unexpected reasons {r:?}");
+    for reason in &r {
+        assert!(reason.to_string().contains("hint:"), "no hint in {reason}");
+    }
+}
+
+fn mount_entry(at: &str, root: &str, majmin: (u32, u32), source: &str) -> MountEntry {
+    MountEntry {
+        mount_id: 1,
+        parent_id: 0,
+        major: majmin.0,
+        minor: majmin.1,
+        root: root.into(),
+        mount_point: at.into(),
+        fstype: "xfs".into(),
+        source: source.into(),
+    }
+}
+
+// ---- the single-disk table, row by row
+
+#[test]
+fn blank_is_formatted_migrated_mounted() {
+    assert_eq!(
+        action(&vol(""), &facts(Probe::Blank, None)),
+        Action::Format { migrate: true }
+    );
+}
+
+#[test]
+fn blank_without_migrate_is_formatted_and_mounted_empty() {
+    let v = vol("migrate = false");
+    assert_eq!(
+        action(&v, &facts_for(&v, Probe::Blank, None)),
+        Action::Format { migrate: false }
+    );
+}
+
+#[test]
+fn committed_is_mounted_without_copying() {
+    let f = facts(
+        xfs(Some("dv-container")),
+        view(marker(Phase::Committed), false),
+    );
+    assert_eq!(action(&vol(""), &f), Action::Mount { uuid: UUID.into() });
+}
+
+#[test]
+fn copying_or_verified_is_resumed() {
+    for phase in [Phase::Copying, Phase::Verified] {
+        let f = facts(xfs(None), view(marker(phase), false));
+        assert_eq!(
+            action(&vol(""), &f),
+            Action::Resume {
+                uuid: UUID.into(),
+                phase: Some(phase)
+            }
+        );
+    }
+}
+
+#[test]
+fn labelled_and_empty_without_marker_is_an_interrupted_first_run() {
+    let f = facts(xfs(Some("dv-container")), view(MarkerRead::Absent, true));
+    assert_eq!(
+        action(&vol(""), &f),
+        Action::Resume {
+            uuid: UUID.into(),
+            phase: None
+        }
+    );
+}
+
+#[test]
+fn labelled_with_files_and_no_marker_is_refused_unless_this_node_formatted_it() {
+    // Hole 5: a foreign xfs labelled dv-NAME that holds files.
+    let mut f = facts(xfs(Some("dv-container")), view(MarkerRead::Absent, false));
+    refused_for(&vol(""), &f, |r| {
+        matches!(r, Reason::LabelledNotEmpty { .. })
+    });
+    f.record.formatted.push(UUID.into());
+    assert_eq!(
+        action(&vol(""), &f),
+        Action::Resume {
+            uuid: UUID.into(),
+            phase: None
+        }
+    );
+}
+
+#[test]
+fn no_marker_with_adopt_existing_is_adopted() {
+    let v = vol("adopt_existing = true");
+    let f = facts_for(&v, xfs(None), view(MarkerRead::Absent, false));
+    assert_eq!(action(&v, &f), Action::Adopt { uuid: UUID.into() });
+}
+
+#[test]
+fn no_marker_is_refused() {
+    let f = facts(xfs(None), view(MarkerRead::Absent, false));
+    refused_for(&vol(""), &f, |r| matches!(r, Reason::NoMarker { .. }));
+}
+
+#[test]
+fn another_volumes_filesystem_is_refused() {
+    let mut s = State::new("other", Path::new("/var/lib/containerd"));
+    s.phase = Phase::Committed;
+    let f = facts(xfs(None), view(MarkerRead::Found(Box::new(s)), false));
+    refused_for(
+        &vol(""),
+        &f,
+        |r| matches!(r, Reason::OtherVolume { owner } if owner == "other"),
+    );
+}
+
+#[test]
+fn a_corrupt_marker_is_refused_not_taken_for_none() {
+    let f = facts(
+        xfs(None),
+        view(MarkerRead::Corrupt("bad json".into()), false),
+    );
+    refused_for(&vol(""), &f, |r| matches!(r, Reason::MarkerCorrupt { .. }));
+}
+
+#[test]
+fn a_filesystem_without_uuid_is_refused_as_such() {
+    let p = Probe::Signature {
+        fstype: "xfs".into(),
+        uuid: Some(String::new()),
+        label: None,
+    };
+    refused_for(&vol(""), &facts(p, None), |r| {
+        matches!(r, Reason::NoUuid { .. })
+    });
+}
+
+#[test]
+fn foreign_signatures_are_refused() {
+    for t in [
+        "ext4",
+        "LVM2_member",
+        "crypto_LUKS",
+        "swap",
+        "linux_raid_member",
+    ] {
+        let p = Probe::Signature {
+            fstype: t.into(),
+            uuid: None,
+            label: None,
+        };
+        refused_for(
+            &vol(""),
+            &facts(p, None),
+            |r| matches!(r, Reason::Foreign { fstype } if fstype == t),
+        );
+    }
+}
+
+#[test]
+fn a_partition_table_is_refused() {
+    let p = Probe::PartitionTable {
+        pttype: "gpt".into(),
+    };
+    refused_for(&vol(""), &facts(p, None), |r| {
+        matches!(r, Reason::PartitionTable { .. })
+    });
+}
+
+#[test]
+fn ambiguous_signatures_are_refused() {
+    let p = Probe::Ambiguous {
+        signatures: vec!["xfs at 0x0".into(), "ext4 at 0x438".into()],
+    };
+    refused_for(&vol(""), &facts(p, None), |r| {
+        matches!(r, Reason::Ambiguous { .. })
+    });
+}
+
+#[test]
+fn a_backup_gpt_alone_is_refused() {
+    // Hole 6: libblkid says blank, wipefs sees the GPT at the end.
+    let p = Probe::Leftover {
+        signatures: vec!["gpt at 0x3fffe00 (a partition table)".into()],
+    };
+    refused_for(&vol(""), &facts(p, None), |r| {
+        matches!(r, Reason::Leftover { .. })
+    });
+}
+
+// ---- mounted
+
+#[test]
+fn mounted_as_configured_is_kept() {
+    let mut f = facts(xfs(None), view(marker(Phase::Committed), false));
+    f.mounts_at = vec![mount_entry(
+        "/var/lib/containerd",
+        "/",
+        (259, 1),
+        "/dev/test1",
+    )];
+    disk_mut(&mut f).usage = Ok(Usage {
+        mounts: vec![("/var/lib/containerd".into(), "/".into())],
+        ..Usage::default()
+    });
+    f.services = None;
+    assert_eq!(action(&vol(""), &f), Action::Keep { uuid: UUID.into() });
+}
+
+#[test]
+fn partly_mounted_directories_resume() {
+    let v = dirs_vol();
+    let mut s = State::new("data", &v.mount_point);
+    s.phase = Phase::Committed;
+    let mut f = facts_for(&v, xfs(None), view(MarkerRead::Found(Box::new(s)), false));
+    f.mounts_at = vec![mount_entry(
+        &v.mount_point.display().to_string(),
+        "/",
+        (259, 1),
+        "/dev/test1",
+    )];
+    assert_eq!(
+        action(&v, &f),
+        Action::Resume {
+            uuid: UUID.into(),
+            phase: None
+        }
+    );
+}
+
+#[test]
+fn something_else_mounted_there_is_refused() {
+    let mut f = facts(Probe::Blank, None);
+    f.mounts_at = vec![mount_entry("/var/lib/containerd", "/", (8, 1), "/dev/sdz1")];
+    refused_for(
+        &vol(""),
+        &f,
+        |r| matches!(r, Reason::MountedElsewhere { source, .. } if source == "/dev/sdz1"),
+    );
+}
+
+#[test]
+fn mounted_from_the_device_that_probes_otherwise_is_refused() {
+    let mut f = facts(
+        Probe::Signature {
+            fstype: "ext4".into(),
+            uuid: None,
+            label: None,
+        },
+        None,
+    );
+    f.mounts_at = vec![mount_entry(
+        "/var/lib/containerd",
+        "/",
+        (259, 1),
+        "/dev/test1",
+    )];
+    refused_for(&vol(""), &f, |r| {
+        matches!(r, Reason::MountedButProbes { .. })
+    });
+}
+
+// ---- the device in use
+
+#[test]
+fn a_held_mounted_or_system_disk_is_refused() {
+    let cases = [
+        Usage {
+            holders: vec!["md127".into()],
+            ..Usage::default()
+        },
+        Usage {
+            mounts: vec![("/mnt".into(), "/".into())],
+            ..Usage::default()
+        },
+        Usage {
+            backs: Some("/".into()),
+            ..Usage::default()
+        },
+        Usage {
+            disk_mounted: Some("/boot".into()),
+            ..Usage::default()
+        },
+        Usage {
+            busy: true,
+            ..Usage::default()
+        },
+    ];
+    for u in cases {
+        let mut f = facts(Probe::Blank, None);
+        disk_mut(&mut f).usage = Ok(u.clone());
+        refused_for(&vol(""), &f, |r| matches!(r, Reason::InUse { .. }));
+    }
+}
+
+#[test]
+fn usage_that_cannot_be_read_is_a_refusal_not_unused() {
+    let mut f = facts(Probe::Blank, None);
+    disk_mut(&mut f).usage = Err("holders: Permission denied".into());
+    refused_for(&vol(""), &f, |r| matches!(r, Reason::UsageUnknown { .. }));
+}
+
+#[test]
+fn one_device_for_two_volumes_is_refused_for_the_second() {
+    let mut f = facts(Probe::Blank, None);
+    f.claimed_by = Some("first".into());
+    refused_for(
+        &vol(""),
+        &f,
+        |r| matches!(r, Reason::SameDeviceAs { other, .. } if other == "first"),
+    );
+}
+
+// ---- the directory
+
+#[test]
+fn a_changed_mount_point_is_refused() {
+    // Hole 1: seeded from A, configured for B.
+    let v = vol("");
+    let mut s = State::new("containerd", Path::new("/var/lib/old"));
+    s.phase = Phase::Committed;
+    let f = facts_for(
+        &v,
+        xfs(None),
+        view(MarkerRead::Found(Box::new(s.clone())), false),
+    );
+    refused_for(
+        &v,
+        &f,
+        |r| matches!(r, Reason::SeededFrom { recorded, .. } if recorded == Path::new("/var/lib/old")),
+    );
+    // Mounted already (from the old unit, say): the same.
+    let mut f = facts_for(&v, xfs(None), view(MarkerRead::Found(Box::new(s)), false));
+    f.mounts_at = vec![mount_entry(
+        "/var/lib/containerd",
+        "/",
+        (259, 1),
+        "/dev/test1",
+    )];
+    refused_for(&v, &f, |r| matches!(r, Reason::SeededFrom { .. }));
+}
+
+#[test]
+fn a_symlink_on_the_way_is_refused() {
+    // Hole 2.
+    let mut f = facts(Probe::Blank, None);
+    f.paths[0].kind = PathKind::Symlink("/var/lib".into());
+    refused_for(&vol(""), &f, |r| matches!(r, Reason::SourceSymlink { .. }));
+}
+
+#[test]
+fn a_mount_point_that_is_a_file_is_refused() {
+    let mut f = facts(Probe::Blank, None);
+    f.paths[0].kind = PathKind::Other("regular file".into());
+    refused_for(&vol(""), &f, |r| {
+        matches!(r, Reason::SourceNotDirectory { .. })
+    });
+}
+
+#[test]
+fn a_missing_directory_is_fine() {
+    let mut f = facts(Probe::Blank, None);
+    f.paths[0].kind = PathKind::Missing;
+    f.paths[0].usage = None;
+    assert_eq!(action(&vol(""), &f), Action::Format { migrate: true });
+}
+
+#[test]
+fn a_source_with_its_own_dot_datavol_is_refused_before_mkfs() {
+    // Hole 4.
+    let mut f = facts(Probe::Blank, None);
+    f.paths[0].has_marker_dir = true;
+    refused_for(&vol(""), &f, |r| {
+        matches!(r, Reason::SourceHasMarker { .. })
+    });
+}
+
+#[test]
+fn a_source_with_a_submount_is_refused() {
+    // Hole 7, in plan as in apply.
+    let mut f = facts(Probe::Blank, None);
+    f.paths[0].submounts = vec!["/var/lib/containerd/tmpmounts/x".into()];
+    f.paths[0].usage = Some(Err("has a mount inside it".into()));
+    let r = reasons(&vol(""), &f);
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert!(matches!(&r[0], Reason::SourceSubmount { .. }), "{r:?}");
+}
+
+#[test]
+fn a_source_too_large_for_the_device_is_refused() {
+    // Hole 7.
+    let mut f = facts(Probe::Blank, None);
+    f.paths[0].usage = Some(Ok(datavol_copy::TreeUsage {
+        allocated_bytes: 99 * GIB,
+        ..Default::default()
+    }));
+    refused_for(&vol(""), &f, |r| matches!(r, Reason::SourceTooLarge { .. }));
+}
+
+#[test]
+fn ext4_without_inodes_for_every_file_is_refused() {
+    let v = config::parse_str(
+        Path::new("t.toml"),
+        "[volume.containerd]\ndevice = \"/dev/xvdb\"\nfilesystem = \"ext4\"\nmount_point = \"/var/lib/containerd\"\n",
+    )
+    .unwrap()
+    .remove(0);
+    let mut f = facts_for(&v, Probe::Blank, None);
+    f.paths[0].usage = Some(Ok(datavol_copy::TreeUsage {
+        entries: 10_000_000,
+        ..Default::default()
+    }));
+    refused_for(&v, &f, |r| matches!(r, Reason::SourceTooManyFiles { .. }));
+}
+
+// ---- services
+
+#[test]
+fn a_running_service_is_refused_unless_it_may_be_stopped() {
+    let mut f = facts(Probe::Blank, None);
+    f.services = Some(Ok(vec![("containerd.service".into(), "active".into())]));
+    refused_for(&vol(""), &f, |r| {
+        matches!(r, Reason::ServicesRunning { .. })
+    });
+    let stop = Policy {
+        mode: Mode::Apply,
+        stop_services: true,
+    };
+    assert!(matches!(
+        classify(&vol(""), &f, stop).verdict,
+        Verdict::Act { .. }
+    ));
+}
+
+#[test]
+fn services_that_cannot_be_asked_are_a_refusal() {
+    let mut f = facts(Probe::Blank, None);
+    f.services = Some(Err("no bus".into()));
+    refused_for(&vol(""), &f, |r| {
+        matches!(r, Reason::ServicesUnknown { .. })
+    });
+}
+
+#[test]
+fn every_reason_is_named() {
+    // A partition table and a running containerd: both, not just one.
+    let mut f = facts(
+        Probe::PartitionTable {
+            pttype: "dos".into(),
+        },
+        None,
+    );
+    f.services = Some(Ok(vec![("containerd.service".into(), "active".into())]));
+    f.paths[0].kind = PathKind::Symlink("/var/lib/containerd".into());
+    let r = reasons(&vol(""), &f);
+    assert!(
+        r.iter().any(|r| matches!(r, Reason::PartitionTable { .. })),
+        "{r:?}"
+    );
+    assert!(
+        r.iter()
+            .any(|r| matches!(r, Reason::ServicesRunning { .. })),
+        "{r:?}"
+    );
+    assert!(
+        r.iter().any(|r| matches!(r, Reason::SourceSymlink { .. })),
+        "{r:?}"
+    );
+    assert_eq!(r.len(), 3, "{r:?}");
+}
+
+// ---- no device
+
+#[test]
+fn a_missing_device_is_a_timeout_said_in_words() {
+    let f = Facts {
+        device: DeviceFacts::Missing {
+            waited: Duration::from_secs(90),
+            nvme: None,
+        },
+        ..facts(Probe::Blank, None)
+    };
+    let d = classify(
+        &vol(""),
+        &f,
+        Policy {
+            mode: Mode::Plan,
+            stop_services: false,
+        },
+    );
+    assert!(matches!(d.verdict, Verdict::Timeout { .. }));
+    assert_eq!(d.verdict.describe(), "none: the device is not there");
+    assert!(!d.verdict.describe().contains("devicetimeout"));
+}
+
+#[test]
+fn several_matches_are_refused() {
+    let f = Facts {
+        device: DeviceFacts::Several {
+            selector: "label:x".into(),
+            found: vec!["/dev/a".into(), "/dev/b".into()],
+        },
+        ..facts(Probe::Blank, None)
+    };
+    refused_for(&vol(""), &f, |r| matches!(r, Reason::SeveralDevices { .. }));
+}
+
+#[test]
+fn a_probe_that_failed_is_a_failure() {
+    let mut f = facts(Probe::Blank, None);
+    disk_mut(&mut f).probe = Err("blkid: not found".into());
+    assert!(matches!(
+        classify(&vol(""), &f, APPLY).verdict,
+        Verdict::Fail { .. }
+    ));
+}
+
+// ---- RAID0
+
+fn raid_vol() -> Volume {
+    vol("raid = \"raid0\"")
+}
+
+fn member(minor: u32, probe: Probe, md: Option<(&str, &str)>, holder: Option<&str>) -> Member {
+    Member {
+        dev: dev(259, minor),
+        usage: Ok(Usage::default()),
+        probe: Ok(probe),
+        md: md.map(|(n, u)| {
+            Ok(Some(MdSuper {
+                name: n.into(),
+                uuid: u.into(),
+            }))
+        }),
+        holder: Ok(holder.map(PathBuf::from)),
+    }
+}
+
+fn raid_member(minor: u32, name: &str, holder: Option<&str>) -> Member {
+    let p = Probe::Signature {
+        fstype: "linux_raid_member".into(),
+        uuid: None,
+        label: None,
+    };
+    member(minor, p, Some((name, "u1")), holder)
+}
+
+fn raid(members: Vec<Member>, running: Option<RunningArray>) -> Facts {
+    Facts {
+        device: DeviceFacts::Raid(RaidFacts { members, running }),
+        ..facts(Probe::Blank, None)
+    }
+}
+
+#[test]
+fn raid_all_blank_creates_then_formats() {
+    let f = raid(
+        vec![
+            member(1, Probe::Blank, None, None),
+            member(2, Probe::Blank, None, None),
+        ],
+        None,
+    );
+    let d = classify(&raid_vol(), &f, APPLY);
+    assert_eq!(d.action(), Some(&Action::Format { migrate: true }), "{d:?}");
+    assert_eq!(d.raid_create.as_ref().map(Vec::len), Some(2));
+}
+
+#[test]
+fn raid_all_ours_not_running_is_assembled() {
+    let f = raid(
+        vec![
+            raid_member(1, "dv-containerd", None),
+            raid_member(2, "dv-containerd", None),
+        ],
+        None,
+    );
+    assert_eq!(action(&raid_vol(), &f), Action::Assemble);
+}
+
+#[test]
+fn raid_running_ours_is_classified_as_a_disk() {
+    let array = Disk {
+        dev: dev(9, 127),
+        usage: Ok(Usage::default()),
+        probe: Ok(xfs(None)),
+        fs: view(marker(Phase::Committed), false),
+    };
+    let running = RunningArray {
+        node: "/dev/md127".into(),
+        name: Some("dv-containerd".into()),
+        level: Some("raid0".into()),
+        disk: Some(Box::new(array)),
+    };
+    let f = raid(
+        vec![
+            raid_member(1, "dv-containerd", Some("/dev/md127")),
+            raid_member(2, "dv-containerd", Some("/dev/md127")),
+        ],
+        Some(running),
+    );
+    assert_eq!(action(&raid_vol(), &f), Action::Mount { uuid: UUID.into() });
+}
+
+#[test]
+fn raid_refusals() {
+    let v = raid_vol();
+    let foreign_running = RunningArray {
+        node: "/dev/md0".into(),
+        name: Some("data".into()),
+        level: Some("raid1".into()),
+        disk: None,
+    };
+    let f = raid(
+        vec![raid_member(1, "data", Some("/dev/md0"))],
+        Some(foreign_running.clone()),
+    );
+    refused_for(&v, &f, |r| matches!(r, Reason::RaidForeignArray { .. }));
+    let f = raid(
+        vec![
+            raid_member(1, "data", Some("/dev/md0")),
+            member(2, Probe::Blank, None, None),
+        ],
+        Some(foreign_running),
+    );
+    refused_for(&v, &f, |r| matches!(r, Reason::RaidSplit { .. }));
+    let f = raid(
+        vec![
+            raid_member(1, "dv-containerd", None),
+            member(2, Probe::Blank, None, None),
+        ],
+        None,
+    );
+    refused_for(&v, &f, |r| {
+        matches!(
+            r,
+            Reason::RaidMixed {
+                ours: 1,
+                total: 2,
+                ..
+            }
+        )
+    });
+    let ext4 = Probe::Signature {
+        fstype: "ext4".into(),
+        uuid: None,
+        label: None,
+    };
+    let f = raid(
+        vec![member(1, ext4, None, None), raid_member(2, "other", None)],
+        None,
+    );
+    refused_for(
+        &v,
+        &f,
+        |r| matches!(r, Reason::RaidForeignMembers { members } if members.len() == 2),
+    );
+    let mut held = member(1, Probe::Blank, None, None);
+    held.usage = Ok(Usage {
+        holders: vec!["dm-0".into()],
+        ..Usage::default()
+    });
+    let f = raid(vec![held, member(2, Probe::Blank, None, None)], None);
+    refused_for(&v, &f, |r| matches!(r, Reason::InUse { .. }));
+}
+
+#[test]
+fn raid_create_counts_every_members_capacity() {
+    let mut f = raid(
+        vec![
+            member(1, Probe::Blank, None, None),
+            member(2, Probe::Blank, None, None),
+        ],
+        None,
+    );
+    // 150 GiB fits two 100 GiB members, not one.
+    f.paths[0].usage = Some(Ok(datavol_copy::TreeUsage {
+        allocated_bytes: 150 * GIB,
+        ..Default::default()
+    }));
+    assert!(matches!(
+        classify(&raid_vol(), &f, APPLY).verdict,
+        Verdict::Act { .. }
+    ));
+}
+
+// ---- the timeout line
+
+#[test]
+fn instance_store_timeout_says_what_was_seen() {
+    use crate::discover::nvme::Controller;
+    let qemu = Ok(Controller::Other {
+        vendor_id: 0x1b36,
+        model: "QEMU NVMe Ctrl".into(),
+        serial: "nvme0".into(),
+    });
+    let miss = NvmeMiss::new(
+        &[Selector::InstanceStore],
+        vec![(PathBuf::from("/dev/nvme0n1"), qemu)],
+    );
+    assert_eq!(
+        timeout_reason(Mode::Apply, "instance-store", 3, miss.as_ref(), false),
+        "device instance-store did not appear within 3s; no NVMe disk matched instance-store; \
+         seen: /dev/nvme0n1 (not EBS, not instance store: vendor 0x1b36, model \"QEMU NVMe Ctrl\"); \
+         not required: its services run on the root disk's content; \
+         hint: is this an instance type with instance store? see `datavol identify`"
+    );
+}
+
+#[test]
+fn ebs_timeout_lists_every_nvme_disk() {
+    use crate::discover::nvme::Controller;
+    let seen = vec![
+        (
+            PathBuf::from("/dev/nvme0n1"),
+            Ok(Controller::Ebs {
+                volume_id: "vol-0abc".into(),
+                bdev: Some("xvda".into()),
+            }),
+        ),
+        (
+            PathBuf::from("/dev/nvme1n1"),
+            Ok(Controller::InstanceStore {
+                serial: "AWS1234".into(),
+            }),
+        ),
+        (
+            PathBuf::from("/dev/nvme3n1"),
+            Err("Permission denied (os error 13)".into()),
+        ),
+    ];
+    let miss = NvmeMiss::new(&[Selector::Ebs("xvdq".into())], seen);
+    assert_eq!(
+        timeout_reason(Mode::Apply, "ebs:xvdq", 90, miss.as_ref(), true),
+        "device ebs:xvdq did not appear within 90s; no NVMe disk matched ebs:xvdq; \
+         seen: /dev/nvme0n1 (EBS vol-0abc as xvda), /dev/nvme1n1 (instance store, serial \"AWS1234\"), \
+         /dev/nvme3n1 (Identify failed: Permission denied (os error 13)); \
+         the volume is required, so its services will not start; \
+         hint: check the block device mapping (`datavol identify` shows what each NVMe disk is), or raise device_timeout"
+    );
+}
+
+#[test]
+fn plan_timeout_without_nvme_disks_says_so() {
+    let miss = NvmeMiss::new(&[Selector::EbsVolume("vol-0abc".into())], vec![]);
+    assert_eq!(
+        timeout_reason(Mode::Plan, "ebs-volume:vol-0abc", 90, miss.as_ref(), false),
+        "device ebs-volume:vol-0abc is not present; no NVMe disk matched ebs-volume:vol-0abc; \
+         no NVMe disks at all; apply would wait up to 90s for it"
+    );
+}
+
+#[test]
+fn path_selectors_add_nothing_to_the_timeout() {
+    assert_eq!(
+        timeout_reason(Mode::Apply, "/dev/xvdb", 2, None, false),
+        "device /dev/xvdb did not appear within 2s; \
+         not required: its services run on the root disk's content; \
+         hint: check the block device mapping, or raise device_timeout"
+    );
+}
+
+// ---- path_kind, on this machine's own tree (read only)
+
+#[test]
+fn path_kind_never_follows_links() {
+    let t = std::env::temp_dir().join(format!("datavol-pathkind-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&t);
+    std::fs::create_dir_all(t.join("real/dir")).unwrap();
+    std::os::unix::fs::symlink(t.join("real"), t.join("link")).unwrap();
+    std::fs::write(t.join("file"), b"").unwrap();
+    assert_eq!(path_kind(&t.join("real/dir")), PathKind::Directory);
+    assert_eq!(
+        path_kind(&t.join("link/dir")),
+        PathKind::Symlink(t.join("link"))
+    );
+    assert_eq!(
+        path_kind(&t.join("link")),
+        PathKind::Symlink(t.join("link"))
+    );
+    assert_eq!(
+        path_kind(&t.join("file")),
+        PathKind::Other("regular file".into())
+    );
+    assert_eq!(path_kind(&t.join("nope/x")), PathKind::Missing);
+    std::fs::remove_dir_all(&t).unwrap();
+}

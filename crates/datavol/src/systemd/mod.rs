@@ -1,0 +1,3 @@
+//! What datavol tells systemd: mount units, and the D-Bus calls that start them.
+pub mod bus;
+pub mod unit;

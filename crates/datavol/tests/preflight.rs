@@ -1,0 +1,329 @@
+//! The pre-flight, end to end on loop devices: every refusal is found
+//! before the first write (the device keeps every byte, the directory every
+//! entry, nothing is mounted, systemd is not asked to start anything), and
+//! plan says what apply then does. One test per hole the adversarial run of
+//! issue #12 found.
+
+mod common;
+use common::*;
+use std::path::Path;
+
+fn config(dev: &str, mp: &Path, extra: &str) -> String {
+    format!(
+        "[volume.containerd]\ndevice = \"{dev}\"\nfilesystem = \"xfs\"\nmount_point = \"{}\"\ndevice_timeout = 2\n{extra}\n",
+        mp.display()
+    )
+}
+
+/// plan's verdict for the only volume, from `plan --json`.
+fn plan_verdict(sb: &Sandbox) -> serde_json::Value {
+    let (code, out, err) = sb.datavol(&["plan", "--json"]);
+    assert_eq!(code, Some(0), "plan: {out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("plan --json is JSON");
+    v[0].clone()
+}
+
+/// plan says refuse, naming `needle`; apply then exits 3 with the same
+/// reason, and the device, the directory and the mounts are as they were.
+fn assert_refused_unchanged(sb: &Sandbox, dir: &Path, needle: &str) {
+    let plan = plan_verdict(sb);
+    assert_eq!(plan["verdict"], "refuse", "plan: {plan}");
+    assert!(
+        plan["reason"].as_str().unwrap_or_default().contains(needle),
+        "plan: {plan}"
+    );
+    let devs: Vec<String> = sb.loops.iter().map(|l| l.checksum()).collect();
+    let tree = tree_fingerprint(dir);
+    let mounted = sb.mount_source(dir);
+    let calls = sb.calls();
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(3), "apply must refuse: {out}{err}");
+    assert!(
+        err.contains(needle),
+        "apply's reason lacks {needle:?}: {err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+    let after: Vec<String> = sb.loops.iter().map(|l| l.checksum()).collect();
+    assert_eq!(devs, after, "a refusal wrote to the device");
+    assert_eq!(
+        tree,
+        tree_fingerprint(dir),
+        "a refusal changed the directory"
+    );
+    assert_eq!(
+        mounted,
+        sb.mount_source(dir),
+        "a refusal changed the mounts"
+    );
+    let new_calls = sb.calls()[calls.len()..].to_string();
+    assert!(!new_calls.contains("StartUnit"), "{new_calls}");
+    assert!(!new_calls.contains("Reload"), "{new_calls}");
+}
+
+#[test]
+fn a_changed_mount_point_is_refused_not_mounted_over_the_new_directory() {
+    // Hole 1: seeded for A; the config now says B; B has its own content.
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    let (a, _) = sb.node_tree();
+    sb.write_config(&config(&dev, &a, ""));
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "seeding A: {out}{err}");
+    sb.in_ns_check(&format!("umount {}", a.display()));
+    let b = sb.path("node/var/lib/other");
+    std::fs::create_dir_all(&b).unwrap();
+    std::fs::write(b.join("pause-image"), b"B's own").unwrap();
+    sb.write_config(&config(&dev, &b, ""));
+    assert_refused_unchanged(&sb, &b, "was seeded from");
+    assert_eq!(std::fs::read(b.join("pause-image")).unwrap(), b"B's own");
+}
+
+#[test]
+fn a_symlinked_mount_point_is_refused_before_mkfs() {
+    // Hole 2: the symlink's target must neither be copied nor covered.
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    let (src, _) = sb.node_tree();
+    let link = sb.path("node/var/lib/link");
+    std::os::unix::fs::symlink(&src, &link).unwrap();
+    sb.write_config(&config(&dev, &link, ""));
+    assert_refused_unchanged(&sb, &src, "symlink");
+    assert_eq!(sb.mount_source(&src), None);
+}
+
+#[test]
+fn a_mount_point_that_is_a_file_is_refused_before_mkfs() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    let (src, _) = sb.node_tree();
+    let file = src.join("hardlink-to-aaaa");
+    sb.write_config(&config(&dev, &file, ""));
+    assert_refused_unchanged(&sb, &src, "not a directory");
+}
+
+#[test]
+fn a_source_with_its_own_dot_datavol_is_refused_before_mkfs() {
+    // Hole 4: it could never commit (EEXIST on every run).
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    let (src, _) = sb.node_tree();
+    std::fs::create_dir(src.join(".datavol")).unwrap();
+    sb.write_config(&config(&dev, &src, ""));
+    assert_refused_unchanged(&sb, &src, ".datavol");
+}
+
+#[test]
+fn a_foreign_filesystem_with_our_label_and_files_is_refused_byte_for_byte() {
+    // Hole 5: the refusal used to mount it read-write first.
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    let content = sb.path("foreign");
+    std::fs::create_dir_all(&content).unwrap();
+    std::fs::write(content.join("theirs"), b"data").unwrap();
+    sh(&format!("mkfs.xfs -q -L dv-container {dev}"));
+    let m = sb.path("m");
+    std::fs::create_dir_all(&m).unwrap();
+    sb.in_ns_check(&format!(
+        "mount {dev} {m} && cp -a {}/. {m}/ && umount {m}",
+        content.display(),
+        m = m.display()
+    ));
+    let (src, _) = sb.node_tree();
+    sb.write_config(&config(&dev, &src, ""));
+    assert_refused_unchanged(&sb, &src, "no datavol marker");
+}
+
+#[test]
+fn a_disk_with_only_a_backup_gpt_is_refused() {
+    // Hole 6: libblkid's probe calls it blank; wipefs sees the GPT at the end.
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    sh(&format!(
+        "echo 'label: gpt' | sfdisk -q {dev} && dd if=/dev/zero of={dev} bs=1M count=1 conv=notrunc status=none && sync"
+    ));
+    let (src, _) = sb.node_tree();
+    sb.write_config(&config(&dev, &src, ""));
+    assert_refused_unchanged(&sb, &src, "gpt at");
+}
+
+#[test]
+fn plan_refuses_what_apply_refuses() {
+    // Hole 7: too large, and a mount inside the source, were "format,
+    // migrate, mount" in plan and refused by apply after looking closer.
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    let (src, _) = sb.node_tree();
+    sh(&format!("head -c 450M /dev/zero > {}/big", src.display()));
+    sb.write_config(&config(&dev, &src, ""));
+    assert_refused_unchanged(&sb, &src, "too much for");
+    std::fs::remove_file(src.join("big")).unwrap();
+    let sub = src.join("io.containerd.content.v1.content");
+    sb.in_ns_check(&format!("mount -t tmpfs tmpfs {}", sub.display()));
+    assert_refused_unchanged(&sb, &src, "has a mount inside it");
+}
+
+#[test]
+fn two_volumes_on_one_device_plan_as_apply_acts() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    let (a, _) = sb.node_tree();
+    let b = sb.path("node/var/lib/kubelet");
+    std::fs::create_dir_all(&b).unwrap();
+    // Two drop-ins, as two teams might write them; validate may refuse the
+    // pair outright (exit 2), or the second volume is refused at run time.
+    sb.write_config(&format!(
+        "{}\n[volume.second]\ndevice = \"{dev}\"\nfilesystem = \"xfs\"\nmount_point = \"{}\"\n",
+        config(&dev, &a, ""),
+        b.display()
+    ));
+    let (code, out, err) = sb.datavol(&["plan", "--json"]);
+    if code == Some(2) {
+        assert!(err.contains("hint:"), "{err}");
+        return;
+    }
+    assert_eq!(code, Some(0), "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["action"], "format", "{out}");
+    assert_eq!(v[1]["verdict"], "refuse", "{out}");
+    assert!(
+        v[1]["reason"].as_str().unwrap().contains("also volume"),
+        "{out}"
+    );
+    let (code, _, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(3), "{err}");
+    assert_eq!(sb.mount_source(&a).as_deref(), Some(dev.as_str()), "{err}");
+    assert_eq!(sb.mount_source(&b), None, "{err}");
+}
+
+#[test]
+fn plan_never_prints_an_internal_name() {
+    let sb = Sandbox::new();
+    let (src, _) = sb.node_tree();
+    sb.write_config(&config("/dev/disk/by-id/absent", &src, ""));
+    let (code, out, err) = sb.datavol(&["plan"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("action: none: the device is not there"),
+        "{out}"
+    );
+    for internal in [
+        "devicetimeout",
+        "DeviceTimeout",
+        "Copying",
+        "Verified",
+        "Some(",
+        "None",
+    ] {
+        assert!(!out.contains(internal), "plan printed {internal:?}: {out}");
+    }
+}
+
+/// A reboot, as the volume sees it: its mounts and the ready flags are gone.
+fn reboot(sb: &Sandbox, src: &Path) {
+    sb.in_ns_check(&format!(
+        "umount {} && rm -rf /run/datavol/ready",
+        src.display()
+    ));
+}
+
+#[test]
+fn a_healthy_reboot_spawns_nothing_and_checks_the_marker_through_the_mount() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    let (src, orig) = sb.node_tree();
+    sb.write_config(&config(&dev, &src, ""));
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "seeding: {out}{err}");
+    reboot(&sb, &src);
+    let plan = plan_verdict(&sb);
+    assert_eq!(plan["action"], "mount", "{plan}");
+    assert!(
+        plan["reason"]
+            .as_str()
+            .unwrap()
+            .contains("root disk's record"),
+        "{plan}"
+    );
+    // No PATH: blkid, wipefs, udevadm would all fail to start.
+    let (code, out, err) = sb.datavol_without_tools(&["apply"]);
+    assert_eq!(
+        code,
+        Some(0),
+        "the healthy path spawned something: {out}{err}"
+    );
+    assert!(err.contains("ready on") && err.contains("confirm"), "{err}");
+    eprintln!("{err}");
+    assert_eq!(sb.mount_source(&src).as_deref(), Some(dev.as_str()));
+    assert_eq!(rsync_diff(&sb, &orig, &src), "");
+}
+
+#[test]
+fn a_record_that_disagrees_with_the_marker_is_unmounted_and_refused() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    let (src, _) = sb.node_tree();
+    sb.write_config(&config(&dev, &src, ""));
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "seeding: {out}{err}");
+    // Someone rewrote the marker: it now says the volume was seeded elsewhere.
+    sb.in_ns_check(&format!(
+        "sed -i 's#\"source\": \"[^\"]*\"#\"source\": \"/var/lib/elsewhere\"#' {}/.datavol/state.json",
+        src.display()
+    ));
+    reboot(&sb, &src);
+    let calls = sb.calls().len();
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(3), "{out}{err}");
+    assert!(err.contains("was seeded from /var/lib/elsewhere"), "{err}");
+    assert_eq!(sb.mount_source(&src), None, "left mounted: {err}");
+    assert!(sb.calls()[calls..].contains("StopUnit"), "{}", sb.calls());
+}
+
+#[test]
+fn the_early_pass_mounts_only_what_the_record_and_the_disk_agree_on() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    let (src, _) = sb.node_tree();
+    sb.write_config(&config(&dev, &src, ""));
+    // Nothing recorded yet (a first boot): the early pass leaves it alone.
+    let before = sb.loops[0].checksum();
+    let (code, _, err) = sb.datavol_without_tools(&["apply", "--early"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("left for datavol.service"), "{err}");
+    assert_eq!(before, sb.loops[0].checksum());
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "seeding: {out}{err}");
+    // A healthy reboot: the early pass mounts, without a tool on PATH.
+    reboot(&sb, &src);
+    let (code, _, err) = sb.datavol_without_tools(&["apply", "--early"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        sb.mount_source(&src).as_deref(),
+        Some(dev.as_str()),
+        "{err}"
+    );
+    let calls = sb.calls().len();
+    let (code, _, err) = sb.datavol_without_tools(&["apply"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        !sb.calls()[calls..].contains("StartUnit"),
+        "datavol.service redid the early pass's work"
+    );
+    // The disk came back blank (instance store after stop/start): the
+    // early pass leaves it, unchanged, to the full run, which re-seeds.
+    reboot(&sb, &src);
+    sh(&format!("wipefs -q -a {dev}"));
+    let before = sb.loops[0].checksum();
+    let (code, _, err) = sb.datavol_without_tools(&["apply", "--early"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("left for datavol.service"), "{err}");
+    assert_eq!(
+        before,
+        sb.loops[0].checksum(),
+        "the early pass wrote to a blank disk"
+    );
+    assert_eq!(sb.mount_source(&src), None);
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "re-seed: {out}{err}");
+    assert!(err.contains("re-seeded"), "{err}");
+}
