@@ -1,6 +1,6 @@
 //! `cargo xtask bench [--small] [--datavol PATH] [--workers N] [--keep] [--repeat N]
 //!                    [--only containerd,blobs,million,delayed] [--tools datavol,cp,rsync,datavol+verify]
-//!                    [--no-vm] [--delay-ms N]`
+//!                    [--no-vm] [--delay-ms N] [--boot [--boots N]]`
 //!
 //! Measures the migration engine (the release `datavol copy` binary) against
 //! `cp -a` and `rsync -aHAX --sparse` on fixture trees that each live on
@@ -24,9 +24,14 @@
 //! Needs root, losetup, mkfs.xfs, rsync, cp, dd, mknod, setfattr, /usr/bin/time.
 //! xtask must not link datavol-copy: the bench measures the release binary.
 //!
+//! `--boot` measures something else: what a healthy reboot costs containerd for its
+//! data disk, datavol against an fstab line, in the VM rig (bench/boot.rs).
+//!
 //! Modules: tree (the fixture trees), loopfs (their filesystems), delayed (the VM
-//! fixture); this file runs the copies and prints the table.
+//! fixture), boot (the reboot measurement); this file runs the copies and prints the
+//! table.
 
+mod boot;
 mod delayed;
 mod loopfs;
 mod tree;
@@ -41,7 +46,7 @@ use std::time::Instant;
 const USAGE: &str =
     "usage: cargo xtask bench [--small] [--datavol PATH] [--workers N] [--keep] [--repeat N] \
      [--only containerd,blobs,million,delayed] [--tools datavol,cp,rsync,datavol+verify] \
-     [--no-vm] [--delay-ms N]";
+     [--no-vm] [--delay-ms N] [--boot [--boots N]]";
 
 struct Opts {
     small: bool,
@@ -58,6 +63,8 @@ struct Opts {
     vm: bool,
     /// The dm-delay target's read latency.
     delay_ms: u32,
+    /// `--boot`: only the healthy-reboot measurement, with this many boots per mode.
+    boot: Option<usize>,
 }
 
 /// The number after option `name`.
@@ -82,6 +89,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         tools: Vec::new(),
         vm: true,
         delay_ms: 10,
+        boot: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -105,6 +113,8 @@ fn parse(args: &[String]) -> Result<Opts, String> {
                 o.datavol = Some(it.next().ok_or("--datavol needs a path")?.into());
             }
             "--workers" => o.workers = number(&mut it, "--workers")?,
+            "--boot" => o.boot = Some(o.boot.unwrap_or(4)),
+            "--boots" => o.boot = Some(number::<usize>(&mut it, "--boots")?.max(1)),
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("bench: unknown argument {other}")),
         }
@@ -211,6 +221,9 @@ fn check_env(o: &Opts) -> Result<(), String> {
 pub fn run(args: &[String]) -> Result<(), String> {
     let o = parse(args)?;
     check_env(&o)?;
+    if let Some(n) = o.boot {
+        return boot::run(n);
+    }
     let datavol = find_datavol(&o)?;
     let work = WorkDir {
         path: PathBuf::from(format!("/var/tmp/datavol-bench-{}", std::process::id())),

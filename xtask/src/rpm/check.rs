@@ -192,8 +192,8 @@ fn scripts(path: &Path) -> Result<(), String> {
             "postinstall scriptlet (using /bin/sh)",
             "preuninstall scriptlet (using /bin/sh)",
             "postuninstall scriptlet (using /bin/sh)",
-            "systemctl --no-reload preset datavol.service",
-            "systemctl --no-reload disable --now datavol.service",
+            "systemctl --no-reload preset datavol.service datavol-early.service",
+            "systemctl --no-reload disable --now datavol.service datavol-early.service",
         ],
     )?;
     if scripts.contains("restart") && !scripts.contains("minus the restart") {
@@ -353,27 +353,28 @@ fn installed_binary(a: &Args, r: &Path) -> Result<(), String> {
 /// What %post does on first install, offline: the preset enables the unit for every
 /// target its [Install] section names.
 fn presets(r: &Path) -> Result<(), String> {
-    util::run(&mut systemctl_root(r, &["preset", "datavol.service"]))
-        .map_err(|e| format!("systemctl --root preset: {e}"))?;
-    for wants in [
-        "multi-user.target.wants",
-        "containerd.service.wants",
-        "kubelet.service.wants",
+    util::run(&mut systemctl_root(
+        r,
+        &["preset", "datavol.service", "datavol-early.service"],
+    ))
+    .map_err(|e| format!("systemctl --root preset: {e}"))?;
+    for (wants, unit) in [
+        ("multi-user.target.wants", "datavol.service"),
+        ("containerd.service.wants", "datavol.service"),
+        ("kubelet.service.wants", "datavol.service"),
+        ("local-fs.target.wants", "datavol-early.service"),
     ] {
-        let link = r
-            .join("etc/systemd/system")
-            .join(wants)
-            .join("datavol.service");
+        let link = r.join("etc/systemd/system").join(wants).join(unit);
         if std::fs::read_link(&link).ok().as_deref()
-            != Some(Path::new("/usr/lib/systemd/system/datavol.service"))
+            != Some(Path::new("/usr/lib/systemd/system").join(unit).as_path())
         {
             return Err(format!(
-                "systemctl preset did not enable datavol.service: {} is missing",
+                "systemctl preset did not enable {unit}: {} is missing",
                 link.display()
             ));
         }
     }
-    eprintln!("xtask rpm --check: `systemctl --root preset` enables datavol.service for multi-user.target, containerd and kubelet");
+    eprintln!("xtask rpm --check: `systemctl --root preset` enables datavol.service for multi-user.target, containerd and kubelet, and datavol-early.service for local-fs.target");
     Ok(())
 }
 
@@ -516,7 +517,7 @@ fn check_scriptlets() -> Result<(), String> {
             "post",
             POST,
             "1",
-            format!("--no-reload preset datavol.service\n{reload}"),
+            format!("--no-reload preset datavol.service datavol-early.service\n{reload}"),
         ),
         ("post", POST, "2", reload.to_string()),
         (
@@ -524,9 +525,9 @@ fn check_scriptlets() -> Result<(), String> {
             PREUN,
             "0",
             if booted {
-                "--no-reload disable --now datavol.service\n".into()
+                "--no-reload disable --now datavol.service datavol-early.service\n".into()
             } else {
-                "--no-reload disable datavol.service\n".into()
+                "--no-reload disable datavol.service datavol-early.service\n".into()
             },
         ),
         ("preun", PREUN, "1", String::new()),

@@ -62,7 +62,11 @@ fn controls_and_migration() -> Vec<Scenario> {
                 Boot::eks("boot1", "reboot-1"),
                 // Same disks; the payload only brings the next checker.
                 Boot {
-                    host: vec![Host::Migrated],
+                    host: vec![
+                        Host::Migrated,
+                        Host::Note("boot.cost_us", "boot2: containerd waited {} us for datavol after its other dependencies"),
+                        Host::Note("boot.early_took", "boot2: datavol-early: {}"),
+                    ],
                     ..Boot::new("boot2", "reboot-2")
                 },
             ],
