@@ -20,6 +20,7 @@ pub mod needs {
         "partx",
         "unshare",
         "nsenter",
+        "setpriv",
         "mkswap",
         "mkfs.xfs",
         "mkfs.ext4",
