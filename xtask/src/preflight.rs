@@ -56,6 +56,8 @@ pub mod needs {
         "strip",
         "ldd",
         "systemctl",
+        // The installed journal catalog, read by journalctl --root.
+        "journalctl",
     ];
     /// `cargo xtask vm-test`: the image build and the host-side checks.
     pub const VM: &[&str] = &[

@@ -10,8 +10,9 @@
 //! dependencies, payload, `-K` digests), runs `rpmlint` (no error allowed),
 //! installs it into a scratch root with `rpm --root`, runs the installed
 //! binary, validates the installed config and the examples, renders the
-//! installed man pages with `man -l`, runs each scriptlet with a stand-in
-//! `systemctl` (and with none at all), and erases the package again. It fails
+//! installed man pages with `man -l`, reads the installed journal catalog with
+//! `journalctl --root`, runs each scriptlet with stand-in `systemctl` and
+//! `journalctl` (and with none at all), and erases the package again. It fails
 //! loudly when `rpm`, `rpmlint` or `man` is missing.
 
 mod check;
@@ -69,6 +70,12 @@ const FILES: &[(&str, &str, u16, Kind)] = &[
     (
         "units/containerd.service.d/50-datavol.conf",
         "/usr/lib/systemd/system/containerd.service.d/50-datavol.conf",
+        0o644,
+        Kind::Plain,
+    ),
+    (
+        "packaging/datavol.catalog",
+        "/usr/lib/systemd/catalog/datavol.catalog",
         0o644,
         Kind::Plain,
     ),

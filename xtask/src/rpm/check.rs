@@ -178,6 +178,7 @@ fn file_attributes(path: &Path) -> Result<(), String> {
         &[
             "-rwxr-xr-x root:root /usr/bin/datavol\n",
             "drwxr-xr-x root:root /etc/datavol/conf.d\n",
+            "-rw-r--r-- root:root /usr/lib/systemd/catalog/datavol.catalog\n",
         ],
     )
 }
@@ -194,6 +195,7 @@ fn scripts(path: &Path) -> Result<(), String> {
             "postuninstall scriptlet (using /bin/sh)",
             "systemctl --no-reload preset datavol.service datavol-early.service",
             "systemctl --no-reload disable --now datavol.service datavol-early.service",
+            "journalctl --update-catalog",
         ],
     )?;
     if scripts.contains("restart") && !scripts.contains("minus the restart") {
@@ -309,6 +311,7 @@ fn install_into_root(a: &Args, path: &Path) -> Result<(), String> {
     ] {
         man::check_renders(&r.join(page))?;
     }
+    catalog(r)?;
     util::run(&mut rpm_root(r, &["-V", "--nodeps", NAME]))
         .map_err(|e| format!("rpm -V in the scratch root: {e}"))?;
     presets(r)?;
@@ -346,6 +349,34 @@ fn installed_binary(a: &Args, r: &Path) -> Result<(), String> {
         "xtask rpm --check: installed into {}; `datavol --version` says {}",
         r.display(),
         v.trim()
+    );
+    Ok(())
+}
+
+/// The installed journal catalog, as journald reads it: `journalctl --root
+/// --update-catalog` accepts it and lists each of datavol's message ids.
+fn catalog(r: &Path) -> Result<(), String> {
+    let root = format!("--root={}", r.display());
+    util::run(Command::new("journalctl").args([root.as_str(), "--update-catalog"]))
+        .map_err(|e| format!("the installed datavol.catalog: {e}"))?;
+    let list = util::run(Command::new("journalctl").args([root.as_str(), "--list-catalog"]))?;
+    let ids = read("packaging/datavol.catalog")?;
+    let ids: Vec<String> = String::from_utf8_lossy(&ids)
+        .lines()
+        .filter_map(|l| l.strip_prefix("-- "))
+        .map(str::to_string)
+        .collect();
+    for id in &ids {
+        if !list
+            .lines()
+            .any(|l| l.starts_with(id.as_str()) && l.contains(" datavol"))
+        {
+            return Err(format!("journalctl --list-catalog lacks {id}:\n{list}"));
+        }
+    }
+    eprintln!(
+        "xtask rpm --check: journalctl reads the installed catalog: {} entries",
+        ids.len()
     );
     Ok(())
 }
@@ -449,7 +480,7 @@ fn check_examples(bin: &Path) -> Result<(), String> {
         .lines()
         .map(|l| match l.strip_prefix("# ") {
             Some(rest)
-                if rest.starts_with("[volume.")
+                if rest.starts_with('[')
                     || rest.split_once(" = ").is_some_and(|(k, _)| {
                         k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
                     }) =>
@@ -481,21 +512,24 @@ fn check_scriptlets() -> Result<(), String> {
     std::fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
     std::fs::create_dir_all(&empty).map_err(|e| e.to_string())?;
     let log = dir.0.join("calls");
-    let stub = bin.join("systemctl");
     let booted = Path::new("/run/systemd/system").is_dir();
     let run = |script: &str, arg: &str, fail: bool, path: &Path| -> Result<String, String> {
         let _ = std::fs::remove_file(&log);
-        std::fs::write(
-            &stub,
-            format!(
-                "#!/bin/sh\necho \"$*\" >> '{}'\nexit {}\n",
-                log.display(),
-                u8::from(fail)
-            ),
-        )
-        .map_err(|e| e.to_string())?;
-        std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755))
+        // systemctl's calls as they are, journalctl's after its name.
+        for (tool, prefix) in [("systemctl", ""), ("journalctl", "journalctl ")] {
+            let stub = bin.join(tool);
+            std::fs::write(
+                &stub,
+                format!(
+                    "#!/bin/sh\necho \"{prefix}$*\" >> '{}'\nexit {}\n",
+                    log.display(),
+                    u8::from(fail)
+                ),
+            )
             .map_err(|e| e.to_string())?;
+            std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755))
+                .map_err(|e| e.to_string())?;
+        }
         let out = Command::new("/bin/sh")
             .args(["-c", script, "scriptlet", arg])
             .env("PATH", path)
@@ -512,14 +546,15 @@ fn check_scriptlets() -> Result<(), String> {
         Ok(std::fs::read_to_string(&log).unwrap_or_default())
     };
     let reload = if booted { "daemon-reload\n" } else { "" };
+    let catalog = "journalctl --update-catalog\n";
     let cases: [(&str, &str, &str, String); 6] = [
         (
             "post",
             POST,
             "1",
-            format!("--no-reload preset datavol.service datavol-early.service\n{reload}"),
+            format!("--no-reload preset datavol.service datavol-early.service\n{reload}{catalog}"),
         ),
-        ("post", POST, "2", reload.to_string()),
+        ("post", POST, "2", format!("{reload}{catalog}")),
         (
             "preun",
             PREUN,
@@ -531,21 +566,21 @@ fn check_scriptlets() -> Result<(), String> {
             },
         ),
         ("preun", PREUN, "1", String::new()),
-        ("postun", POSTUN, "0", reload.to_string()),
-        ("postun", POSTUN, "1", reload.to_string()),
+        ("postun", POSTUN, "0", format!("{reload}{catalog}")),
+        ("postun", POSTUN, "1", format!("{reload}{catalog}")),
     ];
     for (name, script, arg, want) in &cases {
         let got = run(script, arg, false, &bin)?;
         if &got != want {
             return Err(format!(
-                "%{name} with $1={arg} called systemctl with {got:?}, expected {want:?}"
+                "%{name} with $1={arg} called systemctl/journalctl with {got:?}, expected {want:?}"
             ));
         }
         run(script, arg, true, &bin).map_err(|e| format!("%{name}: {e}"))?;
         run(script, arg, false, &empty).map_err(|e| format!("%{name} without systemctl: {e}"))?;
     }
     eprintln!(
-        "xtask rpm --check: scriptlets do the right systemctl calls for install/upgrade/erase ({}), and never fail",
+        "xtask rpm --check: scriptlets do the right systemctl and journalctl calls for install/upgrade/erase ({}), and never fail",
         if booted { "booted" } else { "not booted" }
     );
     Ok(())
