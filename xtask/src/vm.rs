@@ -4,6 +4,7 @@
 mod ctx;
 mod host;
 mod image;
+mod metrics;
 mod payload;
 mod qemu;
 pub mod scenario;

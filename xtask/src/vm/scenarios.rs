@@ -2,6 +2,7 @@
 //! checker under xtask/vm/payload/checks, the host's checks after it) and the facts that
 //! must survive a reboot. scenario::run executes an entry; host.rs holds the host side.
 use super::host;
+use super::metrics;
 use super::scenario::{
     containerd, Boot, DiskSpec, GuestFile, Host, Make, Scenario, Throttle, Until,
 };
@@ -14,6 +15,7 @@ pub fn all() -> Vec<Scenario> {
         controls_and_migration(),
         refusals_and_crashes(),
         new_disks_and_devices(),
+        signals(),
     ];
     groups.into_iter().flatten().collect()
 }
@@ -263,6 +265,50 @@ fn new_disks_and_devices() -> Vec<Scenario> {
         raid0_multi_dir(),
     ]
 }
+
+/// What a node shows of the pause image and of datavol's runs (issue #14): the image
+/// lost from containerd's store and restored, the metrics file parsed on the host,
+/// journalctl -x, and a refusal's reason under the unit.
+fn signals() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "sandbox-restore",
+            about: "pause image removed from containerd (record and content): restored from the archive, pinned, runnable; metrics parsed on the host; journalctl -x explains",
+            disks: vec![data0()],
+            boots: vec![
+                Boot {
+                    datavol: Some(format!("{}{SANDBOX_AND_METRICS}", containerd(30, false))),
+                    host: vec![Host::Migrated, Host::Check(metrics::after_migration)],
+                    ..Boot::new("boot1", "sandbox-restore-1")
+                },
+                Boot {
+                    host: vec![Host::Check(metrics::after_restore)],
+                    ..Boot::new("boot2", "sandbox-restore-2")
+                },
+                Boot {
+                    host: vec![Host::Check(metrics::after_loss)],
+                    ..Boot::new("boot3", "sandbox-restore-3")
+                },
+            ],
+            ..Scenario::default()
+        },
+        Scenario {
+            name: "refused-reason",
+            about: "a refusal's reason under journalctl -u datavol.service and systemctl status (OBJECT_SYSTEMD_UNIT), explained by journalctl -x",
+            disks: vec![DiskSpec::virtio("data0", Make::Fixture(host::foreign_ext4))],
+            boots: vec![Boot {
+                host: vec![Host::Check(host::foreign_untouched)],
+                ..Boot::eks("boot", "refused-reason")
+            }],
+            ..Scenario::default()
+        },
+    ]
+}
+
+/// The EKS AL2023 values of [sandbox], and node_exporter's usual textfile directory.
+const SANDBOX_AND_METRICS: &str = "[sandbox]\nimages = [\"localhost/kubernetes/pause:latest\"]\n\
+    archive = \"/etc/eks/pause.tar\"\nnamespace = \"k8s.io\"\n\
+    [metrics]\ntextfile_dir = \"/var/lib/node_exporter/textfile_collector\"\n";
 
 /// The data disk most scenarios use: blank, virtio, serial data0.
 fn data0() -> DiskSpec {

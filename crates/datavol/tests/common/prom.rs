@@ -9,16 +9,7 @@ use std::process::{Command, Stdio};
 /// (a python3 earlier on PATH, such as pyenv's, would not).
 pub const PYTHON: &str = "/usr/bin/python3";
 
-const SCRIPT: &str = r#"
-import json, sys
-from prometheus_client.parser import text_string_to_metric_families
-out = []
-for f in text_string_to_metric_families(sys.stdin.read()):
-    out.append({"name": f.name, "type": f.type, "help": f.documentation,
-                "samples": [{"name": s.name, "labels": s.labels, "value": s.value}
-                            for s in f.samples]})
-print(json.dumps(out))
-"#;
+const SCRIPT: &str = include_str!("../prom_parse.py");
 
 /// Every family the parser finds in `text`; panics, with the parser's own
 /// message, when it rejects the text.
