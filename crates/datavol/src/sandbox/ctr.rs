@@ -58,12 +58,14 @@ impl Ctr {
         self.run_until(args, self.deadline)
     }
 
-    /// Waits until containerd answers (`ctr version`): under a unit of
-    /// Type=simple, ExecStartPost may come before containerd's socket.
+    /// Waits until containerd answers: under a unit of Type=simple,
+    /// ExecStartPost may come before containerd's socket. It asks for the
+    /// namespaces, not `ctr version`, which makes containerd write a UUID
+    /// into its root directory.
     pub fn wait_ready(&self) -> Result<(), CtrError> {
         loop {
             let until = self.deadline.min(Instant::now() + PROBE);
-            match self.run_until(&["version"], until) {
+            match self.run_until(&["namespaces", "ls", "-q"], until) {
                 Ok(_) => return Ok(()),
                 Err(e @ CtrError::Spawn { .. }) => return Err(e),
                 Err(e) if Instant::now() + Duration::from_millis(500) >= self.deadline => {

@@ -171,7 +171,7 @@ fn restore(
             return missing(
                 sb,
                 image,
-                &format!("it {was} the store, and the import failed: {e}"),
+                &format!("it {was} the store and could not be imported: {e}"),
             )
         }
         None => {

@@ -6,7 +6,11 @@
 . /usr/local/lib/vmtest/lib.sh
 IMG=localhost/kubernetes/pause:latest
 PROM=/var/lib/node_exporter/textfile_collector/datavol.prom
-content_empty() { [ -z "$(ctr -n k8s.io content ls -q)" ] || { ctr -n k8s.io content ls; return 1; }; }
+content_empty() { [ -z "$(ctr -n k8s.io content ls -q)" ] || { ctr -n k8s.io content ls -q; return 1; }; }
+# What containerd holds in k8s.io, for the record.
+store() { for w in images content snapshots leases containers; do echo "== $w"; ctr -n k8s.io "$w" ls; done; }
+# Blobs the garbage collector kept (something may still reference them): removed by hand.
+rm_content() { local d; for d in $(ctr -n k8s.io content ls -q); do ctr -n k8s.io content rm "$d" || return 1; done; }
 check_migrated
 check image_checked journal_has containerd.service "sandbox image $IMG is present in namespace k8s.io, complete and pinned"
 check metrics_file test -s "$PROM"
@@ -15,8 +19,12 @@ cp "$PROM" "$OUT/datavol-boot1.prom"
 kv guest.now "$(date +%s)"
 mkdir -p /etc/eks
 check archive_exported ctr -n k8s.io images export /etc/eks/pause.tar "$IMG"
+store >"$OUT/store-before.txt" 2>&1
 check image_removed ctr -n k8s.io images rm --sync "$IMG"
 check image_unlisted sh -c "! ctr -n k8s.io images ls -q | grep -qx '$IMG'"
+store >"$OUT/store-after-rm.txt" 2>&1
+check content_rm rm_content
 check content_removed content_empty
+store >"$OUT/store-after.txt" 2>&1
 collect
 finish
