@@ -19,7 +19,7 @@ probe_sent() {
   printf 'MESSAGE=%s\nOBJECT_SYSTEMD_UNIT=datavol.service\n' "$m" | logger --journald &&
     journalctl --sync &&
     journalctl -b -o cat --no-pager MESSAGE="$m" | grep -qx "$m" &&
-    ! journalctl -b -o verbose --no-pager MESSAGE="$m" | grep -q '_SYSTEMD_UNIT=datavol.service'
+    ! journalctl -b -o verbose --no-pager MESSAGE="$m" | grep -qE '^ +_SYSTEMD_UNIT=datavol\.service$'
 }
 PROBE="vmtest-probe-$$"
 check probe_from_another_unit probe_sent "$PROBE"
