@@ -23,7 +23,11 @@ pub fn run(cfg: &Config, opts: &Options) -> ExitCode {
             return Failure::Failed.exit_code();
         }
     };
-    let mut bus = Bus::new();
+    let mut bus = Bus::prefer(if opts.early {
+        crate::systemd::bus::Prefer::Private
+    } else {
+        crate::systemd::bus::Prefer::Bus
+    });
     let mut first_failure: Option<Failure> = None;
     for vol in &cfg.volumes {
         let dev = vol.device_text();
