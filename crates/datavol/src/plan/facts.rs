@@ -90,7 +90,7 @@ pub struct Disk {
     pub fs: Option<Result<FsView, String>>,
     /// When the probe shows the configured filesystem: its superblock
     /// (size, d_type), one pread.
-    pub superblock: Option<Result<superblock::Superblock, String>>,
+    pub superblock: Option<Result<Box<superblock::Superblock>, String>>,
 }
 
 /// What datavol can see inside the configured filesystem.
@@ -358,12 +358,15 @@ fn configured_superblock(
     vol: &Volume,
     dev: &Device,
     probe: &Result<Probe, String>,
-) -> Option<Result<superblock::Superblock, String>> {
+) -> Option<Result<Box<superblock::Superblock>, String>> {
     match probe {
         Ok(Probe::Signature { fstype, .. }) if fstype == vol.filesystem.as_str() => Some(
             superblock::read(&dev.node)
                 .map_err(|e| e.to_string())
-                .and_then(|sb| sb.ok_or_else(|| format!("no {fstype} superblock at its place"))),
+                .and_then(|sb| {
+                    sb.map(Box::new)
+                        .ok_or_else(|| format!("no {fstype} superblock at its place"))
+                }),
         ),
         _ => None,
     }

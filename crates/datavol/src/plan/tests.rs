@@ -91,10 +91,10 @@ fn sb(fstype: &'static str) -> Superblock {
 }
 
 /// What facts reads for a probe: the superblock of the configured type.
-fn sb_for(v: &Volume, probe: &Probe) -> Option<Result<Superblock, String>> {
+fn sb_for(v: &Volume, probe: &Probe) -> Option<Result<Box<Superblock>, String>> {
     match probe {
         Probe::Signature { fstype, .. } if fstype == v.filesystem.as_str() => {
-            Some(Ok(sb(v.filesystem.as_str())))
+            Some(Ok(Box::new(sb(v.filesystem.as_str()))))
         }
         _ => None,
     }
@@ -740,7 +740,7 @@ fn raid_running_ours_is_classified_as_a_disk() {
         usage: Ok(Usage::default()),
         probe: Ok(xfs(None)),
         fs: view(marker(Phase::Committed), false),
-        superblock: Some(Ok(sb("xfs"))),
+        superblock: Some(Ok(Box::new(sb("xfs")))),
     };
     let running = RunningArray {
         node: "/dev/md127".into(),
