@@ -245,9 +245,12 @@ fn classify_disk(vol: &Volume, f: &Facts, d: &Disk, p: Policy, capacity: Option<
         );
         check_services(vol, f, p, &mut v);
     }
+    // A refusal for another reason still names a filesystem containerd
+    // could not use (ftype=0 and no marker, say).
     let grow = match action.as_ref().map(|(a, _)| a) {
-        Some(Action::Format { .. } | Action::Assemble) | None => None,
-        Some(_) => check_filesystem(vol, d, &mut v),
+        Some(Action::Format { .. } | Action::Assemble) => None,
+        None if d.superblock.is_none() => None,
+        _ => check_filesystem(vol, d, &mut v),
     };
     let mut decision = conclude(vol, d, v, action);
     if decision.action().is_some() {

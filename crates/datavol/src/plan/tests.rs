@@ -963,6 +963,21 @@ fn an_xfs_with_ftype_0_is_not_adopted() {
 }
 
 #[test]
+fn a_refusal_for_another_reason_also_names_a_missing_dtype() {
+    let mut f = facts(xfs(None), view(MarkerRead::Absent, false));
+    superblock_mut(&mut f).dtype = false;
+    let r = reasons(&vol(""), &f);
+    assert!(
+        r.iter().any(|r| matches!(r, Reason::NoMarker { .. })),
+        "{r:?}"
+    );
+    assert!(
+        r.iter().any(|r| matches!(r, Reason::NoDtype { .. })),
+        "{r:?}"
+    );
+}
+
+#[test]
 fn an_ext4_without_filetype_is_not_adopted() {
     let text = "[volume.containerd]\ndevice = \"/dev/xvdb\"\nfilesystem = \"ext4\"\nmount_point = \"/var/lib/containerd\"\nadopt_existing = true\n";
     let v = config::parse_str(Path::new("t.toml"), text)
