@@ -319,4 +319,51 @@ fn a_device_smaller_than_its_filesystem_is_refused_before_mounting() {
         l.backing.display()
     ));
     assert_refused_unchanged(&sb, &src, "truncated");
+
+fn the_early_pass_mounts_only_what_the_record_and_the_disk_agree_on() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    let (src, _) = sb.node_tree();
+    sb.write_config(&config(&dev, &src, ""));
+    // Nothing recorded yet (a first boot): the early pass leaves it alone.
+    let before = sb.loops[0].checksum();
+    let (code, _, err) = sb.datavol_without_tools(&["apply", "--early"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("left for datavol.service"), "{err}");
+    assert_eq!(before, sb.loops[0].checksum());
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "seeding: {out}{err}");
+    // A healthy reboot: the early pass mounts, without a tool on PATH.
+    reboot(&sb, &src);
+    let (code, _, err) = sb.datavol_without_tools(&["apply", "--early"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        sb.mount_source(&src).as_deref(),
+        Some(dev.as_str()),
+        "{err}"
+    );
+    let calls = sb.calls().len();
+    let (code, _, err) = sb.datavol_without_tools(&["apply"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        !sb.calls()[calls..].contains("StartUnit"),
+        "datavol.service redid the early pass's work"
+    );
+    // The disk came back blank (instance store after stop/start): the
+    // early pass leaves it, unchanged, to the full run, which re-seeds.
+    reboot(&sb, &src);
+    sh(&format!("wipefs -q -a {dev}"));
+    let before = sb.loops[0].checksum();
+    let (code, _, err) = sb.datavol_without_tools(&["apply", "--early"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("left for datavol.service"), "{err}");
+    assert_eq!(
+        before,
+        sb.loops[0].checksum(),
+        "the early pass wrote to a blank disk"
+    );
+    assert_eq!(sb.mount_source(&src), None);
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "re-seed: {out}{err}");
+    assert!(err.contains("re-seeded"), "{err}");
 }

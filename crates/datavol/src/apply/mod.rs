@@ -28,6 +28,14 @@ pub use options::Options;
 use std::time::Instant;
 pub use took::Took;
 
+/// What became of a volume.
+#[derive(Debug)]
+pub enum Done {
+    Ready(Took),
+    /// `--early` left it to `datavol.service`: why.
+    Left(String),
+}
+
 /// Decides about one volume and carries the decision out. An array that
 /// had to be assembled is looked at again, once, as it then is.
 pub fn run(
@@ -35,7 +43,7 @@ pub fn run(
     run: &mut Run,
     opts: &Options,
     bus: &mut Bus,
-) -> Result<Took, VolumeError> {
+) -> Result<Done, VolumeError> {
     let policy = Policy {
         mode: Mode::Apply,
         stop_services: opts.stop_services,
@@ -44,7 +52,27 @@ pub fn run(
         volume: vol.name.clone(),
         error: Box::new(error),
     };
+    if opts.early {
+        if vol.raid.is_some() {
+            return Ok(Done::Left(
+                "a RAID array is assembled by udev later in boot".into(),
+            ));
+        }
+        let recorded = crate::record::history::load(&opts.state_dir, &vol.name)
+            .is_ok_and(|h| h.committed.is_some());
+        if !recorded {
+            return Ok(Done::Left(
+                "no committed filesystem recorded for it yet".into(),
+            ));
+        }
+    }
     let (mut decision, mut facts) = plan::decide(vol, run, policy, bus);
+    if opts.early {
+        if let Some(why) = not_early(&decision, &facts) {
+            run.claimed.pop();
+            return Ok(Done::Left(why));
+        }
+    }
     if decision.action() == Some(&Action::Assemble) {
         log_decision(vol, &decision);
         let members = assemble_members(&facts);
@@ -59,7 +87,23 @@ pub fn run(
         ..Took::default()
     };
     act(vol, &decision, &facts, run, opts, bus, &mut took).map_err(err)?;
-    Ok(took)
+    Ok(Done::Ready(took))
+}
+
+/// The early pass only mounts a filesystem the root disk's record and its
+/// superblock agree on (or keeps one mounted); anything that could copy,
+/// format, refuse or wait long is datavol.service's, after cloud-init.
+fn not_early(d: &Decision, f: &Facts) -> Option<String> {
+    let recorded = f
+        .disk()
+        .and_then(|disk| disk.fs.as_ref())
+        .is_some_and(|v| matches!(v, Ok(view) if view.marker == plan::facts::MarkerRead::Recorded));
+    match d.action() {
+        Some(Action::Keep { .. }) => None,
+        Some(Action::Mount { .. }) if recorded => None,
+        Some(a) => Some(format!("{}: {}", a.describe(), d.reason)),
+        None => Some(d.reason.clone()),
+    }
 }
 
 /// After acting, the volume must be mounted as configured with its own
@@ -195,6 +239,11 @@ fn act(
 /// Once the volume is ready: grow it if classify planned that, then start
 /// its pre-warm in the background.
 fn ready(vol: &Volume, d: &Decision, opts: &Options, bus: &mut Bus) -> Result<(), ApplyError> {
+    // The early pass only mounts; datavol.service keeps the volume later
+    // and does both then.
+    if opts.early {
+        return Ok(());
+    }
     // A new array's decision names its first member: fine for both, as
     // nothing grows after a format, and its fresh marker has no pre-warm.
     let Some(dev) = d.device.as_ref() else {

@@ -28,7 +28,15 @@ pub fn run(cfg: &Config, opts: &Options) -> ExitCode {
     for vol in &cfg.volumes {
         let dev = vol.device_text();
         match apply::run(vol, &mut run, opts, &mut bus) {
-            Ok(took) => crate::vlog!(
+            Ok(apply::Done::Left(why)) => crate::vlog!(
+                info,
+                vol.name.as_str(),
+                dev.as_str(),
+                "result",
+                "volume {}: left for datavol.service: {why}",
+                vol.name
+            ),
+            Ok(apply::Done::Ready(took)) => crate::vlog!(
                 info,
                 vol.name.as_str(),
                 dev.as_str(),
@@ -37,6 +45,16 @@ pub fn run(cfg: &Config, opts: &Options) -> ExitCode {
                 vol.name,
                 vol.mount_point.display()
             ),
+            Err(e) if opts.early => {
+                // The early pass never fails the boot: datavol.service decides again and reports.
+                crate::vlog!(
+                    warn,
+                    vol.name.as_str(),
+                    dev.as_str(),
+                    "result",
+                    "{e}; left for datavol.service"
+                );
+            }
             Err(e) => {
                 crate::vlog!(error, vol.name.as_str(), dev.as_str(), "result", "{e}");
                 first_failure.get_or_insert(e.failure());
