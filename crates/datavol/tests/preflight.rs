@@ -319,7 +319,9 @@ fn a_device_smaller_than_its_filesystem_is_refused_before_mounting() {
         l.backing.display()
     ));
     assert_refused_unchanged(&sb, &src, "truncated");
+}
 
+#[test]
 fn the_early_pass_mounts_only_what_the_record_and_the_disk_agree_on() {
     let mut sb = Sandbox::new();
     let dev = sb.add_loop("data", 400);
