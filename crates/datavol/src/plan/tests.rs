@@ -347,18 +347,7 @@ fn a_backup_gpt_alone_is_refused() {
 
 #[test]
 fn mounted_as_configured_is_kept() {
-    let mut f = facts(xfs(None), view(marker(Phase::Committed), false));
-    f.mounts_at = vec![mount_entry(
-        "/var/lib/containerd",
-        "/",
-        (259, 1),
-        "/dev/test1",
-    )];
-    disk_mut(&mut f).usage = Ok(Usage {
-        mounts: vec![("/var/lib/containerd".into(), "/".into())],
-        ..Usage::default()
-    });
-    f.services = None;
+    let f = kept_facts(xfs(None));
     assert_eq!(action(&vol(""), &f), Action::Keep { uuid: UUID.into() });
 }
 
@@ -948,21 +937,6 @@ fn decision_grow(v: &Volume, f: &Facts) -> Option<super::grow::Grow> {
 }
 
 #[test]
-fn an_xfs_with_ftype_0_is_not_adopted() {
-    let v = vol("adopt_existing = true");
-    let mut f = facts_for(&v, xfs(None), view(MarkerRead::Absent, false));
-    superblock_mut(&mut f).dtype = false;
-    refused_for(
-        &v,
-        &f,
-        |r| matches!(r, Reason::NoDtype { fstype, .. } if fstype == "xfs"),
-    );
-    assert!(reasons(&v, &f)[0]
-        .to_string()
-        .contains("mkfs.xfs -n ftype=1"));
-}
-
-#[test]
 fn a_refusal_for_another_reason_also_names_a_missing_dtype() {
     let mut f = facts(xfs(None), view(MarkerRead::Absent, false));
     superblock_mut(&mut f).dtype = false;
@@ -978,26 +952,29 @@ fn a_refusal_for_another_reason_also_names_a_missing_dtype() {
 }
 
 #[test]
-fn an_ext4_without_filetype_is_not_adopted() {
-    let text = "[volume.containerd]\ndevice = \"/dev/xvdb\"\nfilesystem = \"ext4\"\nmount_point = \"/var/lib/containerd\"\nadopt_existing = true\n";
-    let v = config::parse_str(Path::new("t.toml"), text)
-        .expect("test config")
-        .remove(0);
-    let ext4 = Probe::Signature {
-        fstype: "ext4".into(),
-        uuid: Some(UUID.into()),
-        label: None,
-    };
-    let mut f = facts_for(&v, ext4, view(MarkerRead::Absent, false));
-    superblock_mut(&mut f).dtype = false;
-    refused_for(
-        &v,
-        &f,
-        |r| matches!(r, Reason::NoDtype { fstype, .. } if fstype == "ext4"),
-    );
-    assert!(reasons(&v, &f)[0]
-        .to_string()
-        .contains("mkfs.ext4 -O filetype"));
+fn a_filesystem_without_dtype_is_not_adopted() {
+    for (fs, hint) in [
+        ("xfs", "mkfs.xfs -n ftype=1"),
+        ("ext4", "mkfs.ext4 -O filetype"),
+    ] {
+        let text = format!("[volume.containerd]\ndevice = \"/dev/xvdb\"\nfilesystem = \"{fs}\"\nmount_point = \"/var/lib/containerd\"\nadopt_existing = true\n");
+        let v = config::parse_str(Path::new("t.toml"), &text)
+            .expect("test config")
+            .remove(0);
+        let probe = Probe::Signature {
+            fstype: fs.into(),
+            uuid: Some(UUID.into()),
+            label: None,
+        };
+        let mut f = facts_for(&v, probe, view(MarkerRead::Absent, false));
+        superblock_mut(&mut f).dtype = false;
+        refused_for(
+            &v,
+            &f,
+            |r| matches!(r, Reason::NoDtype { fstype, .. } if fstype == fs),
+        );
+        assert!(reasons(&v, &f)[0].to_string().contains(hint), "{fs}");
+    }
 }
 
 #[test]

@@ -199,6 +199,32 @@ impl Shared<'_> {
     }
 }
 
+/// One read: opens the source unless `cur` holds it already. A source
+/// gone meanwhile (containerd removed a blob) reads as nothing.
+fn read_job(
+    cur: &mut Option<Open>,
+    buf: &mut Aligned,
+    (i, path): (usize, &std::path::Path),
+    off: u64,
+    len: u64,
+) -> std::io::Result<u64> {
+    if cur.as_ref().map(|o| o.index) != Some(i) {
+        *cur = match open(path) {
+            Ok((file, direct)) => Some(Open {
+                index: i,
+                file,
+                direct,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+    }
+    match cur {
+        Some(o) => read_at(o, buf, off, len),
+        None => Ok(0),
+    }
+}
+
 /// One worker: take a read, do it, mark it done, until none are left.
 fn worker(sh: &Shared, total: u64, on_progress: &(dyn Fn(&Progress) + Sync)) {
     let mut buf = Aligned::new(sh.plan.chunk as usize);
@@ -210,40 +236,16 @@ fn worker(sh: &Shared, total: u64, on_progress: &(dyn Fn(&Progress) + Sync)) {
         };
         let Some(((i, off), len)) = job else { return };
         let path = &sh.plan.sources[i].path;
-        if cur.as_ref().map(|o| o.index) != Some(i) {
-            cur = match open(path) {
-                Ok((file, direct)) => Some(Open {
-                    index: i,
-                    file,
-                    direct,
-                }),
-                // containerd may remove a blob meanwhile: nothing to read.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(source) => {
-                    sh.fail(ReadError {
-                        path: path.clone(),
-                        offset: off,
-                        source,
-                    });
-                    return;
-                }
-            };
-        }
-        let n = match &cur {
-            Some(o) => match read_at(o, &mut buf, off, len) {
-                Ok(n) => n,
-                Err(source) => {
-                    sh.fail(ReadError {
-                        path: path.clone(),
-                        offset: off,
-                        source,
-                    });
-                    return;
-                }
-            },
-            None => 0,
+        match read_job(&mut cur, &mut buf, (i, path), off, len) {
+            Ok(n) => sh.bytes.fetch_add(n, Ordering::SeqCst),
+            Err(source) => {
+                return sh.fail(ReadError {
+                    path: path.clone(),
+                    offset: off,
+                    source,
+                })
+            }
         };
-        sh.bytes.fetch_add(n, Ordering::SeqCst);
         if let Ok(mut s) = sh.sched.lock() {
             s.running.remove(&(i, off));
         }
