@@ -208,7 +208,7 @@ fn phase(
             s.1 = Instant::now();
             let at = s.2;
             let r = &mut s.3;
-            r.done = done_of(r.phase, at);
+            r.done = done_of(r.phase, at, sources);
             r.bytes = bytes0 + p.bytes;
             r.seconds = secs0 + p.elapsed.as_secs_f64();
             r.updated_at = marker::now();
@@ -216,18 +216,20 @@ fn phase(
         }
     };
     let end = engine::read_all(&plan, &on_progress)?;
-    rec.done = done_of(rec.phase, end.done_to);
+    rec.done = done_of(rec.phase, end.done_to, sources);
     rec.bytes = bytes0 + end.bytes;
     rec.seconds = secs0 + t0.elapsed().as_secs_f64();
     rec.updated_at = marker::now();
     Ok(())
 }
 
-/// The record's count for a position: blobs before it, or device bytes.
-fn done_of(phase: Phase, at: Position) -> u64 {
-    match phase {
-        Phase::Content => at.0 as u64,
-        Phase::Device => at.1,
+/// The record's count for a position: blobs before it, or device bytes
+/// (all of them once the position is past the device).
+fn done_of(phase: Phase, at: Position, sources: &[Source]) -> u64 {
+    match (phase, sources.get(at.0)) {
+        (Phase::Content, _) => at.0 as u64,
+        (Phase::Device, Some(_)) => at.1,
+        (Phase::Device, None) => sources.iter().map(|s| s.size).sum(),
     }
 }
 
@@ -301,4 +303,20 @@ fn finish(vol: &Volume, t: &Target, rec: &Record, opts: &Options) -> Result<(), 
         rec.seconds
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_finished_device_phase_records_every_byte() {
+        let dev = [Source {
+            path: "/dev/x".into(),
+            size: 1 << 30,
+        }];
+        assert_eq!(done_of(Phase::Device, (0, 4096), &dev), 4096);
+        assert_eq!(done_of(Phase::Device, (1, 0), &dev), 1 << 30);
+        assert_eq!(done_of(Phase::Content, (7, 0), &dev), 7);
+    }
 }
