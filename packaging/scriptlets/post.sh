@@ -2,7 +2,7 @@
 # Never fails: in an image build or chroot nothing is booted, and systemctl
 # preset works offline on the unit files; an absent systemctl is tolerated.
 if [ "$1" -eq 1 ]; then
-    systemctl --no-reload preset datavol.service >/dev/null 2>&1 || :
+    systemctl --no-reload preset datavol.service datavol-early.service >/dev/null 2>&1 || :
 fi
 # Let a running systemd see the new unit and containerd drop-in.
 if [ -d /run/systemd/system ]; then

@@ -14,8 +14,9 @@
 //! `- ` bullets, fenced code blocks, `code`, **bold**, *italic*, `\*` for a
 //! literal star, and `<!-- comments -->`.
 
+use crate::util::{self, cargo, target_dir, workspace_root};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 /// (page name, section, source under the workspace root, title of the section)
@@ -29,28 +30,6 @@ pub const PAGES: [(&str, &str, &str, &str); 2] = [
     ),
 ];
 
-pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_default()
-}
-
-/// The cargo target directory in use (CARGO_TARGET_DIR, else ./target).
-pub fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(d) if !d.is_empty() => {
-            let d = PathBuf::from(d);
-            if d.is_absolute() {
-                d
-            } else {
-                workspace_root().join(d)
-            }
-        }
-        _ => workspace_root().join("target"),
-    }
-}
-
 /// SOURCE_DATE_EPOCH, else the time of the last git commit.
 pub fn source_date_epoch() -> Result<u32, String> {
     if let Ok(s) = std::env::var("SOURCE_DATE_EPOCH") {
@@ -59,19 +38,13 @@ pub fn source_date_epoch() -> Result<u32, String> {
             .parse()
             .map_err(|_| format!("SOURCE_DATE_EPOCH={s:?} is not a number of seconds"));
     }
-    let out = Command::new("git")
-        .args(["log", "-1", "--format=%ct"])
-        .current_dir(workspace_root())
-        .output()
-        .map_err(|e| format!("git log (for SOURCE_DATE_EPOCH): {e}; set SOURCE_DATE_EPOCH"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "git log -1 failed ({}); set SOURCE_DATE_EPOCH",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
+    let out = util::run(
+        Command::new("git")
+            .args(["log", "-1", "--format=%ct"])
+            .current_dir(workspace_root()),
+    )
+    .map_err(|e| format!("{e}; set SOURCE_DATE_EPOCH"))?;
+    out.trim()
         .parse()
         .map_err(|_| "git log -1 --format=%ct gave no time; set SOURCE_DATE_EPOCH".to_string())
 }
@@ -503,24 +476,12 @@ fn help_of(bin: Option<&Path>, args: &[&str]) -> Result<String, String> {
     let mut cmd = match bin {
         Some(b) => Command::new(b),
         None => {
-            let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            let mut c = cargo();
             c.args(["run", "-q", "-p", "datavol", "--"]);
-            c.current_dir(workspace_root());
             c
         }
     };
-    let out = cmd
-        .args(args)
-        .output()
-        .map_err(|e| format!("datavol {}: {e}", args.join(" ")))?;
-    if !out.status.success() {
-        return Err(format!(
-            "datavol {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    util::run(cmd.args(args))
 }
 
 fn compare(
@@ -540,30 +501,44 @@ fn compare(
     }
 }
 
+const PAGE8: &str = "docs/datavol.8.md";
+const PAGE5: &str = "docs/datavol.toml.5.md";
+
 /// Compares the pages with the binary's help (`bin`, or `cargo run -p
 /// datavol`) and with the config parser; errors list every difference.
 pub fn check(bin: Option<&Path>) -> Result<(), String> {
     let mut problems = Vec::new();
-    let page8 = "docs/datavol.8.md";
-    let doc = Doc::load(page8)?;
+    check_page8(bin, &mut problems)?;
+    check_page5(&mut problems)?;
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "man pages are stale:\n  {}\nhint: edit docs/datavol.8.md or docs/datavol.toml.5.md",
+            problems.join("\n  ")
+        ))
+    }
+}
 
+/// datavol(8) against `datavol --help` and each subcommand's help.
+fn check_page8(bin: Option<&Path>, problems: &mut Vec<String>) -> Result<(), String> {
+    let doc = Doc::load(PAGE8)?;
     let top = parse_help(&help_of(bin, &["--help"])?);
     if top.commands.is_empty() || top.flags.is_empty() {
         return Err("man --check: could not find Commands/Options in `datavol --help`".into());
     }
-    let documented_cmds = doc.subsections_of("COMMANDS");
     compare(
-        &mut problems,
+        problems,
         "subcommand",
-        page8,
+        PAGE8,
         &top.commands,
-        &documented_cmds,
+        &doc.subsections_of("COMMANDS"),
     );
     let synopsis = doc.text("SYNOPSIS");
     for c in &top.commands {
         if !synopsis.contains(&format!("**{c}**")) {
             problems.push(format!(
-                "subcommand {c} is missing from the SYNOPSIS of {page8}"
+                "subcommand {c} is missing from the SYNOPSIS of {PAGE8}"
             ));
         }
     }
@@ -572,52 +547,9 @@ pub fn check(bin: Option<&Path>) -> Result<(), String> {
         .iter()
         .flat_map(|t| flags_in(t))
         .collect();
-    compare(
-        &mut problems,
-        "global option",
-        page8,
-        &top.flags,
-        &global_doc,
-    );
+    compare(problems, "global option", PAGE8, &top.flags, &global_doc);
     for c in &top.commands {
-        let sub = parse_help(&help_of(bin, &[c, "--help"])?);
-        let own: BTreeSet<String> = sub.flags.difference(&top.flags).cloned().collect();
-        // -h/--help is global in clap but not listed as such; it is documented once.
-        let own: BTreeSet<String> = own
-            .into_iter()
-            .filter(|f| f != "-h" && f != "--help")
-            .collect();
-        let documented: BTreeSet<String> = doc
-            .tags("COMMANDS", c)
-            .iter()
-            .flat_map(|t| flags_in(t))
-            .collect();
-        compare(
-            &mut problems,
-            &format!("option of `datavol {c}`"),
-            page8,
-            &own,
-            &documented,
-        );
-        let line = synopsis
-            .lines()
-            .find(|l| l.contains(&format!("**{c}**")))
-            .unwrap_or("");
-        for arg in &sub.args {
-            let singular = arg.strip_suffix('S').unwrap_or(arg);
-            if !line.contains(&format!("*{arg}*")) && !line.contains(&format!("*{singular}*")) {
-                problems.push(format!(
-                    "argument {arg} of `datavol {c}` is missing from its SYNOPSIS line in {page8}"
-                ));
-            }
-        }
-        for f in &own {
-            if documented_cmds.contains(c) && !synopsis.contains(&format!("`{f}`")) {
-                problems.push(format!(
-                    "option {f} of `datavol {c}` is missing from the SYNOPSIS of {page8}"
-                ));
-            }
-        }
+        check_subcommand(bin, &doc, &top, c, problems)?;
     }
     let codes_doc: BTreeSet<String> = doc
         .tags("EXIT STATUS", "")
@@ -627,21 +559,71 @@ pub fn check(bin: Option<&Path>) -> Result<(), String> {
     if top.exit_codes.is_empty() {
         problems.push("`datavol --help` no longer lists its exit codes".into());
     }
-    compare(
-        &mut problems,
-        "exit code",
-        page8,
-        &top.exit_codes,
-        &codes_doc,
-    );
+    compare(problems, "exit code", PAGE8, &top.exit_codes, &codes_doc);
     for section in ["FILES", "LOGGING", "EXAMPLES"] {
         if doc.text(section).trim().is_empty() {
-            problems.push(format!("{page8} has no {section} section"));
+            problems.push(format!("{PAGE8} has no {section} section"));
         }
     }
+    Ok(())
+}
 
-    let page5 = "docs/datavol.toml.5.md";
-    let doc5 = Doc::load(page5)?;
+/// One subcommand's own options and arguments against its COMMANDS entry and its
+/// SYNOPSIS line.
+fn check_subcommand(
+    bin: Option<&Path>,
+    doc: &Doc,
+    top: &Help,
+    c: &str,
+    problems: &mut Vec<String>,
+) -> Result<(), String> {
+    let sub = parse_help(&help_of(bin, &[c, "--help"])?);
+    // -h/--help is global in clap but not listed as such; it is documented once.
+    let own: BTreeSet<String> = sub
+        .flags
+        .difference(&top.flags)
+        .filter(|f| *f != "-h" && *f != "--help")
+        .cloned()
+        .collect();
+    let documented: BTreeSet<String> = doc
+        .tags("COMMANDS", c)
+        .iter()
+        .flat_map(|t| flags_in(t))
+        .collect();
+    compare(
+        problems,
+        &format!("option of `datavol {c}`"),
+        PAGE8,
+        &own,
+        &documented,
+    );
+    let synopsis = doc.text("SYNOPSIS");
+    let line = synopsis
+        .lines()
+        .find(|l| l.contains(&format!("**{c}**")))
+        .unwrap_or("");
+    for arg in &sub.args {
+        let singular = arg.strip_suffix('S').unwrap_or(arg);
+        if !line.contains(&format!("*{arg}*")) && !line.contains(&format!("*{singular}*")) {
+            problems.push(format!(
+                "argument {arg} of `datavol {c}` is missing from its SYNOPSIS line in {PAGE8}"
+            ));
+        }
+    }
+    let documented_cmds = doc.subsections_of("COMMANDS");
+    for f in &own {
+        if documented_cmds.contains(c) && !synopsis.contains(&format!("`{f}`")) {
+            problems.push(format!(
+                "option {f} of `datavol {c}` is missing from the SYNOPSIS of {PAGE8}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// datavol.toml(5) against the config parser's keys.
+fn check_page5(problems: &mut Vec<String>) -> Result<(), String> {
+    let doc5 = Doc::load(PAGE5)?;
     // Volume keys are the KEYS section's own entries; other tables' keys
     // are under a subsection named like the table, e.g. "[sandbox]".
     for (table, keys) in config_keys()? {
@@ -656,17 +638,9 @@ pub fn check(bin: Option<&Path>) -> Result<(), String> {
             .map(|t| t.trim().trim_matches('`').to_string())
             .collect();
         let what = format!("config key of {table}");
-        compare(&mut problems, &what, page5, &keys, &documented);
+        compare(problems, &what, PAGE5, &keys, &documented);
     }
-
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "man pages are stale:\n  {}\nhint: edit docs/datavol.8.md or docs/datavol.toml.5.md",
-            problems.join("\n  ")
-        ))
-    }
+    Ok(())
 }
 
 /// The config tables' keys, read from the parser's key tables: for each

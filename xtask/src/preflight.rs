@@ -20,6 +20,7 @@ pub mod needs {
         "partx",
         "unshare",
         "nsenter",
+        "setpriv",
         "mkswap",
         "mkfs.xfs",
         "mkfs.ext4",
@@ -75,7 +76,7 @@ pub fn packages() -> Vec<(&'static str, Vec<&'static str>)> {
         .collect()
 }
 
-fn package_of(program: &str) -> Option<&'static str> {
+pub fn package_of(program: &str) -> Option<&'static str> {
     packages()
         .into_iter()
         .find(|(_, progs)| progs.contains(&program))

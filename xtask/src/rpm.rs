@@ -14,9 +14,12 @@
 //! `systemctl` (and with none at all), and erases the package again. It fails
 //! loudly when `rpm`, `rpmlint` or `man` is missing.
 
-use crate::man::{self, source_date_epoch, target_dir, workspace_root};
+mod check;
+
+use crate::man::{self, source_date_epoch};
+use crate::util::{cargo, run_shown, target_dir, workspace_root};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 const NAME: &str = "datavol";
@@ -54,6 +57,12 @@ const FILES: &[(&str, &str, u16, Kind)] = &[
     (
         "units/datavol.service",
         "/usr/lib/systemd/system/datavol.service",
+        0o644,
+        Kind::Plain,
+    ),
+    (
+        "units/datavol-early.service",
+        "/usr/lib/systemd/system/datavol-early.service",
         0o644,
         Kind::Plain,
     ),
@@ -159,7 +168,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
 pub fn run(args: &[String]) -> Result<(), String> {
     let a = parse_args(args)?;
     if a.check {
-        return check(&a);
+        return check::run(&a);
     }
     let (path, bytes) = build(&a)?;
     eprintln!(
@@ -222,25 +231,17 @@ fn arch_for(target: Option<&str>) -> Result<&'static str, String> {
     Ok(arch)
 }
 
-fn cargo() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
-}
-
 /// `cargo build --release -p datavol [--target T]`, then a stripped copy of
 /// the binary (rpmlint: unstripped-binary-or-object), which it returns. The
 /// build itself uses the plain release profile, so it shares its artifacts
 /// with every other release build of the workspace.
 fn build_binary(target: Option<&str>, arch: &str) -> Result<PathBuf, String> {
-    let mut cmd = Command::new(cargo());
-    cmd.args(["build", "--release", "-p", NAME])
-        .current_dir(workspace_root());
+    let mut cmd = cargo();
+    cmd.args(["build", "--release", "-p", NAME]);
     if let Some(t) = target {
         cmd.args(["--target", t]);
     }
-    let st = cmd.status().map_err(|e| format!("cargo build: {e}"))?;
-    if !st.success() {
-        return Err("cargo build --release -p datavol failed".into());
-    }
+    run_shown(&mut cmd)?;
     let mut bin = target_dir();
     if let Some(t) = target {
         bin.push(t);
@@ -258,18 +259,16 @@ fn build_binary(target: Option<&str>, arch: &str) -> Result<PathBuf, String> {
     } else {
         format!("{arch}-linux-gnu-strip")
     };
-    let st = Command::new(&strip)
-        .arg("--strip-all")
-        .arg("-o")
-        .arg(&stripped)
-        .arg(&bin)
-        .status()
-        .map_err(|e| {
-            format!("{strip}: {e}; hint: apt-get install binutils (binutils-{arch}-linux-gnu for a cross build)")
-        })?;
-    if !st.success() {
-        return Err(format!("{strip} --strip-all {} failed", bin.display()));
-    }
+    crate::util::run(
+        Command::new(&strip)
+            .arg("--strip-all")
+            .arg("-o")
+            .arg(&stripped)
+            .arg(&bin),
+    )
+    .map_err(|e| {
+        format!("{e}; hint: apt-get install binutils (binutils-{arch}-linux-gnu for a cross build)")
+    })?;
     Ok(stripped)
 }
 
@@ -308,11 +307,7 @@ fn build(a: &Args) -> Result<(PathBuf, Vec<u8>), String> {
     let bin = build_binary(a.target.as_deref(), arch)?;
     let native = arch == std::env::consts::ARCH;
     if native {
-        let out = Command::new(&bin)
-            .arg("--version")
-            .output()
-            .map_err(|e| format!("{} --version: {e}", bin.display()))?;
-        let v = String::from_utf8_lossy(&out.stdout);
+        let v = crate::util::run(Command::new(&bin).arg("--version"))?;
         if v.trim() != format!("{NAME} {VERSION}") {
             return Err(format!(
                 "{} --version says {:?}, but the package would be {VERSION}",
@@ -416,614 +411,4 @@ fn package(bin: &[u8], arch: &str, release: &str, sde: u32) -> Result<Vec<u8>, S
     let mut out = Vec::new();
     pkg.write(&mut out).map_err(e)?;
     Ok(out)
-}
-
-// ---------------------------------------------------------------- --check
-
-/// Runs a command, returning stdout; fails with its stderr otherwise.
-fn sh(cmd: &mut Command) -> Result<String, String> {
-    let out = cmd
-        .output()
-        .map_err(|e| format!("{cmd:?}: {e}; hint: apt-get install rpm rpmlint man-db"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{cmd:?} exited {}:\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn rpm_q(pkg: &Path, args: &[&str]) -> Result<String, String> {
-    sh(Command::new("rpm").arg("-qp").args(args).arg(pkg))
-}
-
-fn expect(what: &str, text: &str, needles: &[&str]) -> Result<(), String> {
-    for n in needles {
-        if !text.contains(n) {
-            return Err(format!("{what}: expected {n:?} in:\n{text}"));
-        }
-    }
-    Ok(())
-}
-
-fn require_root() -> Result<(), String> {
-    let out = sh(Command::new("id").arg("-u"))?;
-    if out.trim() != "0" {
-        return Err("cargo xtask rpm --check needs root (rpm --root, root-owned configs)".into());
-    }
-    Ok(())
-}
-
-/// A scratch directory under the target dir, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Result<Scratch, String> {
-        let p = target_dir().join(format!("rpm-check-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-        Ok(Scratch(p))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn check(a: &Args) -> Result<(), String> {
-    require_root()?;
-    for tool in [
-        ["rpm", "--version"],
-        ["rpmlint", "--version"],
-        ["man", "--version"],
-        ["systemctl", "--version"],
-    ] {
-        sh(Command::new(tool[0]).arg(tool[1]))
-            .map_err(|e| format!("{} is required for cargo xtask rpm --check: {e}", tool[0]))?;
-    }
-    let t = std::time::Instant::now();
-
-    // 1 and 3: build, build again a second later, same bytes.
-    let (path, first) = build(a)?;
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    let (_, second) = build(a)?;
-    if first != second {
-        let again = path.with_extension("second.rpm");
-        let _ = std::fs::write(&again, &second);
-        return Err(format!(
-            "two builds of {} differ (second kept as {}); the package is not reproducible",
-            path.display(),
-            again.display()
-        ));
-    }
-    eprintln!(
-        "xtask rpm --check: {} built twice, identical ({} bytes)",
-        path.display(),
-        first.len()
-    );
-
-    // 2: rpm reads it.
-    let info = rpm_q(&path, &["-i"])?;
-    expect(
-        "rpm -qpi",
-        &info,
-        &[
-            "Name        : datavol",
-            &format!("Version     : {VERSION}"),
-            &format!("Release     : {}", a.release),
-            "License     : Apache-2.0",
-        ],
-    )?;
-    let list = rpm_q(&path, &["-l"])?;
-    let mut want: Vec<String> = vec!["/usr/bin/datavol".into()];
-    want.extend(FILES.iter().map(|f| f.1.to_string()));
-    want.extend(DIRS.iter().map(|d| d.to_string()));
-    want.extend(
-        example_files()?
-            .into_iter()
-            .map(|(n, _)| format!("/usr/share/doc/datavol/examples/{n}")),
-    );
-    want.push("/usr/share/man/man8/datavol.8.gz".into());
-    want.push("/usr/share/man/man5/datavol.toml.5.gz".into());
-    let listed: Vec<&str> = list.lines().collect();
-    for w in &want {
-        if !listed.contains(&w.as_str()) {
-            return Err(format!("rpm -qpl: {w} is missing:\n{list}"));
-        }
-    }
-    if listed.len() != want.len() {
-        return Err(format!(
-            "rpm -qpl lists {} entries, expected {}:\n{list}",
-            listed.len(),
-            want.len()
-        ));
-    }
-    let conf = rpm_q(&path, &["-c"])?;
-    if conf.trim() != "/etc/datavol/datavol.toml" {
-        return Err(format!(
-            "rpm -qpc: expected only /etc/datavol/datavol.toml, got:\n{conf}"
-        ));
-    }
-    let flags = rpm_q(&path, &["--qf", "[%{FILENAMES} %{FILEFLAGS:fflags}\\n]"])?;
-    expect(
-        "rpm -qp --qf FILEFLAGS",
-        &flags,
-        &[
-            "/etc/datavol/datavol.toml cn\n",
-            "/usr/share/licenses/datavol/LICENSE l\n",
-            "/usr/share/man/man8/datavol.8.gz d\n",
-        ],
-    )?;
-    let modes = rpm_q(
-        &path,
-        &[
-            "--qf",
-            "[%{FILEMODES:perms} %{FILEUSERNAME}:%{FILEGROUPNAME} %{FILENAMES}\\n]",
-        ],
-    )?;
-    expect(
-        "rpm -qp --qf FILEMODES",
-        &modes,
-        &[
-            "-rwxr-xr-x root:root /usr/bin/datavol\n",
-            "drwxr-xr-x root:root /etc/datavol/conf.d\n",
-        ],
-    )?;
-    let scripts = rpm_q(&path, &["--scripts"])?;
-    expect(
-        "rpm -qp --scripts",
-        &scripts,
-        &[
-            "postinstall scriptlet (using /bin/sh)",
-            "preuninstall scriptlet (using /bin/sh)",
-            "postuninstall scriptlet (using /bin/sh)",
-            "systemctl --no-reload preset datavol.service",
-            "systemctl --no-reload disable --now datavol.service",
-        ],
-    )?;
-    if scripts.contains("restart") && !scripts.contains("minus the restart") {
-        return Err(format!(
-            "rpm -qp --scripts: the oneshot must not be restarted on upgrade:\n{scripts}"
-        ));
-    }
-    let requires = rpm_q(&path, &["--requires"])?;
-    expect(
-        "rpm -qp --requires",
-        &requires,
-        &["systemd", "util-linux", "xfsprogs"],
-    )?;
-    // Only rpmlib features rpm 4.16 (AL2023) has; a newer rpm crate must not
-    // silently make the package uninstallable there.
-    const RPM_416_FEATURES: &[&str] = &[
-        "CompressedFileNames",
-        "FileDigests",
-        "PayloadFilesHavePrefix",
-        "PayloadIsZstd",
-        "PayloadIsXz",
-        "LargeFiles",
-        "FileCaps",
-        "RichDependencies",
-        "PartialHardlinkSets",
-        "ScriptletInterpreterArgs",
-        "ScriptletExpansion",
-        "TildeInVersions",
-        "CaretInVersions",
-    ];
-    for l in requires.lines().filter(|l| l.starts_with("rpmlib(")) {
-        let feature = l
-            .trim_start_matches("rpmlib(")
-            .split(')')
-            .next()
-            .unwrap_or("");
-        if !RPM_416_FEATURES.contains(&feature) {
-            return Err(format!(
-                "the package requires {l}, which rpm 4.16 (AL2023) may not have"
-            ));
-        }
-    }
-    let recommends = rpm_q(&path, &["--recommends"])?;
-    expect("rpm -qp --recommends", &recommends, &["e2fsprogs", "mdadm"])?;
-    let payload = rpm_q(
-        &path,
-        &["--qf", "%{PAYLOADCOMPRESSOR} %{PAYLOADFORMAT} %{BUILDTIME}"],
-    )?;
-    let sde = source_date_epoch()?;
-    if payload.trim() != format!("zstd cpio {sde}") {
-        return Err(format!(
-            "payload/buildtime: expected \"zstd cpio {sde}\", got {payload:?}"
-        ));
-    }
-    let mtimes = rpm_q(&path, &["--qf", "[%{FILEMTIMES}\\n]"])?;
-    if let Some(m) = mtimes.lines().find(|m| m.trim() != sde.to_string()) {
-        return Err(format!("a file mtime is {m}, not SOURCE_DATE_EPOCH {sde}"));
-    }
-    let k = sh(Command::new("rpm").arg("-K").arg(&path))?;
-    expect("rpm -K", &k, &["digests OK"])?;
-    eprintln!(
-        "xtask rpm --check: rpm -qpi/-qpl/-qpc/--scripts/-K agree: {}",
-        k.trim()
-    );
-
-    // rpmlint: warnings are explained in packaging/README.md; errors fail.
-    let lint = Command::new("rpmlint")
-        .arg("-c")
-        .arg(workspace_root().join("packaging/rpmlint.toml"))
-        .arg(&path)
-        .output()
-        .map_err(|e| format!("rpmlint: {e}; hint: apt-get install rpmlint"))?;
-    let lint_out = String::from_utf8_lossy(&lint.stdout).into_owned();
-    let summary = lint_out
-        .lines()
-        .find(|l| l.contains("errors") && l.contains("warnings"))
-        .unwrap_or("")
-        .to_string();
-    if !summary.contains(" 0 errors") || lint_out.lines().any(|l| l.contains(": E: ")) {
-        return Err(format!(
-            "rpmlint reports errors:\n{lint_out}{}",
-            String::from_utf8_lossy(&lint.stderr)
-        ));
-    }
-    eprintln!("xtask rpm --check: rpmlint: {}", summary.trim());
-
-    // 4: a scratch install, the installed binary, config, man pages; then erase.
-    let root = Scratch::new("root")?;
-    sh(Command::new("rpm")
-        .arg("--root")
-        .arg(&root.0)
-        .args(["-i", "--nodeps", "--noscripts", "--ignorearch"])
-        .arg(&path))?;
-    let r = &root.0;
-    let installed = r.join("usr/bin/datavol");
-    if std::env::consts::ARCH == arch_for(a.target.as_deref())? {
-        let v = sh(Command::new(&installed).arg("--version"))?;
-        if v.trim() != format!("{NAME} {VERSION}") {
-            return Err(format!("installed datavol --version says {v:?}"));
-        }
-        let val = sh(Command::new(&installed)
-            .arg("--config-dir")
-            .arg(r.join("etc/datavol"))
-            .arg("validate"))?;
-        expect(
-            "installed datavol validate",
-            &val,
-            &["ok: 0 volume(s) from 1 file(s)"],
-        )?;
-        check_examples(&installed)?;
-        eprintln!(
-            "xtask rpm --check: installed into {}; `datavol --version` says {}",
-            r.display(),
-            v.trim()
-        );
-    } else {
-        eprintln!(
-            "xtask rpm --check: the {} binary cannot run on this host: --version and the config checks were NOT run",
-            a.target.as_deref().unwrap_or("?")
-        );
-    }
-    for page in [
-        "usr/share/man/man8/datavol.8.gz",
-        "usr/share/man/man5/datavol.toml.5.gz",
-    ] {
-        man::check_renders(&r.join(page))?;
-    }
-    let verify = Command::new("rpm")
-        .arg("--root")
-        .arg(r)
-        .args(["-V", "--nodeps", NAME])
-        .output()
-        .map_err(|e| format!("rpm -V: {e}"))?;
-    if !verify.status.success() {
-        return Err(format!(
-            "rpm -V in the scratch root: {}{}",
-            String::from_utf8_lossy(&verify.stdout),
-            String::from_utf8_lossy(&verify.stderr)
-        ));
-    }
-    // What %post does on first install, offline: the preset enables the unit
-    // for every target its [Install] section names.
-    sh(Command::new("systemctl")
-        .arg(format!("--root={}", r.display()))
-        .args(["preset", "datavol.service"]))
-    .map_err(|e| format!("systemctl --root preset: {e}"))?;
-    for wants in [
-        "multi-user.target.wants",
-        "containerd.service.wants",
-        "kubelet.service.wants",
-    ] {
-        let link = r
-            .join("etc/systemd/system")
-            .join(wants)
-            .join("datavol.service");
-        if std::fs::read_link(&link).ok().as_deref()
-            != Some(Path::new("/usr/lib/systemd/system/datavol.service"))
-        {
-            return Err(format!(
-                "systemctl preset did not enable datavol.service: {} is missing",
-                link.display()
-            ));
-        }
-    }
-    eprintln!("xtask rpm --check: `systemctl --root preset` enables datavol.service for multi-user.target, containerd and kubelet");
-    sh(Command::new("rpm")
-        .arg("--root")
-        .arg(r)
-        .args(["-e", "--nodeps", "--noscripts", NAME]))?;
-    for gone in [
-        "usr/bin/datavol",
-        "etc/datavol/datavol.toml",
-        "etc/datavol/conf.d",
-    ] {
-        if r.join(gone).exists() {
-            return Err(format!("rpm -e left {gone} behind"));
-        }
-    }
-    drop(root);
-
-    check_scriptlets()?;
-    // The same package as the next release, for an upgrade.
-    let arch = arch_for(a.target.as_deref())?;
-    let staged = target_dir().join("rpm-stage").join(arch).join(NAME);
-    let next = format!("{}.1", a.release);
-    let upgrade = package(
-        &std::fs::read(&staged).map_err(|e| format!("{}: {e}", staged.display()))?,
-        arch,
-        &next,
-        sde,
-    )?;
-    let up_dir = Scratch::new("upgrade")?;
-    let up_path = up_dir.0.join(format!("{NAME}-{VERSION}-{next}.{arch}.rpm"));
-    std::fs::write(&up_path, upgrade).map_err(|e| format!("{}: {e}", up_path.display()))?;
-    check_chroot_install(&path, &up_path, &next)?;
-    eprintln!(
-        "xtask rpm --check: passed in {:.0}s ({}, {} bytes)",
-        t.elapsed().as_secs_f64(),
-        path.display(),
-        first.len()
-    );
-    Ok(())
-}
-
-/// Every shipped example validates (the device override together with the
-/// file it overrides), and so does the default config with its examples
-/// uncommented.
-fn check_examples(bin: &Path) -> Result<(), String> {
-    let dir = Scratch::new("examples")?;
-    let copy = |name: &str, data: &[u8]| -> Result<PathBuf, String> {
-        use std::os::unix::fs::PermissionsExt;
-        let p = dir.0.join(name);
-        std::fs::write(&p, data).map_err(|e| format!("{}: {e}", p.display()))?;
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| format!("{}: {e}", p.display()))?;
-        Ok(p)
-    };
-    let mut files = Vec::new();
-    for (name, path) in example_files()? {
-        let data = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        files.push((name.clone(), copy(&name, &data)?));
-    }
-    let base = files
-        .iter()
-        .find(|(n, _)| n == "containerd-ebs.toml")
-        .map(|(_, p)| p.clone())
-        .ok_or("packaging/examples/containerd-ebs.toml is missing")?;
-    for (name, p) in &files {
-        let mut cmd = Command::new(bin);
-        cmd.arg("validate");
-        if name.starts_with("override-") {
-            cmd.arg(&base);
-        }
-        let out = sh(cmd.arg(p)).map_err(|e| format!("example {name}: {e}"))?;
-        expect(&format!("validate {name}"), &out, &["ok: 1 volume(s)"])?;
-    }
-    // The commented examples in the default config must be valid once uncommented.
-    let default = String::from_utf8_lossy(&read("packaging/datavol.toml")?).into_owned();
-    let uncommented: String = default
-        .lines()
-        .map(|l| match l.strip_prefix("# ") {
-            Some(rest)
-                if rest.starts_with("[volume.")
-                    || rest.split_once(" = ").is_some_and(|(k, _)| {
-                        k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
-                    }) =>
-            {
-                rest
-            }
-            _ => l,
-        })
-        .fold(String::new(), |acc, l| acc + l + "\n");
-    let p = copy("uncommented.toml", uncommented.as_bytes())?;
-    let out = sh(Command::new(bin).arg("validate").arg(&p))
-        .map_err(|e| format!("packaging/datavol.toml with its examples uncommented: {e}"))?;
-    expect(
-        "validate uncommented packaging/datavol.toml",
-        &out,
-        &["ok: 2 volume(s)"],
-    )?;
-    Ok(())
-}
-
-/// Each scriptlet, as rpm runs it (`sh -c SCRIPT NAME ARG`), with a recording
-/// stand-in systemctl, with a failing one, and with none at all: the right
-/// calls on install/erase/upgrade, and exit 0 every time.
-fn check_scriptlets() -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = Scratch::new("scriptlets")?;
-    let bin = dir.0.join("bin");
-    let empty = dir.0.join("empty");
-    std::fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(&empty).map_err(|e| e.to_string())?;
-    let log = dir.0.join("calls");
-    let stub = bin.join("systemctl");
-    let booted = Path::new("/run/systemd/system").is_dir();
-    let run = |script: &str, arg: &str, fail: bool, path: &Path| -> Result<String, String> {
-        let _ = std::fs::remove_file(&log);
-        std::fs::write(
-            &stub,
-            format!(
-                "#!/bin/sh\necho \"$*\" >> '{}'\nexit {}\n",
-                log.display(),
-                u8::from(fail)
-            ),
-        )
-        .map_err(|e| e.to_string())?;
-        std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755))
-            .map_err(|e| e.to_string())?;
-        let out = Command::new("/bin/sh")
-            .args(["-c", script, "scriptlet", arg])
-            .env("PATH", path)
-            .output()
-            .map_err(|e| format!("sh: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "scriptlet with ${{1}}={arg} (systemctl {}) exited {}: {}",
-                if fail { "failing" } else { "working" },
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        Ok(std::fs::read_to_string(&log).unwrap_or_default())
-    };
-    let reload = if booted { "daemon-reload\n" } else { "" };
-    let cases: [(&str, &str, &str, String); 6] = [
-        (
-            "post",
-            POST,
-            "1",
-            format!("--no-reload preset datavol.service\n{reload}"),
-        ),
-        ("post", POST, "2", reload.to_string()),
-        (
-            "preun",
-            PREUN,
-            "0",
-            if booted {
-                "--no-reload disable --now datavol.service\n".into()
-            } else {
-                "--no-reload disable datavol.service\n".into()
-            },
-        ),
-        ("preun", PREUN, "1", String::new()),
-        ("postun", POSTUN, "0", reload.to_string()),
-        ("postun", POSTUN, "1", reload.to_string()),
-    ];
-    for (name, script, arg, want) in &cases {
-        let got = run(script, arg, false, &bin)?;
-        if &got != want {
-            return Err(format!(
-                "%{name} with $1={arg} called systemctl with {got:?}, expected {want:?}"
-            ));
-        }
-        run(script, arg, true, &bin).map_err(|e| format!("%{name}: {e}"))?;
-        run(script, arg, false, &empty).map_err(|e| format!("%{name} without systemctl: {e}"))?;
-    }
-    eprintln!(
-        "xtask rpm --check: scriptlets do the right systemctl calls for install/upgrade/erase ({}), and never fail",
-        if booted { "booted" } else { "not booted" }
-    );
-    Ok(())
-}
-
-/// Copies `bin` (symlinks resolved) and the shared libraries `ldd` names into
-/// the same paths under `root`.
-fn copy_with_libs(root: &Path, bin: &str) -> Result<(), String> {
-    let mut files = vec![(PathBuf::from(bin), PathBuf::from(bin))];
-    let ldd = sh(Command::new("ldd").arg(bin))?;
-    for line in ldd.lines() {
-        let path = match line.split_once("=>") {
-            Some((_, rest)) => rest.split_whitespace().next(),
-            None => line.split_whitespace().next(),
-        };
-        if let Some(p) = path.filter(|p| p.starts_with('/')) {
-            files.push((PathBuf::from(p), PathBuf::from(p)));
-        }
-    }
-    for (src, dst) in files {
-        let to = root.join(dst.strip_prefix("/").unwrap_or(&dst));
-        if let Some(d) = to.parent() {
-            std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
-        }
-        std::fs::copy(&src, &to)
-            .map_err(|e| format!("{} -> {}: {e}", src.display(), to.display()))?;
-    }
-    Ok(())
-}
-
-/// Installs and erases the package **with** its scriptlets, as rpm runs them:
-/// chrooted into a root that holds only a shell and systemctl, where nothing
-/// is booted (an image build). %post's preset must enable the unit there,
-/// %preun's disable must undo it, and neither may fail the transaction.
-fn check_chroot_install(pkg: &Path, upgrade: &Path, next: &str) -> Result<(), String> {
-    let root = Scratch::new("chroot")?;
-    let r = &root.0;
-    let systemctl = sh(Command::new("sh").args(["-c", "command -v systemctl"]))?;
-    copy_with_libs(r, "/bin/sh")?;
-    copy_with_libs(r, systemctl.trim())?;
-    std::fs::create_dir_all(r.join("dev")).map_err(|e| e.to_string())?;
-    sh(Command::new("rpm")
-        .arg("--root")
-        .arg(r)
-        .args(["-i", "--nodeps", "--ignorearch"])
-        .arg(pkg))
-    .map_err(|e| format!("rpm -i with scriptlets in a chroot: {e}"))?;
-    let wants = r.join("etc/systemd/system/multi-user.target.wants/datavol.service");
-    if std::fs::symlink_metadata(&wants).is_err() {
-        return Err(format!(
-            "%post in a chroot did not enable datavol.service ({} is missing)",
-            wants.display()
-        ));
-    }
-    // An administrator's `disable` survives an upgrade: the preset runs on
-    // the first install only.
-    sh(Command::new("systemctl")
-        .arg(format!("--root={}", r.display()))
-        .args(["disable", "datavol.service"]))?;
-    sh(Command::new("rpm")
-        .arg("--root")
-        .arg(r)
-        .args(["-U", "--nodeps", "--ignorearch"])
-        .arg(upgrade))
-    .map_err(|e| format!("rpm -U with scriptlets in a chroot: {e}"))?;
-    let q = sh(Command::new("rpm").arg("--root").arg(r).args(["-q", NAME]))?;
-    if !q
-        .trim()
-        .ends_with(&format!("-{next}.{}", arch_of_path(upgrade)))
-    {
-        return Err(format!("after rpm -U, rpm -q says {q:?}"));
-    }
-    if std::fs::symlink_metadata(&wants).is_ok() {
-        return Err("rpm -U re-enabled datavol.service that was disabled: %post must preset on first install only".into());
-    }
-    sh(Command::new("systemctl")
-        .arg(format!("--root={}", r.display()))
-        .args(["enable", "datavol.service"]))?;
-    sh(Command::new("rpm")
-        .arg("--root")
-        .arg(r)
-        .args(["-e", "--nodeps", NAME]))
-    .map_err(|e| format!("rpm -e with scriptlets in a chroot: {e}"))?;
-    if std::fs::symlink_metadata(&wants).is_ok() {
-        return Err("%preun in a chroot did not disable datavol.service".into());
-    }
-    if r.join("usr/bin/datavol").exists() {
-        return Err("rpm -e in a chroot left /usr/bin/datavol behind".into());
-    }
-    eprintln!(
-        "xtask rpm --check: rpm -i/-U/-e with scriptlets in a chroot with nothing booted: install enabled the unit, an upgrade kept it disabled, erase disabled it and removed everything"
-    );
-    Ok(())
-}
-
-/// "x86_64" from ".../datavol-0.1.0-1.x86_64.rpm".
-fn arch_of_path(p: &Path) -> String {
-    let name = p
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let stem = name.trim_end_matches(".rpm");
-    stem.rsplit('.').next().unwrap_or("").to_string()
 }

@@ -8,16 +8,8 @@
 //! (`qemu-utils/bookworm`, downgrading); otherwise it leaves it alone.
 
 use crate::preflight;
-use crate::util::require_root;
+use crate::util::{self, require_root, run_shown};
 use std::process::{Command, Stdio};
-
-fn output(cmd: &mut Command) -> Result<String, String> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("{cmd:?}: {e}"))?;
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
 
 fn codename() -> Result<String, String> {
     let text =
@@ -40,7 +32,7 @@ fn version_cmp(a: &str, op: &str, b: &str) -> bool {
 /// The release's own versions of `pkg` (its suites: codename, -updates,
 /// -security), from `apt-cache madison`.
 fn release_versions(pkg: &str, codename: &str) -> Result<Vec<String>, String> {
-    let text = output(Command::new("apt-cache").args(["madison", pkg]))?;
+    let text = util::run(Command::new("apt-cache").args(["madison", pkg]))?;
     Ok(parse_madison(&text, codename))
 }
 
@@ -59,7 +51,7 @@ fn parse_madison(text: &str, codename: &str) -> Vec<String> {
 
 /// The installed version of `pkg`, if any.
 fn installed_version(pkg: &str) -> Option<String> {
-    let text = output(Command::new("dpkg-query").args([
+    let text = util::run(Command::new("dpkg-query").args([
         "-W",
         "-f",
         "${db:Status-Status} ${Version}",
@@ -107,17 +99,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
     require_root("cargo xtask setup")?;
     let codename = codename()?;
     let apt = |args: &[String]| -> Result<(), String> {
-        let st = Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdin(Stdio::null())
-            .status()
-            .map_err(|e| format!("apt-get: {e}"))?;
-        if st.success() {
-            Ok(())
-        } else {
-            Err(format!("apt-get {} failed ({st})", args.join(" ")))
-        }
+        run_shown(
+            Command::new("apt-get")
+                .args(args)
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .stdin(Stdio::null()),
+        )
     };
     apt(&["update".into(), "-q".into()])?;
     let (pkgs, downgrade) = install_args(&codename)?;

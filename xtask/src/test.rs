@@ -3,8 +3,7 @@
 //! `--no-vm` skips the VM part, for a quick local loop.
 
 use crate::preflight::{self, needs};
-use crate::util::{require_root, workspace_root};
-use std::process::Command;
+use crate::util::{cargo, require_root, run_shown};
 use std::time::Instant;
 
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -16,24 +15,74 @@ pub fn run(args: &[String]) -> Result<(), String> {
         groups.push(needs::VM);
     }
     preflight::check("cargo xtask test", &groups)?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     crate::rpm::run(&["--check".into()])?; // the RPM and the man pages (packaging/README.md)
     let t = Instant::now();
-    let st = Command::new(&cargo)
-        .args(["test", "--workspace", "--features", "datavol/failpoints"])
-        .current_dir(workspace_root())
-        .status()
-        .map_err(|e| format!("cargo test: {e}"))?;
-    if !st.success() {
-        return Err("cargo test failed".into());
-    }
+    run_shown(cargo().args(["test", "--workspace", "--features", "datavol/failpoints"]))?;
     eprintln!(
         "xtask test: cargo test passed in {:.0}s",
         t.elapsed().as_secs_f64()
     );
+    decision_table_unprivileged()?;
     if no_vm {
         eprintln!("xtask test: --no-vm given: the VM boot tests did NOT run");
         return Ok(());
     }
     crate::vm::run(&[])
+}
+
+/// classify's row tests need no root: run them as nobody to prove it. The test
+/// binary is copied to a directory nobody can reach, since the workspace may not be.
+fn decision_table_unprivileged() -> Result<(), String> {
+    let json = crate::util::run(cargo().args([
+        "test",
+        "-p",
+        "datavol",
+        "--lib",
+        "--features",
+        "failpoints",
+        "--no-run",
+        "--message-format=json",
+    ]))?;
+    let exe = json
+        .lines()
+        .filter(|l| l.contains("\"reason\":\"compiler-artifact\"") && l.contains("\"test\":true"))
+        .filter(|l| l.contains("\"name\":\"datavol\""))
+        .find_map(|l| {
+            let at = l.find("\"executable\":\"")? + "\"executable\":\"".len();
+            l[at..].split('"').next().map(String::from)
+        })
+        .ok_or("cargo test --no-run named no datavol lib test binary")?;
+    let dir = std::env::temp_dir().join(format!("datavol-unprivileged-{}", std::process::id()));
+    let copy = dir.join("datavol-lib-tests");
+    let prepare = || -> std::io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(&dir)?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+        std::fs::copy(&exe, &copy)?;
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755))
+    };
+    let prepared = prepare().map_err(|e| format!("{}: {e}", copy.display()));
+    let out = prepared.and_then(|()| {
+        crate::util::run(
+            std::process::Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(&copy)
+                .arg("plan::tests"),
+        )
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = out?;
+    let passed: usize = out
+        .lines()
+        .find_map(|l| l.strip_prefix("test result: ok. "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("the decision table did not pass as nobody:\n{out}"))?;
+    if passed < 40 {
+        return Err(format!(
+            "only {passed} decision-table tests ran as nobody:\n{out}"
+        ));
+    }
+    eprintln!("xtask test: the decision table's {passed} tests passed as nobody (uid 65534)");
+    Ok(())
 }

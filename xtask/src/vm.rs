@@ -1,17 +1,21 @@
 //! `cargo xtask vm-test [OPTIONS] [SCENARIO...]`: boots datavol in real Debian 12 VMs
 //! (qemu, TCG) and asserts what it did, from inside the guest and from the host.
 //! See docs/testing.md. Guest-side files live in xtask/vm/.
+mod ctx;
+mod host;
 mod image;
 mod payload;
 mod qemu;
+pub mod scenario;
 mod scenarios;
 mod util;
 
-use scenarios::{Ctx, Status};
-use std::path::PathBuf;
-use std::process::Command;
+pub use ctx::{Build, Ctx};
+use scenario::Scenario;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
-use util::{secs, ws_root};
+use util::secs;
+pub use util::Kv;
 
 const USAGE: &str = "usage: cargo xtask vm-test [OPTIONS] [SCENARIO...]
 
@@ -35,158 +39,110 @@ environment:
   DATAVOL_VM_ACCEL  tcg or kvm (default: probed once, then cached)
   DATAVOL_VM_MIRROR Debian mirror (default: the one in /etc/apt/sources.list.d/debian.sources)";
 
-pub fn run(args: &[String]) -> Result<(), String> {
-    let mut names = vec![];
-    let (mut shell, mut inspect, mut rebuild, mut image_only, mut no_build) =
-        (false, false, false, false, false);
-    let mut datavol_bin: Option<PathBuf> = None;
+#[derive(Default)]
+struct Opts {
+    names: Vec<String>,
+    shell: bool,
+    inspect: bool,
+    rebuild: bool,
+    image_only: bool,
+    no_build: bool,
+    datavol: Option<PathBuf>,
+}
+
+/// The options, or None when the answer was printed (--list, --help).
+fn parse(args: &[String]) -> Result<Option<Opts>, String> {
+    let mut o = Opts::default();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--list" => {
                 for s in scenarios::all() {
-                    let st = if matches!(s.status, Status::Pending(_)) {
+                    let st = if s.pending.is_some() {
                         " (pending)"
                     } else {
                         ""
                     };
                     println!("{:<22} {}{st}", s.name, s.about);
                 }
-                return Ok(());
+                return Ok(None);
             }
-            "--shell" => shell = true,
-            "--inspect" => inspect = true,
-            "--rebuild-image" => rebuild = true,
-            "--image-only" => image_only = true,
-            "--no-build" => no_build = true,
+            "--shell" => o.shell = true,
+            "--inspect" => o.inspect = true,
+            "--rebuild-image" => o.rebuild = true,
+            "--image-only" => o.image_only = true,
+            "--no-build" => o.no_build = true,
             "--datavol" => {
                 let p = it.next().ok_or("--datavol needs a path")?;
-                datavol_bin = Some(PathBuf::from(p));
+                o.datavol = Some(PathBuf::from(p));
             }
             "-h" | "--help" => {
                 println!("{USAGE}");
-                return Ok(());
+                return Ok(None);
             }
             s if s.starts_with('-') => return Err(format!("unknown option {s}\n{USAGE}")),
-            s => names.push(s.to_string()),
+            s => o.names.push(s.to_string()),
         }
     }
     let all = scenarios::all();
-    for n in &names {
+    for n in &o.names {
         if !all.iter().any(|s| s.name == n) {
             return Err(format!("no scenario {n:?} (see --list)"));
         }
     }
-    if (shell || inspect) && names.len() != 1 {
+    if (o.shell || o.inspect) && o.names.len() != 1 {
         return Err("--shell and --inspect take exactly one scenario".into());
     }
+    Ok(Some(o))
+}
 
+pub fn run(args: &[String]) -> Result<(), String> {
+    let Some(o) = parse(args)? else {
+        return Ok(());
+    };
     let started = Instant::now();
-    host_tools()?;
-    let cache = cache_dir()?;
-    let _lock = Lock::take(&cache.join("lock"))?;
-    let img = image::ensure(&cache, rebuild)?;
-    if image_only {
-        println!("image: {}", img.dir.display());
+    let rig = Rig::open(o.rebuild)?;
+    if o.image_only {
+        println!("image: {}", rig.image.dir.display());
         return Ok(());
     }
-    let accel = qemu::accel(&cache.join("accel"), &img.kernel);
-    // The package first: it is what every scenario installs. Its release build and the
-    // failpoints build below share target/release, so the package is built first and
-    // keeps its own stripped copy of the binary.
-    let package = if inspect {
-        Err("not needed".into())
-    } else if no_build {
-        find_package()
-    } else {
-        crate::rpm::build_host_package()
-    };
-    let override_bin = datavol_bin.is_some();
-    let datavol = if inspect {
-        Err("not needed".into())
-    } else if let Some(p) = datavol_bin {
-        if p.exists() {
-            Ok(p)
-        } else {
-            Err(format!("{} does not exist", p.display()))
-        }
-    } else {
-        build_datavol(no_build)
-    };
-    if !inspect {
-        if let Err(e) = &package {
-            eprintln!("vm-test: datavol package unavailable: {e}");
-        }
-        if let Err(e) = &datavol {
-            eprintln!("vm-test: datavol failpoints binary unavailable: {e}");
-        }
-    }
-
-    let selected: Vec<_> = all
+    let selected: Vec<Scenario> = scenarios::all()
         .into_iter()
-        .filter(|s| names.is_empty() || names.iter().any(|n| n == s.name))
+        .filter(|s| o.names.is_empty() || o.names.iter().any(|n| n == s.name))
         .collect();
+    if o.inspect {
+        let none = Build {
+            package: Err("not needed".into()),
+            datavol: Err("not needed".into()),
+            override_bin: false,
+        };
+        let mut ctx = rig.ctx(selected[0].name, none, false, false)?;
+        return ctx::inspect(&mut ctx);
+    }
+    let b = builds(&o);
     let mut lines = vec![];
     let mut failed = 0;
-    for s in selected {
-        let dir = cache.join("runs").join(s.name);
-        let f = match s.status {
-            Status::Pending(why) => {
-                let line = format!("PENDING {} -", s.name);
-                println!("{line}\n    ({why})");
-                lines.push(line);
-                continue;
-            }
-            Status::Ready(f) => f,
-        };
-        if !inspect {
-            util::remove_dir_all(&dir)?;
+    for s in &selected {
+        if let Some(why) = s.pending {
+            let line = format!("PENDING {} -", s.name);
+            println!("{line}\n    ({why})");
+            lines.push(line);
+            continue;
         }
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let mut ctx = Ctx::new(
-            s.name,
-            img.clone(),
-            accel.clone(),
-            scenarios::Build {
-                package: package.clone(),
-                datavol: datavol.clone(),
-                override_bin,
-            },
-            dir.clone(),
-            shell,
-        );
-        if inspect {
-            return scenarios::inspect(&mut ctx);
-        }
+        let mut ctx = rig.ctx(s.name, b.clone(), o.shell, true)?;
         let t = Instant::now();
-        let r = f(&mut ctx);
-        if shell {
+        let r = scenario::run(&mut ctx, s);
+        if o.shell {
             return match r {
-                Err(e) if e == scenarios::SHELL_DONE => Ok(()),
-                Err(e) => Err(e),
-                Ok(()) => Ok(()),
+                Err(e) if e != ctx::SHELL_DONE => Err(e),
+                _ => Ok(()),
             };
         }
         if let Err(e) = r {
             ctx.fail(format!("error: {e}"));
         }
-        let verdict = if ctx.failures.is_empty() {
-            "PASS"
-        } else {
-            "FAIL"
-        };
-        let line = format!("{verdict} {} {}", s.name, secs(t.elapsed()));
-        println!("{line}");
-        for n in &ctx.notes {
-            println!("    {n}");
-        }
-        for f in &ctx.failures {
-            println!("    FAILED {f}");
-        }
-        if !ctx.failures.is_empty() {
-            println!("    (work dir: {})", dir.display());
-            failed += 1;
-        }
+        let (line, ok) = report(&ctx, t);
+        failed += usize::from(!ok);
         lines.push(line);
     }
     println!("---- vm-test summary ({} total)", secs(started.elapsed()));
@@ -199,45 +155,92 @@ pub fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// What `cargo xtask bench` asks of the VM for its delayed-source fixture.
-pub struct DelayedBench<'a> {
-    /// A raw xfs image holding the fixture tree at its root.
-    pub source: &'a std::path::Path,
-    pub delay_ms: u32,
-    pub rounds: usize,
-    pub workers: usize,
-    /// Short tool names: datavol, cp, rsync.
-    pub tools: Vec<&'static str>,
+/// Prints a scenario's verdict, notes and failures; returns its summary line and
+/// whether it passed.
+fn report(ctx: &Ctx, t: Instant) -> (String, bool) {
+    let ok = ctx.failures.is_empty();
+    let verdict = if ok { "PASS" } else { "FAIL" };
+    let line = format!("{verdict} {} {}", ctx.name, secs(t.elapsed()));
+    println!("{line}");
+    for n in &ctx.notes {
+        println!("    {n}");
+    }
+    for f in &ctx.failures {
+        println!("    FAILED {f}");
+    }
+    if !ok {
+        println!("    (work dir: {})", ctx.dir.display());
+    }
+    (line, ok)
 }
 
-/// One copy inside the VM.
-pub struct DelayedRun {
-    pub tool: &'static str,
-    pub round: usize,
-    pub secs: f64,
-    pub sync_secs: f64,
-    pub cpu: f64,
-    pub rss_kib: u64,
-}
-
-/// Boots the test image once with `b.source` behind a dm-delay target and times each
-/// tool's copy of it (see xtask/vm/payload/checks/delayed-source.sh).
-pub fn bench_delayed(b: &DelayedBench) -> Result<Vec<DelayedRun>, String> {
-    host_tools()?;
-    let cache = cache_dir()?;
-    let _lock = Lock::take(&cache.join("lock"))?;
-    let img = image::ensure(&cache, false)?;
-    let accel = qemu::accel(&cache.join("accel"), &img.kernel);
-    let dir = cache.join("runs").join("bench-delayed-source");
-    util::remove_dir_all(&dir)?;
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let build = scenarios::Build {
-        package: crate::rpm::build_host_package(),
-        datavol: Err("not used by the bench".into()),
-        override_bin: false,
+/// The package first: it is what every scenario installs. Its release build and the
+/// failpoints build share target/release, so the package is built first and keeps its
+/// own stripped copy of the binary.
+fn builds(o: &Opts) -> Build {
+    let package = if o.no_build {
+        find_package()
+    } else {
+        crate::rpm::build_host_package()
     };
-    let mut ctx = Ctx::new("bench-delayed-source", img, accel, build, dir, false);
-    scenarios::delayed_source(&mut ctx, b)
+    let datavol = match &o.datavol {
+        Some(p) if p.exists() => Ok(p.clone()),
+        Some(p) => Err(format!("{} does not exist", p.display())),
+        None => build_datavol(o.no_build),
+    };
+    if let Err(e) = &package {
+        eprintln!("vm-test: datavol package unavailable: {e}");
+    }
+    if let Err(e) = &datavol {
+        eprintln!("vm-test: datavol failpoints binary unavailable: {e}");
+    }
+    Build {
+        package,
+        datavol,
+        override_bin: o.datavol.is_some(),
+    }
+}
+
+/// What every VM run needs: root and the host tools, the cache dir held by this run's
+/// lock, the image and the accelerator. The bench boots its fixture through it too.
+pub struct Rig {
+    cache: PathBuf,
+    image: image::Image,
+    accel: String,
+    _lock: Lock,
+}
+
+impl Rig {
+    pub fn open(rebuild_image: bool) -> Result<Rig, String> {
+        host_tools()?;
+        let cache = cache_dir()?;
+        let lock = Lock::take(&cache.join("lock"))?;
+        let image = image::ensure(&cache, rebuild_image)?;
+        let accel = qemu::accel(&cache.join("accel"), &image.kernel);
+        Ok(Rig {
+            cache,
+            image,
+            accel,
+            _lock: lock,
+        })
+    }
+
+    /// A run of `name` in `runs/<name>/`, emptied first when `fresh`.
+    pub fn ctx(&self, name: &str, build: Build, shell: bool, fresh: bool) -> Result<Ctx, String> {
+        let dir = self.cache.join("runs").join(name);
+        if fresh {
+            util::remove_dir_all(&dir)?;
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        Ok(Ctx::new(
+            name,
+            self.image.clone(),
+            self.accel.clone(),
+            build,
+            dir,
+            shell,
+        ))
+    }
 }
 
 fn cache_dir() -> Result<PathBuf, String> {
@@ -256,7 +259,7 @@ fn host_tools() -> Result<(), String> {
 
 /// The package `cargo xtask rpm` last wrote for this host (for --no-build).
 fn find_package() -> Result<PathBuf, String> {
-    let dist = crate::man::target_dir().join("dist");
+    let dist = crate::util::target_dir().join("dist");
     let suffix = format!(".{}.rpm", std::env::consts::ARCH);
     let mut found: Vec<PathBuf> = std::fs::read_dir(&dist)
         .map_err(|e| format!("{}: {e}; run cargo xtask rpm first", dist.display()))?
@@ -275,30 +278,18 @@ fn find_package() -> Result<PathBuf, String> {
 
 /// Builds the datavol binary with failpoints, in the shared target dir.
 fn build_datavol(no_build: bool) -> Result<PathBuf, String> {
-    let root = ws_root();
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root.join("target"));
     if !no_build {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         eprintln!("vm-test: cargo build --release -p datavol --features datavol/failpoints");
-        let st = Command::new(cargo)
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "datavol",
-                "--features",
-                "datavol/failpoints",
-            ])
-            .current_dir(&root)
-            .status()
-            .map_err(|e| format!("cargo: {e}"))?;
-        if !st.success() {
-            return Err("cargo build of datavol failed".into());
-        }
+        crate::util::run_shown(crate::util::cargo().args([
+            "build",
+            "--release",
+            "-p",
+            "datavol",
+            "--features",
+            "datavol/failpoints",
+        ]))?;
     }
-    let bin = target.join("release/datavol");
+    let bin = crate::util::target_dir().join("release/datavol");
     if !bin.exists() {
         return Err(format!("{} does not exist", bin.display()));
     }
@@ -310,7 +301,7 @@ fn build_datavol(no_build: bool) -> Result<PathBuf, String> {
 struct Lock(PathBuf);
 
 impl Lock {
-    fn take(path: &std::path::Path) -> Result<Lock, String> {
+    fn take(path: &Path) -> Result<Lock, String> {
         for _ in 0..2 {
             match std::fs::create_dir(path) {
                 Ok(()) => {
@@ -320,10 +311,10 @@ impl Lock {
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     let pid = std::fs::read_to_string(path.join("pid")).unwrap_or_default();
                     let pid = pid.trim();
-                    if !pid.is_empty() && std::path::Path::new("/proc").join(pid).exists() {
+                    if !pid.is_empty() && Path::new("/proc").join(pid).exists() {
                         return Err(format!(
                             "another vm-test (pid {pid}) is using {}; wait for it, or remove {} if it is gone",
-                            path.parent().unwrap().display(),
+                            path.parent().unwrap_or(path).display(),
                             path.display()
                         ));
                     }

@@ -5,7 +5,8 @@
 //! RECIPE_VERSION below. Their hash names the cache directory.
 use super::payload::Payload;
 use super::qemu::{self, Exit, Machine};
-use super::util::{logged, remove_dir_all, secs, sha256_bytes, ws_root, Kv};
+use super::util::{remove_dir_all, secs, sha256_bytes, Kv};
+use crate::util::{run_logged, workspace_root};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,7 +36,7 @@ impl Image {
 }
 
 pub fn recipe_dir() -> PathBuf {
-    ws_root().join("xtask/vm")
+    workspace_root().join("xtask/vm")
 }
 
 /// The Debian mirror this machine's apt uses (DATAVOL_VM_MIRROR overrides).
@@ -112,7 +113,7 @@ pub fn ensure(cache: &Path, force: bool) -> Result<Image, String> {
     let rootfs = tmp.join("rootfs");
     let r = recipe_dir();
 
-    logged(
+    run_logged(
         // A stuck mirror must not eat CI's whole budget.
         Command::new("timeout")
             .args(["--kill-after=10", "900", "bash"])
@@ -123,7 +124,7 @@ pub fn ensure(cache: &Path, force: bool) -> Result<Image, String> {
         &log,
     )?;
     eprintln!("vm-test:   rootfs done after {}", secs(start.elapsed()));
-    logged(
+    run_logged(
         Command::new("bash")
             .arg(r.join("build-oci.sh"))
             .arg(rootfs.join("bin/busybox"))
@@ -137,11 +138,14 @@ pub fn ensure(cache: &Path, force: bool) -> Result<Image, String> {
             .map_err(|e| e.to_string())?
             .flatten()
             .map(|e| e.path())
-            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(pat))
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(pat))
+            })
             .ok_or(format!("no /boot/{pat}* in the rootfs"))?;
         fs::copy(&src, dst).map_err(|e| format!("{}: {e}", src.display()))?;
     }
-    logged(
+    run_logged(
         Command::new("mkfs.ext4")
             .args(["-q", "-F", "-L", "vmroot", "-d"])
             .arg(&rootfs)

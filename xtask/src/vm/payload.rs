@@ -15,8 +15,10 @@ pub struct Payload {
 impl Payload {
     pub fn new(dir: &Path) -> Result<Payload, String> {
         remove_dir_all(dir)?;
-        fs::create_dir_all(dir.join("root")).map_err(|e| e.to_string())?;
-        fs::create_dir_all(dir.join("out")).map_err(|e| e.to_string())?;
+        for sub in ["root", "out"] {
+            let d = dir.join(sub);
+            fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+        }
         Ok(Payload {
             dir: dir.to_path_buf(),
             extra: Vec::new(),
@@ -48,7 +50,9 @@ impl Payload {
 
     pub fn symlink(&self, target: &str, guest_path: &str) -> Result<(), String> {
         let p = self.at(guest_path);
-        fs::create_dir_all(p.parent().unwrap()).map_err(|e| e.to_string())?;
+        if let Some(d) = p.parent() {
+            fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+        }
         let _ = fs::remove_file(&p);
         symlink(target, &p).map_err(|e| format!("{}: {e}", p.display()))
     }
@@ -69,7 +73,7 @@ impl Payload {
     pub fn enable(&self, unit_path: &str, text: &str) -> Result<(), String> {
         let name = Path::new(unit_path)
             .file_name()
-            .unwrap()
+            .ok_or_else(|| format!("{unit_path}: not a unit file path"))?
             .to_string_lossy()
             .into_owned();
         let mut in_install = false;

@@ -1,5 +1,6 @@
 //! Booting the test image under qemu: overlays, extra disks, the 9p share, timeouts.
-use super::util::{output, secs};
+use super::util::secs;
+use crate::util::run;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -24,16 +25,6 @@ pub struct Disk {
     pub path: PathBuf,
     pub bus: Bus,
     pub serial: String,
-}
-
-impl Disk {
-    pub fn virtio(path: &Path, serial: &str) -> Disk {
-        Disk {
-            path: path.to_path_buf(),
-            bus: Bus::Virtio,
-            serial: serial.to_string(),
-        }
-    }
 }
 
 pub struct Machine {
@@ -270,19 +261,17 @@ fn kill(child: &mut Child) {
 /// A copy-on-write overlay over the pristine image, so every run starts clean.
 pub fn overlay(base: &Path, path: &Path) -> Result<(), String> {
     let _ = fs::remove_file(path);
-    output(
-        Command::new("qemu-img")
-            .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
-            .arg(base)
-            .arg(path),
-    )?;
+    run(Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
+        .arg(base)
+        .arg(path))?;
     Ok(())
 }
 
 /// A blank sparse raw disk.
 pub fn blank_disk(path: &Path, size: &str) -> Result<(), String> {
     let _ = fs::remove_file(path);
-    output(Command::new("truncate").args(["-s", size]).arg(path))?;
+    run(Command::new("truncate").args(["-s", size]).arg(path))?;
     Ok(())
 }
 

@@ -1,68 +1,11 @@
-//! Small host-side helpers: running commands, hashing, files, key=value results.
+//! Small host-side helpers of the VM rig: hashing, files, key=value results, mounts of
+//! disk images. Running commands is crate::util::run.
+use crate::util::run;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-
-/// The workspace root (xtask lives one level below it).
-pub fn ws_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask has a parent")
-        .to_path_buf()
-}
-
-fn describe(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
-    for a in cmd.get_args() {
-        s.push(' ');
-        s.push_str(&a.to_string_lossy());
-    }
-    s
-}
-
-/// Runs a command, returns its stdout; an error carries the command line and stderr.
-pub fn output(cmd: &mut Command) -> Result<String, String> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("{}: {e}", describe(cmd)))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{} failed ({}): {}",
-            describe(cmd),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Runs a command with stdout and stderr appended to `log`.
-pub fn logged(cmd: &mut Command, log: &Path) -> Result<(), String> {
-    let f = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .map_err(|e| format!("{}: {e}", log.display()))?;
-    let f2 = f.try_clone().map_err(|e| e.to_string())?;
-    let st = cmd
-        .stdin(Stdio::null())
-        .stdout(f)
-        .stderr(f2)
-        .status()
-        .map_err(|e| format!("{}: {e}", describe(cmd)))?;
-    if st.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{} failed ({st}); see {}",
-            describe(cmd),
-            log.display()
-        ))
-    }
-}
 
 pub fn sha256_bytes(data: &[u8]) -> Result<String, String> {
     let mut child = Command::new("sha256sum")
@@ -73,16 +16,18 @@ pub fn sha256_bytes(data: &[u8]) -> Result<String, String> {
     child
         .stdin
         .take()
-        .unwrap()
+        .ok_or("sha256sum: no stdin")?
         .write_all(data)
-        .map_err(|e| e.to_string())?;
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        .map_err(|e| format!("sha256sum: {e}"))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("sha256sum: {e}"))?;
     let s = String::from_utf8_lossy(&out.stdout);
     Ok(s.split_whitespace().next().unwrap_or_default().to_string())
 }
 
 pub fn sha256_file(path: &Path) -> Result<String, String> {
-    let s = output(Command::new("sha256sum").arg(path))?;
+    let s = run(Command::new("sha256sum").arg(path))?;
     Ok(s.split_whitespace().next().unwrap_or_default().to_string())
 }
 
@@ -158,20 +103,17 @@ impl CopyMount {
             .arg(&dir)
             .stderr(Stdio::null())
             .status();
-        output(
-            Command::new("cp")
-                .arg("--sparse=always")
-                .arg(image)
-                .arg(&copy),
-        )?;
-        fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        run(Command::new("cp")
+            .arg("--sparse=always")
+            .arg(image)
+            .arg(&copy))?;
+        fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         // Read-write on the copy, so a dirty log (after a power cut) can be replayed.
-        if let Err(e) = output(
-            Command::new("mount")
-                .args(["-o", "loop"])
-                .arg(&copy)
-                .arg(&dir),
-        ) {
+        if let Err(e) = run(Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(&copy)
+            .arg(&dir))
+        {
             let _ = fs::remove_file(&copy);
             return Err(e);
         }
@@ -218,13 +160,11 @@ impl LoopMount {
             .arg(dir)
             .stderr(Stdio::null())
             .status();
-        fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-        output(
-            Command::new("mount")
-                .args(["-o", &format!("loop,{options}")])
-                .arg(image)
-                .arg(dir),
-        )?;
+        fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        run(Command::new("mount")
+            .args(["-o", &format!("loop,{options}")])
+            .arg(image)
+            .arg(dir))?;
         Ok(LoopMount {
             dir: dir.to_path_buf(),
         })

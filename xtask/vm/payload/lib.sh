@@ -208,3 +208,30 @@ check_raid_multi_dir() {
   check blobs_intact blobs_intact /var/lib/containerd
   check no_stray_entries no_stray /var/lib/containerd
 }
+
+# What a healthy boot cost containerd for its data disk (issue #11): how long,
+# after every other unit containerd is ordered after was up, it still waited
+# for the data-disk step: datavol.service's exit, or (MODE=fstab) the mount.
+# Reports boot.cost_us, the step's and the others' times, the last other unit,
+# and datavol's own "where the time went" lines.
+boot_cost() {
+  local mode=${1:-datavol} step u t last=0 last_unit= disk
+  case $mode in
+    fstab) step=var-lib-containerd.mount ;;
+    *) step=datavol.service ;;
+  esac
+  disk=$(prop "$step" ActiveEnterTimestampMonotonic)
+  for u in $(prop containerd.service After); do
+    case $u in datavol.service|datavol-early.service|var-lib-containerd.mount) continue ;; esac
+    t=$(prop "$u" ActiveEnterTimestampMonotonic 2>/dev/null)
+    if [ "${t:-0}" -gt "$last" ]; then last=$t; last_unit=$u; fi
+  done
+  kv boot.mode "$mode"
+  kv boot.step_us "${disk:-0}"
+  kv boot.others_us "$last"
+  kv boot.last_other "$last_unit"
+  kv boot.containerd_us "$(prop containerd.service InactiveExitTimestampMonotonic)"
+  if [ "${disk:-0}" -gt "$last" ]; then kv boot.cost_us $((disk - last)); else kv boot.cost_us 0; fi
+  kv boot.early_took "$(journalctl -b -o cat -u datavol-early.service | sed -n 's/.*ready on [^ ]* (\(.*\))$/\1/p' | tail -1)"
+  kv boot.late_took "$(journalctl -b -o cat -u datavol.service | sed -n 's/.*ready on [^ ]* (\(.*\))$/\1/p' | tail -1)"
+}

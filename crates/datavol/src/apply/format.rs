@@ -10,7 +10,6 @@ use crate::discover::probe::{self, DiskLock, Probe, ProbeError};
 use crate::discover::udev;
 use crate::vlog;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Instant;
 
 /// mkfs's arguments. Without `discard`, no discard pass: mkfs would
@@ -36,16 +35,7 @@ pub fn mkfs(
     discard: bool,
 ) -> Result<String, ProbeError> {
     let (tool, args) = mkfs_args(fs, label, discard);
-    let out = Command::new(tool)
-        .args(&args)
-        .arg(device)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|source| ProbeError::Spawn {
-            device: device.to_path_buf(),
-            tool: tool.into(),
-            source,
-        })?;
+    let out = probe::run(device, tool, &args)?;
     if !out.status.success() {
         return Err(ProbeError::Tool {
             device: device.to_path_buf(),

@@ -156,7 +156,8 @@ pub fn parse_blkid(code: Option<i32>, stdout: &str) -> Option<Probe> {
     }
 }
 
-fn run(
+/// Runs `tool ARGS DEVICE`; a tool that cannot start is a typed error.
+pub(crate) fn run(
     device: &Path,
     tool: &'static str,
     args: &[&str],

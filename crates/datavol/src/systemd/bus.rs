@@ -3,10 +3,9 @@
 //! Where: `DBUS_SYSTEM_BUS_ADDRESS` when set (the tests' bus), else, as
 //! root under systemd, systemd's own socket `/run/systemd/private` (as
 //! systemctl does: it answers early in boot, before dbus.service runs, and
-//! datavol runs before that), else the system bus. The calls are plain
-//! method calls and a JobRemoved match, so they work the same on a bus and
-//! on the private peer-to-peer socket (no name lookups there).
+//! datavol runs before that; private.rs), else the system bus with zbus.
 
+use super::private::{self, Private, PrivateError};
 use std::pin::Pin;
 use std::time::Duration;
 use zbus::export::futures_core::Stream;
@@ -16,7 +15,6 @@ use zbus::{Connection, MatchRule, MessageStream, OwnedObjectPath};
 const SYSTEMD: &str = "org.freedesktop.systemd1";
 const MANAGER_PATH: &str = "/org/freedesktop/systemd1";
 const MANAGER: &str = "org.freedesktop.systemd1.Manager";
-const PRIVATE: &str = "/run/systemd/private";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
@@ -48,11 +46,19 @@ pub enum BusError {
 }
 
 pub struct Systemd {
-    conn: Connection,
-    /// A bus routes by name; systemd's private socket is the peer itself.
-    destination: Option<&'static str>,
-    /// systemd answers a second Subscribe on one connection with an error.
-    subscribed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    link: Link,
+}
+
+enum Link {
+    Bus {
+        conn: Connection,
+        /// systemd answers a second Subscribe on one connection with an error.
+        subscribed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    },
+    Private {
+        conn: std::sync::Mutex<Private>,
+        subscribed: std::sync::atomic::AtomicBool,
+    },
 }
 
 async fn next<S: Stream + Unpin>(s: &mut S) -> Option<S::Item> {
@@ -81,93 +87,92 @@ fn with_timeout<T: Send + 'static>(
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Where to connect, and whether that is systemd itself.
-fn endpoint() -> (String, bool) {
-    if let Ok(addr) = std::env::var("DBUS_SYSTEM_BUS_ADDRESS") {
-        return (addr, false);
-    }
-    let root = nix::unistd::geteuid().is_root();
-    if root && std::path::Path::new(PRIVATE).exists() {
-        return (format!("unix:path={PRIVATE}"), true);
-    }
-    ("unix:path=/run/dbus/system_bus_socket".into(), false)
-}
-
 impl Systemd {
     pub fn connect() -> Result<Self, BusError> {
-        let (addr, p2p) = endpoint();
-        let via = addr.clone();
+        if std::env::var_os("DBUS_SYSTEM_BUS_ADDRESS").is_none() && Private::available() {
+            let conn = Private::connect(CALL_TIMEOUT).map_err(|e| BusError::Connect {
+                via: private::PATH.into(),
+                source: zbus::Error::Failure(e.to_string()),
+            })?;
+            log::debug!("connected to systemd via {}", private::PATH);
+            return Ok(Systemd {
+                link: Link::Private {
+                    conn: std::sync::Mutex::new(conn),
+                    subscribed: Default::default(),
+                },
+            });
+        }
         let conn = with_timeout("connect", "", CALL_TIMEOUT, async move {
-            let err = |source| BusError::Connect {
-                via: addr.clone(),
-                source,
-            };
-            let mut b = zbus::connection::Builder::address(addr.as_str());
-            if p2p {
-                b = b.p2p();
-            }
-            b.build().await.map_err(err)
+            Connection::system()
+                .await
+                .map_err(|source| BusError::Connect {
+                    via: "the system bus".into(),
+                    source,
+                })
         })?;
-        log::debug!("connected to systemd via {via}");
         Ok(Systemd {
-            conn,
-            destination: (!p2p).then_some(SYSTEMD),
-            subscribed: Default::default(),
+            link: Link::Bus {
+                conn,
+                subscribed: Default::default(),
+            },
+        })
+    }
+
+    /// Runs `f` on the private link, mapping its error to the call's.
+    fn private<T>(
+        conn: &std::sync::Mutex<Private>,
+        call: &'static str,
+        unit: &str,
+        f: impl FnOnce(&mut Private) -> Result<T, PrivateError>,
+    ) -> Result<T, BusError> {
+        let mut c = conn.lock().map_err(|_| BusError::Call {
+            call,
+            unit: unit.to_string(),
+            source: zbus::Error::Failure("connection lock poisoned".into()),
+        })?;
+        f(&mut c).map_err(|e| match e {
+            PrivateError::Timeout(d) => BusError::Timeout {
+                call,
+                unit: unit.to_string(),
+                secs: d.as_secs(),
+            },
+            e => BusError::Call {
+                call,
+                unit: unit.to_string(),
+                source: zbus::Error::Failure(e.to_string()),
+            },
         })
     }
 
     /// ActiveState of `unit`, or None when systemd has not loaded it.
     pub fn active_state(&self, unit: &str) -> Result<Option<String>, BusError> {
-        let conn = self.conn.clone();
-        let dest = self.destination;
-        let u = unit.to_string();
-        with_timeout("GetUnit", unit, CALL_TIMEOUT, async move {
-            let err = |source| BusError::Call {
-                call: "GetUnit",
-                unit: u.clone(),
-                source,
-            };
-            let reply = conn
-                .call_method(dest, MANAGER_PATH, Some(MANAGER), "GetUnit", &(u.as_str(),))
-                .await;
-            let path: OwnedObjectPath = match reply {
-                Ok(m) => m.body().deserialize().map_err(err)?,
-                Err(zbus::Error::MethodError(name, _, _))
-                    if name.as_str() == "org.freedesktop.systemd1.NoSuchUnit" =>
-                {
-                    return Ok(None)
-                }
-                Err(e) => return Err(err(e)),
-            };
-            // Read fresh: systemd does not always signal property changes.
-            let reply = conn
-                .call_method(
-                    dest,
-                    path.as_str(),
-                    Some("org.freedesktop.DBus.Properties"),
-                    "Get",
-                    &("org.freedesktop.systemd1.Unit", "ActiveState"),
-                )
-                .await
-                .map_err(err)?;
-            let v: zbus::OwnedVariant = reply.body().deserialize().map_err(err)?;
-            String::try_from(v).map(Some).map_err(err)
-        })
+        match &self.link {
+            Link::Private { conn, .. } => Self::private(conn, "GetUnit", unit, |c| {
+                c.active_state(unit, CALL_TIMEOUT)
+            }),
+            Link::Bus { conn, .. } => bus_active_state(conn.clone(), unit),
+        }
     }
 
     pub fn reload(&self) -> Result<(), BusError> {
-        let conn = self.conn.clone();
-        let dest = self.destination;
-        with_timeout("Reload", "", Duration::from_secs(300), async move {
-            conn.call_method(dest, MANAGER_PATH, Some(MANAGER), "Reload", &())
-                .await
-                .map(|_| ())
-                .map_err(|source| BusError::Call {
-                    call: "Reload",
-                    unit: String::new(),
-                    source,
+        match &self.link {
+            Link::Private { conn, .. } => {
+                Self::private(conn, "Reload", "", |c| c.reload(RELOAD_TIMEOUT))
+            }
+            Link::Bus { conn, .. } => {
+                let conn = conn.clone();
+                with_timeout("Reload", "", RELOAD_TIMEOUT, async move {
+                    conn.call_method(Some(SYSTEMD), MANAGER_PATH, Some(MANAGER), "Reload", &())
+                        .await
+                        .map(|_| ())
+                        .map_err(|source| BusError::Call {
+                            call: "Reload",
+                            unit: String::new(),
+                            source,
+                        })
                 })
-        })
+            }
+        }
     }
 
     /// StartUnit(unit, "replace") and wait for its job to end.
@@ -178,20 +183,32 @@ impl Systemd {
     /// StartUnit(unit, "replace") without waiting for its job: systemd has
     /// queued it when this returns (a background job nothing waits for).
     pub fn start_unit_nowait(&self, unit: &str) -> Result<(), BusError> {
-        let conn = self.conn.clone();
-        let dest = self.destination;
-        let u = unit.to_string();
-        with_timeout("StartUnit", unit, CALL_TIMEOUT, async move {
-            let args = (u.as_str(), "replace");
-            conn.call_method(dest, MANAGER_PATH, Some(MANAGER), "StartUnit", &args)
-                .await
-                .map(|_| ())
-                .map_err(|source| BusError::Call {
-                    call: "StartUnit",
-                    unit: u.clone(),
-                    source,
+        match &self.link {
+            Link::Private { conn, .. } => Self::private(conn, "StartUnit", unit, |c| {
+                c.start_unit_nowait(unit, CALL_TIMEOUT)
+            }),
+            Link::Bus { conn, .. } => {
+                let conn = conn.clone();
+                let u = unit.to_string();
+                with_timeout("StartUnit", unit, CALL_TIMEOUT, async move {
+                    let args = (u.as_str(), "replace");
+                    conn.call_method(
+                        Some(SYSTEMD),
+                        MANAGER_PATH,
+                        Some(MANAGER),
+                        "StartUnit",
+                        &args,
+                    )
+                    .await
+                    .map(|_| ())
+                    .map_err(|source| BusError::Call {
+                        call: "StartUnit",
+                        unit: u.clone(),
+                        source,
+                    })
                 })
-        })
+            }
+        }
     }
 
     pub fn stop_unit(&self, unit: &str, timeout: Duration) -> Result<(), BusError> {
@@ -199,65 +216,18 @@ impl Systemd {
     }
 
     fn run_job(&self, call: &'static str, unit: &str, timeout: Duration) -> Result<(), BusError> {
-        let conn = self.conn.clone();
-        let dest = self.destination;
-        let subscribed = self.subscribed.clone();
-        let u = unit.to_string();
-        let result = with_timeout(call, unit, timeout, async move {
-            let err = |source| BusError::Call {
-                call,
-                unit: u.clone(),
-                source,
-            };
-            // Marked only once Subscribe succeeded: a failed one is retried.
-            if !subscribed.load(std::sync::atomic::Ordering::SeqCst) {
-                match conn
-                    .call_method(dest, MANAGER_PATH, Some(MANAGER), "Subscribe", &())
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(zbus::Error::MethodError(name, _, _))
-                        if name.as_str() == "org.freedesktop.systemd1.AlreadySubscribed" => {}
-                    Err(e) => return Err(err(e)),
+        let result = match &self.link {
+            Link::Private { conn, subscribed } => Self::private(conn, call, unit, |c| {
+                if !subscribed.load(std::sync::atomic::Ordering::SeqCst) {
+                    c.subscribe(CALL_TIMEOUT)?;
+                    subscribed.store(true, std::sync::atomic::Ordering::SeqCst);
                 }
-                subscribed.store(true, std::sync::atomic::Ordering::SeqCst);
+                c.run_job(call, unit, timeout)
+            })?,
+            Link::Bus { conn, subscribed } => {
+                bus_run_job(conn.clone(), subscribed.clone(), call, unit, timeout)?
             }
-            // The stream must exist before the job does, or its end can be missed.
-            let rule = MatchRule::builder()
-                .msg_type(Type::Signal)
-                .sender(SYSTEMD)
-                .path(MANAGER_PATH)
-                .interface(MANAGER)
-                .member("JobRemoved")
-                .build()
-                .map_err(err)?;
-            let mut removed = MessageStream::for_match_rule(rule, &conn, None)
-                .await
-                .map_err(err)?;
-            let reply = conn
-                .call_method(
-                    dest,
-                    MANAGER_PATH,
-                    Some(MANAGER),
-                    call,
-                    &(u.as_str(), "replace"),
-                )
-                .await
-                .map_err(err)?;
-            let job: OwnedObjectPath = reply.body().deserialize().map_err(err)?;
-            log::debug!("{call} {u}: job {}", job.as_str());
-            while let Some(msg) = next(&mut removed).await {
-                let msg = msg.map_err(err)?;
-                let (_id, removed_job, _unit, result): (u32, OwnedObjectPath, String, String) =
-                    msg.body().deserialize().map_err(err)?;
-                if removed_job == job {
-                    return Ok(result);
-                }
-            }
-            Err(err(zbus::Error::Failure(
-                "JobRemoved stream ended before the job did".into(),
-            )))
-        })?;
+        };
         if result == "done" {
             Ok(())
         } else {
@@ -268,6 +238,116 @@ impl Systemd {
             })
         }
     }
+}
+
+const RELOAD_TIMEOUT: Duration = Duration::from_secs(300);
+
+fn bus_active_state(conn: Connection, unit: &str) -> Result<Option<String>, BusError> {
+    let u = unit.to_string();
+    with_timeout("GetUnit", unit, CALL_TIMEOUT, async move {
+        let err = |source| BusError::Call {
+            call: "GetUnit",
+            unit: u.clone(),
+            source,
+        };
+        let reply = conn
+            .call_method(
+                Some(SYSTEMD),
+                MANAGER_PATH,
+                Some(MANAGER),
+                "GetUnit",
+                &(u.as_str(),),
+            )
+            .await;
+        let path: OwnedObjectPath = match reply {
+            Ok(m) => m.body().deserialize().map_err(err)?,
+            Err(zbus::Error::MethodError(name, _, _))
+                if name.as_str() == "org.freedesktop.systemd1.NoSuchUnit" =>
+            {
+                return Ok(None)
+            }
+            Err(e) => return Err(err(e)),
+        };
+        // Read fresh: systemd does not always signal property changes.
+        let reply = conn
+            .call_method(
+                Some(SYSTEMD),
+                path.as_str(),
+                Some("org.freedesktop.DBus.Properties"),
+                "Get",
+                &("org.freedesktop.systemd1.Unit", "ActiveState"),
+            )
+            .await
+            .map_err(err)?;
+        let v: zbus::OwnedVariant = reply.body().deserialize().map_err(err)?;
+        String::try_from(v).map(Some).map_err(err)
+    })
+}
+
+/// Subscribe (once), open the JobRemoved stream, call, wait for the job's end.
+fn bus_run_job(
+    conn: Connection,
+    subscribed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    call: &'static str,
+    unit: &str,
+    timeout: Duration,
+) -> Result<String, BusError> {
+    let u = unit.to_string();
+    with_timeout(call, unit, timeout, async move {
+        let err = |source| BusError::Call {
+            call,
+            unit: u.clone(),
+            source,
+        };
+        // Marked only once Subscribe succeeded: a failed one is retried.
+        if !subscribed.load(std::sync::atomic::Ordering::SeqCst) {
+            match conn
+                .call_method(Some(SYSTEMD), MANAGER_PATH, Some(MANAGER), "Subscribe", &())
+                .await
+            {
+                Ok(_) => {}
+                Err(zbus::Error::MethodError(name, _, _))
+                    if name.as_str() == "org.freedesktop.systemd1.AlreadySubscribed" => {}
+                Err(e) => return Err(err(e)),
+            }
+            subscribed.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        // The stream must exist before the job does, or its end can be missed.
+        let rule = MatchRule::builder()
+            .msg_type(Type::Signal)
+            .sender(SYSTEMD)
+            .path(MANAGER_PATH)
+            .interface(MANAGER)
+            .member("JobRemoved")
+            .build()
+            .map_err(err)?;
+        let mut removed = MessageStream::for_match_rule(rule, &conn, None)
+            .await
+            .map_err(err)?;
+        let reply = conn
+            .call_method(
+                Some(SYSTEMD),
+                MANAGER_PATH,
+                Some(MANAGER),
+                call,
+                &(u.as_str(), "replace"),
+            )
+            .await
+            .map_err(err)?;
+        let job: OwnedObjectPath = reply.body().deserialize().map_err(err)?;
+        log::debug!("{call} {u}: job {}", job.as_str());
+        while let Some(msg) = next(&mut removed).await {
+            let msg = msg.map_err(err)?;
+            let (_id, removed_job, _unit, result): (u32, OwnedObjectPath, String, String) =
+                msg.body().deserialize().map_err(err)?;
+            if removed_job == job {
+                return Ok(result);
+            }
+        }
+        Err(err(zbus::Error::Failure(
+            "JobRemoved stream ended before the job did".into(),
+        )))
+    })
 }
 
 /// Connected on first use, so a healthy run never touches the bus.

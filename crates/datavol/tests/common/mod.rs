@@ -271,11 +271,9 @@ impl Sandbox {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
-    pub fn datavol_cmd(&self, args: &[&str]) -> Command {
-        let mut c = self.nsenter();
-        c.arg("env")
-            .arg(format!("DBUS_SYSTEM_BUS_ADDRESS={}", self.bus))
-            .arg(env!("CARGO_BIN_EXE_datavol"))
+    /// datavol's own arguments: the sandbox's config, unit and state dirs.
+    fn datavol_args(&self, c: &mut Command, args: &[&str]) {
+        c.arg(env!("CARGO_BIN_EXE_datavol"))
             .arg("--config-dir")
             .arg(self.path("etc"))
             .arg("--unit-dir")
@@ -283,28 +281,26 @@ impl Sandbox {
             .arg("--state-dir")
             .arg(self.path("state"))
             .args(args);
+    }
+
+    pub fn datavol_cmd(&self, args: &[&str]) -> Command {
+        let mut c = self.nsenter();
+        c.arg("env")
+            .arg(format!("DBUS_SYSTEM_BUS_ADDRESS={}", self.bus));
+        self.datavol_args(&mut c, args);
         c
     }
 
     /// Runs datavol with no PATH at all: any tool it would spawn (blkid,
     /// wipefs, udevadm, mkfs) fails, which proves a path spawns none.
     pub fn datavol_without_tools(&self, args: &[&str]) -> (Option<i32>, String, String) {
-        let o = self
-            .nsenter()
-            .arg("/usr/bin/env")
+        let mut c = self.nsenter();
+        c.arg("/usr/bin/env")
             .arg("-i")
             .arg(format!("DBUS_SYSTEM_BUS_ADDRESS={}", self.bus))
-            .arg("PATH=/nonexistent")
-            .arg(env!("CARGO_BIN_EXE_datavol"))
-            .arg("--config-dir")
-            .arg(self.path("etc"))
-            .arg("--unit-dir")
-            .arg(self.unit_dir())
-            .arg("--state-dir")
-            .arg(self.path("state"))
-            .args(args)
-            .output()
-            .expect("run datavol");
+            .arg("PATH=/nonexistent");
+        self.datavol_args(&mut c, args);
+        let o = c.output().expect("run datavol");
         (
             o.status.code(),
             String::from_utf8_lossy(&o.stdout).into_owned(),
