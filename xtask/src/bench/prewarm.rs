@@ -4,15 +4,15 @@
 //! one big blob read cold (as containerd reads it to unpack), a single `dd` of the
 //! device (AWS's initialization advice), the pre-warm, and the blob again once every
 //! block was fetched. Prints a table; opt-in (not part of a plain `bench` run).
+use super::delayed::{bench_scenario, boot};
 use super::loopfs::LoopFs;
 use super::tree::{build_containerd, DELAYED};
 use super::Opts;
 use crate::util;
-use crate::vm::scenario::{self, Boot, DiskSpec, GuestFile, Make, Scenario};
-use crate::vm::{Build, Kv, Rig};
+use crate::vm::scenario::{DiskSpec, Make, Scenario};
+use crate::vm::Kv;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 /// The blob the first pod would read.
 const BIG_BLOB_MIB: u64 = 256;
@@ -35,53 +35,22 @@ pub fn run(o: &Opts, work: &Path) -> Result<(), String> {
         "bench: prewarm: booting the VM rig; every read waits {} ms (dm-delay); {} round(s)",
         o.delay_ms, o.repeat
     );
-    let res = boot(o, &img);
+    let res = boot(&scenario(o, &img));
     let _ = std::fs::remove_file(&img);
     report(o, &res?)
 }
 
 fn scenario(o: &Opts, source: &Path) -> Scenario {
+    let env = vec![
+        ("DELAY_MS", o.delay_ms.to_string()),
+        ("ROUNDS", o.repeat.to_string()),
+    ];
     Scenario {
         name: "bench-prewarm",
         about: "cargo xtask bench's pre-warm fixture (not a test)",
-        timeout: Duration::from_secs(4 * 3600),
         disks: vec![DiskSpec::virtio("src", Make::File(PathBuf::from(source)))],
-        boots: vec![Boot {
-            datavol: Some(String::new()),
-            files: vec![GuestFile::text(
-                "/etc/systemd/system/vmtest-check.service.d/bench.conf",
-                "[Service]\nTimeoutStartSec=infinity\n",
-                0o644,
-            )],
-            env: vec![
-                ("DELAY_MS", o.delay_ms.to_string()),
-                ("ROUNDS", o.repeat.to_string()),
-            ],
-            ..Boot::new("bench", "prewarm-bench")
-        }],
-        ..Scenario::default()
+        ..bench_scenario("prewarm-bench", env)
     }
-}
-
-fn boot(o: &Opts, source: &Path) -> Result<Kv, String> {
-    let rig = Rig::open(false)?;
-    let build = Build {
-        package: crate::rpm::build_host_package(),
-        datavol: Err("not used by the bench".into()),
-        override_bin: false,
-    };
-    let mut ctx = rig.ctx("bench-prewarm", build, false, true)?;
-    let mut results = scenario::run(&mut ctx, &scenario(o, source))?;
-    if !ctx.failures.is_empty() {
-        return Err(format!(
-            "the pre-warm VM run failed (work dir {}):\n  {}",
-            ctx.dir.display(),
-            ctx.failures.join("\n  ")
-        ));
-    }
-    results
-        .pop()
-        .ok_or_else(|| "the VM reported nothing".into())
 }
 
 /// (seconds, bytes) of each round of `what`.
