@@ -10,6 +10,7 @@ pub mod discover;
 pub mod error;
 pub mod logging;
 pub mod plan;
+pub mod prewarm;
 pub mod record;
 pub mod sys;
 pub mod systemd;

@@ -221,6 +221,37 @@ impl Systemd {
         self.run_job("StartUnit", unit, timeout)
     }
 
+    /// StartUnit(unit, "replace") without waiting for its job: systemd has
+    /// queued it when this returns (a background job nothing waits for).
+    pub fn start_unit_nowait(&self, unit: &str) -> Result<(), BusError> {
+        match &self.link {
+            Link::Private { conn, .. } => Self::private(conn, "StartUnit", unit, |c| {
+                c.start_unit_nowait(unit, CALL_TIMEOUT)
+            }),
+            Link::Bus { conn, .. } => {
+                let conn = conn.clone();
+                let u = unit.to_string();
+                with_timeout("StartUnit", unit, CALL_TIMEOUT, async move {
+                    let args = (u.as_str(), "replace");
+                    conn.call_method(
+                        Some(SYSTEMD),
+                        MANAGER_PATH,
+                        Some(MANAGER),
+                        "StartUnit",
+                        &args,
+                    )
+                    .await
+                    .map(|_| ())
+                    .map_err(|source| BusError::Call {
+                        call: "StartUnit",
+                        unit: u.clone(),
+                        source,
+                    })
+                })
+            }
+        }
+    }
+
     pub fn stop_unit(&self, unit: &str, timeout: Duration) -> Result<(), BusError> {
         self.run_job("StopUnit", unit, timeout)
     }

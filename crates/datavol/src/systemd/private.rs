@@ -334,6 +334,18 @@ impl Private {
         Ok(Some(r.string()?))
     }
 
+    /// StartUnit(unit, "replace"), not waiting for the job.
+    pub fn start_unit_nowait(&mut self, unit: &str, timeout: Duration) -> Result<(), PrivateError> {
+        self.call(
+            MANAGER_PATH,
+            MANAGER,
+            "StartUnit",
+            &(unit, "replace"),
+            timeout,
+        )
+        .map(|_| ())
+    }
+
     /// StartUnit/StopUnit(unit, "replace"), then the job's result from its JobRemoved.
     pub fn run_job(
         &mut self,
