@@ -225,7 +225,7 @@ impl Systemd {
     /// queued it when this returns (a background job nothing waits for).
     pub fn start_unit_nowait(&self, unit: &str) -> Result<(), BusError> {
         match &self.link {
-            Link::Private { conn, .. } => Self::private(conn, "StartUnit", unit, |c| {
+            Link::Private(conn) => Self::private(conn, "StartUnit", unit, |c| {
                 c.start_unit_nowait(unit, CALL_TIMEOUT)
             }),
             Link::Bus { conn, .. } => {
