@@ -1,5 +1,5 @@
 //! `cargo xtask bench [--small] [--datavol PATH] [--workers N] [--keep] [--repeat N]
-//!                    [--only containerd,blobs,million,delayed] [--tools datavol,cp,rsync,datavol+verify]
+//!                    [--only containerd,blobs,million,delayed,prewarm] [--tools datavol,cp,rsync,datavol+verify]
 //!                    [--no-vm] [--delay-ms N] [--boot [--boots N]]`
 //!
 //! Measures the migration engine (the release `datavol copy` binary) against
@@ -20,6 +20,9 @@
 //!   `delay` target (a lazily hydrated EBS snapshot). The host kernel has no
 //!   device-mapper, so this one runs inside the VM rig (`cargo xtask vm-test`'s
 //!   image, qemu TCG): the same three tools, in the same run. `--no-vm` skips it.
+//! * prewarm (opt-in, `--only prewarm`): the delayed tree plus a 256 MiB blob behind
+//!   the same delay target in the VM: the blob read cold, one `dd` of the device,
+//!   `datavol prewarm`, and the blob once every block was fetched (bench/prewarm.rs).
 //!
 //! Needs root, losetup, mkfs.xfs, rsync, cp, dd, mknod, setfattr, /usr/bin/time.
 //! xtask must not link datavol-copy: the bench measures the release binary.
@@ -34,6 +37,7 @@
 mod boot;
 mod delayed;
 mod loopfs;
+mod prewarm;
 mod tree;
 
 use crate::util::{self, cargo, run_shown, target_dir};
@@ -45,7 +49,7 @@ use std::time::Instant;
 
 const USAGE: &str =
     "usage: cargo xtask bench [--small] [--datavol PATH] [--workers N] [--keep] [--repeat N] \
-     [--only containerd,blobs,million,delayed] [--tools datavol,cp,rsync,datavol+verify] \
+     [--only containerd,blobs,million,delayed,prewarm] [--tools datavol,cp,rsync,datavol+verify] \
      [--no-vm] [--delay-ms N] [--boot [--boots N]]";
 
 struct Opts {
@@ -102,7 +106,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             "--only" => {
                 let v = it
                     .next()
-                    .ok_or("--only needs containerd,blobs,million,delayed")?;
+                    .ok_or("--only needs containerd,blobs,million,delayed,prewarm")?;
                 o.only = v.split(',').map(String::from).collect();
             }
             "--tools" => {
@@ -230,6 +234,16 @@ pub fn run(args: &[String]) -> Result<(), String> {
         keep: o.keep,
     };
     io(fs::create_dir_all(&work.path), "mkdir work dir")?;
+    // Opt-in: only `--only prewarm` (or a list naming it) runs it.
+    if o.only.iter().any(|f| f == "prewarm") {
+        if !o.vm {
+            return Err("--only prewarm needs the VM rig; drop --no-vm".into());
+        }
+        prewarm::run(&o, &work.path)?;
+        if o.only.len() == 1 {
+            return Ok(());
+        }
+    }
     let (a_gib, b_gib, d_gib) = if o.small { (2, 2, 4) } else { (8, 8, 12) };
     let a = LoopFs::new(&work.path, "containerd", a_gib)?;
     let b = LoopFs::new(&work.path, "million", b_gib)?;

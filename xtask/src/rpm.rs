@@ -68,6 +68,12 @@ const FILES: &[(&str, &str, u16, Kind)] = &[
         Kind::Plain,
     ),
     (
+        "units/datavol-prewarm@.service",
+        "/usr/lib/systemd/system/datavol-prewarm@.service",
+        0o644,
+        Kind::Plain,
+    ),
+    (
         "units/containerd.service.d/50-datavol.conf",
         "/usr/lib/systemd/system/containerd.service.d/50-datavol.conf",
         0o644,

@@ -12,6 +12,7 @@ pub mod error;
 pub mod logging;
 pub mod metrics;
 pub mod plan;
+pub mod prewarm;
 pub mod record;
 pub mod sandbox;
 pub mod sys;

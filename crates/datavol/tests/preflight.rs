@@ -280,6 +280,48 @@ fn a_record_that_disagrees_with_the_marker_is_unmounted_and_refused() {
 }
 
 #[test]
+fn an_xfs_with_ftype_0_is_not_adopted_and_keeps_every_byte() {
+    // Issue #13: overlayfs cannot use it; containerd would fail at the first pod.
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    sh(&format!("mkfs.xfs -q -m crc=0 -n ftype=0 {dev}"));
+    let (src, _) = sb.node_tree();
+    sb.write_config(&config(&dev, &src, "adopt_existing = true"));
+    assert_refused_unchanged(&sb, &src, "ftype=0");
+    let (_, _, err) = sb.datavol(&["apply"]);
+    assert!(err.contains("mkfs.xfs -n ftype=1"), "{err}");
+}
+
+#[test]
+fn an_ext4_without_filetype_is_not_adopted_and_keeps_every_byte() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    sh(&format!("mkfs.ext4 -q -F -O ^filetype {dev}"));
+    let (src, _) = sb.node_tree();
+    let text = config(&dev, &src, "adopt_existing = true").replace("\"xfs\"", "\"ext4\"");
+    sb.write_config(&text);
+    assert_refused_unchanged(&sb, &src, "filetype");
+}
+
+#[test]
+fn a_device_smaller_than_its_filesystem_is_refused_before_mounting() {
+    // Issue #13: a truncated (or different) disk is never mounted, never shrunk.
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 600);
+    let (src, _) = sb.node_tree();
+    sb.write_config(&config(&dev, &src, ""));
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "seeding: {out}{err}");
+    sb.in_ns_check(&format!("umount {}", src.display()));
+    let l = &sb.loops[0];
+    sh(&format!(
+        "truncate -s 400M {} && losetup -c {dev}",
+        l.backing.display()
+    ));
+    assert_refused_unchanged(&sb, &src, "truncated");
+}
+
+#[test]
 fn the_early_pass_mounts_only_what_the_record_and_the_disk_agree_on() {
     let mut sb = Sandbox::new();
     let dev = sb.add_loop("data", 400);

@@ -89,6 +89,15 @@ fn apply_records_its_outcome_and_writes_parsable_metrics() {
     );
     assert_eq!(j["runs"][0]["verb"], "apply", "{j}");
     assert!(j["runs"][0]["finished_at_rfc3339"].is_string(), "{j}");
+
+    // prewarm makes the same one call: its run is in the file, apply's still.
+    let (code, out, err) = sb.datavol(&["prewarm", "containerd"]);
+    assert_eq!(code, Some(0), "prewarm: {out}{err}");
+    let text = std::fs::read_to_string(textfile.join("datavol.prom")).expect("metrics file");
+    let f = prom::parse(&text);
+    let verb = |v: &str| prom::value(&f, "datavol_last_run_exit_code", &[("verb", v)]);
+    assert_eq!(verb("prewarm@containerd"), Some(0.0), "{text}");
+    assert_eq!(verb("apply"), Some(0.0), "{text}");
 }
 
 #[test]

@@ -36,7 +36,7 @@ pub fn run(o: &Opts, work: &Path) -> Result<Vec<Sample>, String> {
         o.repeat,
         tools.join(", ")
     );
-    let results = boot(o, &img, &tools);
+    let results = boot(&scenario(o, &img, &tools));
     let _ = fs::remove_file(&img);
     let results = results?;
     let mut out = vec![];
@@ -51,14 +51,28 @@ pub fn run(o: &Opts, work: &Path) -> Result<Vec<Sample>, String> {
 /// The fixture as a scenario: the tree's image as disk `src`, a blank `dst`, the RPM
 /// (for its datavol) with no volume configured, and the bench's checker.
 fn scenario(o: &Opts, source: &Path, tools: &[&str]) -> Scenario {
+    let env = vec![
+        ("DELAY_MS", o.delay_ms.to_string()),
+        ("ROUNDS", o.repeat.to_string()),
+        ("WORKERS", o.workers.to_string()),
+        ("TOOLS", tools.join(" ")),
+    ];
     Scenario {
         name: "bench-delayed-source",
         about: "cargo xtask bench's delayed-source fixture (not a test)",
-        timeout: Duration::from_secs(4 * 3600),
         disks: vec![
             DiskSpec::virtio("src", Make::File(PathBuf::from(source))),
             DiskSpec::virtio("dst", Make::Blank("2G")),
         ],
+        ..bench_scenario("delayed-source", env)
+    }
+}
+
+/// A bench's one boot: the RPM with no volume, no start timeout for the checker
+/// `check` (under xtask/vm/payload/checks), which gets `env`. Name it and add disks.
+pub fn bench_scenario(check: &'static str, env: Vec<(&'static str, String)>) -> Scenario {
+    Scenario {
+        timeout: Duration::from_secs(4 * 3600),
         boots: vec![Boot {
             datavol: Some(String::new()),
             files: vec![GuestFile::text(
@@ -66,31 +80,27 @@ fn scenario(o: &Opts, source: &Path, tools: &[&str]) -> Scenario {
                 "[Service]\nTimeoutStartSec=infinity\n",
                 0o644,
             )],
-            env: vec![
-                ("DELAY_MS", o.delay_ms.to_string()),
-                ("ROUNDS", o.repeat.to_string()),
-                ("WORKERS", o.workers.to_string()),
-                ("TOOLS", tools.join(" ")),
-            ],
-            ..Boot::new("bench", "delayed-source")
+            env,
+            ..Boot::new("bench", check)
         }],
         ..Scenario::default()
     }
 }
 
-/// Boots it once; a failed boot or checker is an error.
-fn boot(o: &Opts, source: &Path, tools: &[&str]) -> Result<crate::vm::Kv, String> {
+/// Boots a bench scenario once; a failed boot or checker is an error.
+pub fn boot(s: &Scenario) -> Result<crate::vm::Kv, String> {
     let rig = Rig::open(false)?;
     let build = Build {
         package: crate::rpm::build_host_package(),
         datavol: Err("not used by the bench".into()),
         override_bin: false,
     };
-    let mut ctx = rig.ctx("bench-delayed-source", build, false, true)?;
-    let mut results = scenario::run(&mut ctx, &scenario(o, source, tools))?;
+    let mut ctx = rig.ctx(s.name, build, false, true)?;
+    let mut results = scenario::run(&mut ctx, s)?;
     if !ctx.failures.is_empty() {
         return Err(format!(
-            "the delayed-source VM run failed (work dir {}):\n  {}",
+            "the {} VM run failed (work dir {}):\n  {}",
+            s.name,
             ctx.dir.display(),
             ctx.failures.join("\n  ")
         ));

@@ -126,6 +126,16 @@ pub fn image_cache(ctx: &mut Ctx, data: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// An xfs made with ftype=0, as old mkfs defaults made it: its directory entries carry
+/// no file type, which overlayfs needs. Records its checksum.
+pub fn ftype0_xfs(ctx: &mut Ctx, data: &Path) -> Result<(), String> {
+    blank_disk(data, "1G")?;
+    run(Command::new("mkfs.xfs")
+        .args(["-q", "-f", "-m", "crc=0", "-n", "ftype=0", "-L", "imgcache"])
+        .arg(data))?;
+    remember_foreign(ctx, data, "xfs")
+}
+
 // ---------------------------------------------------------------- checks
 
 /// After the cut, before the second boot: formatted, but not committed.
@@ -233,6 +243,38 @@ pub fn never_written(ctx: &mut Ctx, _: &[Kv]) {
         ctx.expect(
             t.0.is_empty(),
             format!("host: {} is no longer blank: {t:?}", path.display()),
+        );
+    }
+}
+
+/// Between the grow scenario's boots: both data disks grow, as with an EBS
+/// ModifyVolume (qemu-img resize of the files qemu has closed).
+pub fn enlarge_disks(ctx: &mut Ctx, _: &[Kv]) {
+    for (serial, size) in [("data0", "6G"), ("data1", "2G")] {
+        let p = ctx.disk(serial);
+        if let Err(e) = run(Command::new("qemu-img")
+            .args(["resize", "-q", "-f", "raw"])
+            .arg(&p)
+            .arg(size))
+        {
+            ctx.fail(format!("host: enlarging {}: {e}", p.display()));
+        }
+    }
+}
+
+/// After the grow: each filesystem is larger than in boot 1, and near its disk's size.
+pub fn grown(ctx: &mut Ctx, results: &[Kv]) {
+    let (Some(r1), Some(r2)) = (results.first(), results.last()) else {
+        return ctx.fail("grow: no results".to_string());
+    };
+    for (key, disk) in [("data0.fs_bytes", 6u64 << 30), ("data1.fs_bytes", 2 << 30)] {
+        let n = |r: &Kv| r.get(key).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let (before, after) = (n(r1), n(r2));
+        ctx.notes
+            .push(format!("{key}: {before} -> {after} (disk {disk})"));
+        ctx.expect(
+            before > 0 && after > before && disk - after.min(disk) < 64 << 20,
+            format!("{key}: {before} -> {after} bytes on a {disk}-byte disk"),
         );
     }
 }

@@ -15,6 +15,7 @@ pub fn all() -> Vec<Scenario> {
         controls_and_migration(),
         refusals_and_crashes(),
         new_disks_and_devices(),
+        lifecycle(),
         signals(),
     ];
     groups.into_iter().flatten().collect()
@@ -265,6 +266,61 @@ fn new_disks_and_devices() -> Vec<Scenario> {
         raid0_multi_dir(),
     ]
 }
+
+/// A volume's life after its first boot (issue #13): the disk grows, an adopted cache
+/// containerd cannot use, a pre-warm off the boot path.
+fn lifecycle() -> Vec<Scenario> {
+    let adopt = || containerd(30, false) + "adopt_existing = true\n";
+    vec![
+        Scenario {
+            name: "grow",
+            about: "both data disks enlarged between two boots: xfs and ext4 grown online to fill them, content kept",
+            disks: vec![data0(), DiskSpec::virtio("data1", Make::Blank("1G"))],
+            token: Some("grow"),
+            boots: vec![
+                Boot {
+                    datavol: Some(containerd(30, false) + EXT4_VOLUME),
+                    files: vec![GuestFile::text("/var/lib/vmtest-ext4/hello", "{TOKEN}\n", 0o644)],
+                    host: vec![Host::Check(host::enlarge_disks)],
+                    ..Boot::new("boot1", "grow-1")
+                },
+                Boot {
+                    host: vec![Host::Migrated, Host::Check(host::grown)],
+                    ..Boot::new("boot2", "grow-2")
+                },
+            ],
+            expect_kept: vec![("data.uuid", "data disk UUID")],
+            ..Scenario::default()
+        },
+        Scenario {
+            name: "adopt-ftype0",
+            about: "adopt_existing = true and an xfs made with ftype=0: refused (overlayfs needs d_type), untouched",
+            disks: vec![DiskSpec::virtio("data0", Make::Fixture(host::ftype0_xfs))],
+            boots: vec![Boot {
+                datavol: Some(adopt()),
+                host: vec![Host::Check(host::foreign_untouched)],
+                ..Boot::new("boot", "adopt-ftype0")
+            }],
+            ..Scenario::default()
+        },
+        Scenario {
+            name: "prewarm",
+            about: "an adopted image cache with prewarm = true: mounted, containerd does not wait, the pre-warm unit succeeds",
+            disks: vec![DiskSpec::virtio("data0", Make::Fixture(host::image_cache))],
+            boots: vec![Boot {
+                datavol: Some(adopt() + "prewarm = true\n"),
+                host: vec![Host::Check(host::adopted_uuid), Host::Migrated],
+                ..Boot::new("boot", "prewarm")
+            }],
+            ..Scenario::default()
+        },
+    ]
+}
+
+/// The grow scenario's second volume: ext4 on data1.
+const EXT4_VOLUME: &str =
+    "[volume.extra]\ndevice = \"/dev/disk/by-id/virtio-data1\"\nfilesystem = \"ext4\"\n\
+    mount_point = \"/var/lib/vmtest-ext4\"\ndevice_timeout = 30\nservices = []\n";
 
 /// What a node shows of the pause image and of datavol's runs (issue #14): the image
 /// lost from containerd's store and restored, the metrics file parsed on the host,

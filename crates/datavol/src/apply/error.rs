@@ -76,6 +76,13 @@ pub enum ApplyError {
     /// The mount unit ran but the mount is not what it must be.
     #[error("{0}")]
     Mount(String),
+    /// The volume is mounted and usable, at its old size.
+    #[error("growing the filesystem on {device} with {tool}: {why}; the volume stays mounted at its old size; hint: run `{tool}` by hand and read its message, or set grow = false")]
+    Grow {
+        device: String,
+        tool: &'static str,
+        why: String,
+    },
 }
 
 impl ApplyError {

@@ -10,9 +10,11 @@ pub mod dirs;
 pub mod error;
 pub mod failpoint;
 pub mod format;
+pub mod grow;
 pub mod migrate;
 pub mod mount;
 pub mod options;
+pub mod prewarm;
 pub mod services;
 pub mod took;
 
@@ -231,7 +233,30 @@ fn act(
         took.confirm = t.elapsed();
     }
     services::restart(vol, &devs, stopped, bus);
-    result
+    result.and_then(|()| ready(vol, decision, opts, bus))
+}
+
+/// Once the volume is ready: grow it if classify planned that, then start
+/// its pre-warm in the background.
+fn ready(vol: &Volume, d: &Decision, opts: &Options, bus: &mut Bus) -> Result<(), ApplyError> {
+    // The early pass only mounts; datavol.service keeps the volume later
+    // and does both then.
+    if opts.early {
+        return Ok(());
+    }
+    // A new array's decision names its first member: fine for both, as
+    // nothing grows after a format, and its fresh marker has no pre-warm.
+    let Some(dev) = d.device.as_ref() else {
+        return Ok(());
+    };
+    let grown = match d.grow {
+        Some(g) => grow::grow(vol, dev, g, &opts.state_dir),
+        None => Ok(()),
+    };
+    if vol.prewarm {
+        prewarm::start(vol, dev, bus);
+    }
+    grown
 }
 
 fn note_committed(vol: &Volume, uuid: &str, opts: &Options) {

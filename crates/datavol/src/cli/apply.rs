@@ -42,7 +42,11 @@ fn apply_all(cfg: &Config, opts: &Options, outcomes: &mut Vec<VolumeOutcome>) ->
             return Some(Failure::Failed);
         }
     };
-    let mut bus = Bus::new();
+    let mut bus = Bus::prefer(if opts.early {
+        crate::systemd::bus::Prefer::Private
+    } else {
+        crate::systemd::bus::Prefer::Bus
+    });
     let mut first_failure: Option<Failure> = None;
     for vol in &cfg.volumes {
         let result = report(vol, apply::run(vol, &mut run, opts, &mut bus), opts);

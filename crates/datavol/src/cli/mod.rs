@@ -7,6 +7,7 @@ mod copy;
 mod gate;
 mod identify;
 mod plan;
+mod prewarm;
 pub mod status;
 mod status_runs;
 mod validate;
@@ -92,6 +93,16 @@ pub enum Command {
     Gate,
     /// Make sure the [sandbox] images are in containerd's store and pinned, restoring them from the archive (containerd's ExecStartPost).
     CheckImages,
+    /// Read a volume once, containerd's blobs first, so a disk restored from a snapshot is warm (what datavol-prewarm@VOLUME.service runs).
+    Prewarm {
+        volume: String,
+        /// Reads in flight.
+        #[arg(long, default_value_t = crate::prewarm::DEFAULT_DEPTH, value_parser = clap::value_parser!(u16).range(1..=256))]
+        depth: u16,
+        /// Read it again even if the marker says this device is warm.
+        #[arg(long)]
+        again: bool,
+    },
     /// Show what each NVMe disk's controller says it is (EBS name and volume id, instance store, other).
     Identify {
         /// NVMe devices; all NVMe disks when none are given.
@@ -167,6 +178,11 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Identify { devices, json } => return identify::run(devices, *json),
         Command::Gate => load(&cli).map(|cfg| gate::run(&cfg)),
         Command::CheckImages => load(&cli).map(|cfg| check_images::run(&cfg, &cli.state_dir)),
+        Command::Prewarm {
+            volume,
+            depth,
+            again,
+        } => load(&cli).map(|cfg| prewarm::run(&cfg, &cli, volume, usize::from(*depth), *again)),
         Command::Plan {
             json,
             stop_services,

@@ -52,6 +52,12 @@ pub fn run(cfg: &Config, cli: &Cli, json: bool, stop_services: bool) -> ExitCode
         );
         println!("  action: {}", d.verdict.describe());
         println!("  why:    {}", d.reason);
+        if let Some(g) = &d.grow {
+            println!(
+                "  grow:   the filesystem from {} bytes to fill the device ({} bytes), once mounted",
+                g.from_bytes, g.to_bytes
+            );
+        }
     }
     ExitCode::SUCCESS
 }

@@ -27,7 +27,50 @@ pub struct VolumeStatus {
     pub history: History,
     pub used_bytes: Option<u64>,
     pub free_bytes: Option<u64>,
+    /// The device's size, and the filesystem's (the mounted one's own
+    /// answer when mounted, else its superblock's).
+    pub device_bytes: Option<u64>,
+    pub filesystem_bytes: Option<u64>,
+    pub prewarm: Option<PrewarmStatus>,
     pub error: Option<String>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct PrewarmStatus {
+    /// done (for this very device), in_progress (running, or resumed at the
+    /// next boot), pending (asked for, not begun).
+    pub state: &'static str,
+    pub done: Option<crate::record::marker::Prewarmed>,
+    pub progress: Option<crate::prewarm::progress::Record>,
+}
+
+/// The pre-warm's state: the marker says whether this device is done, the
+/// root disk's record where a run got to.
+fn prewarm_status(
+    v: &Volume,
+    d: &facts::Disk,
+    state_dir: &Path,
+    m: Option<&State>,
+) -> Option<PrewarmStatus> {
+    let id = crate::discover::identity::of(d.dev.major, d.dev.minor);
+    let done = m.and_then(|m| m.prewarm.clone()).filter(|p| p.device == id);
+    let uuid = d
+        .superblock
+        .as_ref()
+        .and_then(|s| s.as_ref().ok())
+        .map(|s| s.uuid.clone());
+    let progress = uuid.and_then(|u| crate::prewarm::progress::load(state_dir, &v.name, &u, &id));
+    let state = match (&done, &progress) {
+        (Some(_), _) => "done",
+        (None, Some(_)) => "in_progress",
+        (None, None) if v.prewarm => "pending",
+        (None, None) => return None,
+    };
+    Some(PrewarmStatus {
+        state,
+        done,
+        progress,
+    })
 }
 
 fn space(s: &mut VolumeStatus, at: &Path) {
@@ -55,6 +98,9 @@ pub fn volume_status(v: &Volume, run: &Run) -> VolumeStatus {
         migration: None,
         used_bytes: None,
         free_bytes: None,
+        device_bytes: None,
+        filesystem_bytes: None,
+        prewarm: None,
         error: None,
     };
     let Some(d) = f.disk() else {
@@ -103,6 +149,13 @@ pub fn volume_status(v: &Volume, run: &Run) -> VolumeStatus {
     if s.mounted {
         space(&mut s, &v.mount_point);
     }
+    s.device_bytes = Some(d.dev.size_bytes);
+    s.filesystem_bytes = match (s.mounted, &d.superblock) {
+        (true, _) => crate::apply::grow::live_size(v, &d.dev).ok(),
+        (false, Some(Ok(sb))) => Some(sb.size_bytes),
+        _ => None,
+    };
+    s.prewarm = prewarm_status(v, d, &run.state_dir, s.migration.as_ref());
     s
 }
 
@@ -212,7 +265,41 @@ fn print_one(s: &VolumeStatus) {
     if let (Some(u), Some(f)) = (s.used_bytes, s.free_bytes) {
         println!("  space:      {u} bytes used, {f} bytes free");
     }
+    print_lifecycle(s);
     if let Some(e) = &s.error {
         println!("  error:      {e}");
+    }
+}
+
+/// Size, grows and the pre-warm (issue #13).
+fn print_lifecycle(s: &VolumeStatus) {
+    let now = crate::record::marker::now();
+    if let (Some(d), Some(f)) = (s.device_bytes, s.filesystem_bytes) {
+        println!("  size:       filesystem {f} bytes on a device of {d} bytes");
+    }
+    if let Some(g) = s.migration.as_ref().and_then(|m| m.last_grow.as_ref()) {
+        println!(
+            "  grown:      {} time(s); last {}, from {} to {} bytes",
+            s.migration.as_ref().map_or(0, |m| m.grows),
+            super::when::describe(g.at, now),
+            g.from_bytes,
+            g.to_bytes
+        );
+    }
+    match &s.prewarm {
+        Some(PrewarmStatus { done: Some(p), .. }) => println!(
+            "  pre-warm:   done {}: {} MiB in {:.0}s",
+            super::when::describe(p.done_at, now),
+            p.bytes >> 20,
+            p.seconds
+        ),
+        Some(PrewarmStatus { progress: Some(r), .. }) => println!(
+            "  pre-warm:   in progress (or resumed at the next boot): {:?} phase, {} MiB read in {:.0}s so far",
+            r.phase,
+            r.bytes >> 20,
+            r.seconds
+        ),
+        Some(_) => println!("  pre-warm:   not begun"),
+        None => {}
     }
 }

@@ -64,15 +64,15 @@ pub fn describe(then: u64, now: u64) -> String {
     format!("{}, {}", rfc3339(then), ago(then, now))
 }
 
-/// Next to every `*_at` number of epoch seconds in `v`, at any depth, an
-/// `*_at_rfc3339` string: the JSON keeps what scripts compare and gains
-/// what people read.
+/// Next to every `*_at` (or `at`) number of epoch seconds in `v`, at any
+/// depth, an `*_at_rfc3339` string: the JSON keeps what scripts compare and
+/// gains what people read.
 pub fn add_rfc3339(v: &mut Value) {
     match v {
         Value::Object(map) => {
             let add: Vec<(String, String)> = map
                 .iter()
-                .filter(|(k, _)| k.ends_with("_at"))
+                .filter(|(k, _)| k.ends_with("_at") || *k == "at")
                 .filter_map(|(k, v)| v.as_u64().map(|t| (format!("{k}_rfc3339"), rfc3339(t))))
                 .collect();
             map.values_mut().for_each(add_rfc3339);
@@ -156,6 +156,7 @@ mod tests {
             "volumes": [{"migration": {"committed_at": 1_796_023_872u64, "started_at": null}}],
             "finished_at": 0,
             "format": 5,
+            "last_grow": {"at": 951_782_400u64},
         });
         add_rfc3339(&mut v);
         let m = &v["volumes"][0]["migration"];
@@ -164,5 +165,6 @@ mod tests {
         assert!(m.get("started_at_rfc3339").is_none(), "{v}");
         assert_eq!(v["finished_at_rfc3339"], "1970-01-01T00:00:00Z");
         assert!(v.get("format_rfc3339").is_none(), "{v}");
+        assert_eq!(v["last_grow"]["at_rfc3339"], "2000-02-29T00:00:00Z");
     }
 }

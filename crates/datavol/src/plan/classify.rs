@@ -6,6 +6,7 @@
 
 use super::decision::{Action, Decision, Reason, Refusal, Verdict};
 use super::facts::{DeviceFacts, Disk, Facts, FsView, MarkerRead, Member, PathKind, RaidFacts};
+use super::grow::{self, Grow};
 use super::mounted::{self, Mounted};
 use crate::config::{Filesystem, Volume};
 use crate::discover::device::Device;
@@ -57,6 +58,7 @@ fn decision(
         verdict,
         reason,
         raid_create: None,
+        grow: None,
     }
 }
 
@@ -243,7 +245,58 @@ fn classify_disk(vol: &Volume, f: &Facts, d: &Disk, p: Policy, capacity: Option<
         );
         check_services(vol, f, p, &mut v);
     }
-    conclude(vol, d, v, action)
+    // A refusal for another reason still names a filesystem containerd
+    // could not use (ftype=0 and no marker, say).
+    let grow = match action.as_ref().map(|(a, _)| a) {
+        Some(Action::Format { .. } | Action::Assemble) => None,
+        None if d.superblock.is_none() => None,
+        _ => check_filesystem(vol, d, &mut v),
+    };
+    let mut decision = conclude(vol, d, v, action);
+    if decision.action().is_some() {
+        decision.grow = grow;
+    }
+    decision
+}
+
+/// An existing filesystem the volume would use: containerd's overlayfs
+/// needs d_type, and a device smaller than the filesystem is another disk
+/// or a cut one. Returns the grow a larger device calls for.
+fn check_filesystem(vol: &Volume, d: &Disk, v: &mut Verdicts) -> Option<Grow> {
+    let sb = match &d.superblock {
+        Some(Ok(sb)) => sb,
+        Some(Err(e)) => {
+            v.refuse(Reason::SuperblockUnreadable {
+                device: d.dev.node.clone(),
+                error: e.clone(),
+            });
+            return None;
+        }
+        None => {
+            v.refuse(Reason::SuperblockUnreadable {
+                device: d.dev.node.clone(),
+                error: "not read".into(),
+            });
+            return None;
+        }
+    };
+    if !sb.dtype {
+        v.refuse(Reason::NoDtype {
+            fstype: sb.fstype.to_string(),
+            device: d.dev.node.clone(),
+        });
+    }
+    if sb.size_bytes > d.dev.size_bytes {
+        v.refuse(Reason::DeviceSmaller {
+            device: d.dev.node.clone(),
+            device_bytes: d.dev.size_bytes,
+            fs_bytes: sb.size_bytes,
+        });
+        return None;
+    }
+    vol.grow
+        .then(|| grow::need(d.dev.size_bytes, sb.size_bytes))
+        .flatten()
 }
 
 fn configured_uuid<'a>(vol: &Volume, probe: &'a Probe) -> Option<&'a str> {
@@ -712,6 +765,7 @@ fn create_array(vol: &Volume, f: &Facts, r: &RaidFacts, p: Policy, list: &str) -
         usage: first.usage.clone(),
         probe: Ok(Probe::Blank),
         fs: None,
+        superblock: None,
     };
     let mut facts = f.clone();
     facts.claimed_by = None;

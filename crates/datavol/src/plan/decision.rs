@@ -166,6 +166,21 @@ pub enum Reason {
         total: usize,
         name: String,
     },
+    /// xfs ftype=0 / ext4 without filetype: overlayfs cannot use it.
+    NoDtype {
+        fstype: String,
+        device: PathBuf,
+    },
+    /// The filesystem spans more than the device: another or a cut disk.
+    DeviceSmaller {
+        device: PathBuf,
+        device_bytes: u64,
+        fs_bytes: u64,
+    },
+    SuperblockUnreadable {
+        device: PathBuf,
+        error: String,
+    },
 }
 
 const WIPE_HINT: &str = "point device at a blank disk, or `wipefs -a` it if its data is disposable";
@@ -204,6 +219,9 @@ impl fmt::Display for Reason {
             RaidSplit { members } => write!(f, "the members are not all in one running array ({}); hint: stop the arrays (mdadm --stop) and let datavol assemble them", members.join(", ")),
             RaidForeignMembers { members } => write!(f, "RAID members carry signatures datavol did not write ({}); hint: point device at blank disks, or wipe them if their data is disposable", members.join("; ")),
             RaidMixed { ours, total, name } => write!(f, "the RAID0 members are a mix of blank disks and members of datavol's array {name} ({ours} of {total}); a striped array cannot be repaired; hint: wipe all members (wipefs -a) to have datavol build a fresh one"),
+            NoDtype { fstype, device } => write!(f, "the {fstype} filesystem on {} {}; containerd's overlayfs snapshotter cannot use it (the first pod would fail); hint: {}", device.display(), if fstype == "xfs" { "was made with ftype=0: its directory entries carry no file type (d_type)" } else { "lacks the filetype feature: its directory entries carry no file type (d_type)" }, if fstype == "xfs" { "re-create the cache with mkfs.xfs -n ftype=1 (xfs cannot turn it on in place)" } else { "re-create the cache with mkfs.ext4 -O filetype, or turn it on unmounted with tune2fs -O filetype and e2fsck -fD" }),
+            DeviceSmaller { device, device_bytes, fs_bytes } => write!(f, "the filesystem on {} spans {fs_bytes} bytes but the device has only {device_bytes}: a different disk, or a truncated one; datavol never shrinks a filesystem and will not mount this one; hint: attach the disk the filesystem was made on, or restore it from its snapshot at its full size", device.display()),
+            SuperblockUnreadable { device, error } => write!(f, "cannot read the filesystem's superblock on {} ({error}), so neither its size nor d_type can be checked; hint: check the device (dmesg), and `xfs_info`/`dumpe2fs -h` it by hand", device.display()),
         }
     }
 }
@@ -277,6 +295,9 @@ pub struct Decision {
     /// RAID members apply must first build an array from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub raid_create: Option<Vec<Device>>,
+    /// The filesystem is smaller than its device: apply grows it once mounted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grow: Option<super::grow::Grow>,
 }
 
 impl Decision {

@@ -88,6 +88,9 @@ pub struct Disk {
     pub probe: Result<Probe, String>,
     /// When the probe shows the configured filesystem: what is inside.
     pub fs: Option<Result<FsView, String>>,
+    /// When the probe shows the configured filesystem: its superblock
+    /// (size, d_type), one pread.
+    pub superblock: Option<Result<Box<superblock::Superblock>, String>>,
 }
 
 /// What datavol can see inside the configured filesystem.
@@ -339,11 +342,33 @@ pub fn disk(vol: &Volume, dev: Device, mounts: &[MountEntry], record: &History) 
         }
         _ => None,
     };
+    let superblock = configured_superblock(vol, &dev, &probe);
     Disk {
         dev,
         usage,
         probe,
         fs,
+        superblock,
+    }
+}
+
+/// The superblock of a filesystem of the configured type; a page-cache
+/// read after the probe.
+fn configured_superblock(
+    vol: &Volume,
+    dev: &Device,
+    probe: &Result<Probe, String>,
+) -> Option<Result<Box<superblock::Superblock>, String>> {
+    match probe {
+        Ok(Probe::Signature { fstype, .. }) if fstype == vol.filesystem.as_str() => Some(
+            superblock::read(&dev.node)
+                .map_err(|e| e.to_string())
+                .and_then(|sb| {
+                    sb.map(Box::new)
+                        .ok_or_else(|| format!("no {fstype} superblock at its place"))
+                }),
+        ),
+        _ => None,
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod classify;
 pub mod decision;
 pub mod facts;
+pub mod grow;
 pub mod mounted;
 #[cfg(test)]
 mod tests;

@@ -9,6 +9,7 @@ use crate::discover::device::{Device, Usage};
 use crate::discover::probe::Probe;
 use crate::discover::raid::MdSuper;
 use crate::discover::selector::{NvmeMiss, Selector};
+use crate::discover::superblock::Superblock;
 use crate::record::history::History;
 use crate::record::marker::{Phase, State};
 use crate::sys::mountinfo::MountEntry;
@@ -78,11 +79,33 @@ fn source(path: &str) -> PathFacts {
     }
 }
 
+/// A healthy superblock of `fstype` that fills the test device.
+fn sb(fstype: &'static str) -> Superblock {
+    Superblock {
+        fstype,
+        uuid: UUID.into(),
+        label: None,
+        size_bytes: 100 * GIB,
+        dtype: true,
+    }
+}
+
+/// What facts reads for a probe: the superblock of the configured type.
+fn sb_for(v: &Volume, probe: &Probe) -> Option<Result<Box<Superblock>, String>> {
+    match probe {
+        Probe::Signature { fstype, .. } if fstype == v.filesystem.as_str() => {
+            Some(Ok(Box::new(sb(v.filesystem.as_str()))))
+        }
+        _ => None,
+    }
+}
+
 fn facts_for(v: &Volume, probe: Probe, fs: Option<Result<FsView, String>>) -> Facts {
     Facts {
         device: DeviceFacts::Disk(Disk {
             dev: dev(259, 1),
             usage: Ok(Usage::default()),
+            superblock: sb_for(v, &probe),
             probe: Ok(probe),
             fs,
         }),
@@ -324,18 +347,7 @@ fn a_backup_gpt_alone_is_refused() {
 
 #[test]
 fn mounted_as_configured_is_kept() {
-    let mut f = facts(xfs(None), view(marker(Phase::Committed), false));
-    f.mounts_at = vec![mount_entry(
-        "/var/lib/containerd",
-        "/",
-        (259, 1),
-        "/dev/test1",
-    )];
-    disk_mut(&mut f).usage = Ok(Usage {
-        mounts: vec![("/var/lib/containerd".into(), "/".into())],
-        ..Usage::default()
-    });
-    f.services = None;
+    let f = kept_facts(xfs(None));
     assert_eq!(action(&vol(""), &f), Action::Keep { uuid: UUID.into() });
 }
 
@@ -717,6 +729,7 @@ fn raid_running_ours_is_classified_as_a_disk() {
         usage: Ok(Usage::default()),
         probe: Ok(xfs(None)),
         fs: view(marker(Phase::Committed), false),
+        superblock: Some(Ok(Box::new(sb("xfs")))),
     };
     let running = RunningArray {
         node: "/dev/md127".into(),
@@ -890,6 +903,169 @@ fn path_selectors_add_nothing_to_the_timeout() {
          not required: its services run on the root disk's content; \
          hint: check the block device mapping, or raise device_timeout"
     );
+}
+
+// ---- the filesystem itself: d_type, size, grow (issue #13)
+
+fn kept_facts(probe: Probe) -> Facts {
+    let mut f = facts(probe, view(marker(Phase::Committed), false));
+    f.mounts_at = vec![mount_entry(
+        "/var/lib/containerd",
+        "/",
+        (259, 1),
+        "/dev/test1",
+    )];
+    disk_mut(&mut f).usage = Ok(Usage {
+        mounts: vec![("/var/lib/containerd".into(), "/".into())],
+        ..Usage::default()
+    });
+    f.services = None;
+    f
+}
+
+fn superblock_mut(f: &mut Facts) -> &mut Superblock {
+    match &mut disk_mut(f).superblock {
+        Some(Ok(sb)) => sb,
+        other => panic!("no superblock: {other:?}"),
+    }
+}
+
+fn decision_grow(v: &Volume, f: &Facts) -> Option<super::grow::Grow> {
+    let d = classify(v, f, APPLY);
+    assert!(matches!(d.verdict, Verdict::Act { .. }), "{d:?}");
+    d.grow
+}
+
+#[test]
+fn a_refusal_for_another_reason_also_names_a_missing_dtype() {
+    let mut f = facts(xfs(None), view(MarkerRead::Absent, false));
+    superblock_mut(&mut f).dtype = false;
+    let r = reasons(&vol(""), &f);
+    assert!(
+        r.iter().any(|r| matches!(r, Reason::NoMarker { .. })),
+        "{r:?}"
+    );
+    assert!(
+        r.iter().any(|r| matches!(r, Reason::NoDtype { .. })),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_filesystem_without_dtype_is_not_adopted() {
+    for (fs, hint) in [
+        ("xfs", "mkfs.xfs -n ftype=1"),
+        ("ext4", "mkfs.ext4 -O filetype"),
+    ] {
+        let text = format!("[volume.containerd]\ndevice = \"/dev/xvdb\"\nfilesystem = \"{fs}\"\nmount_point = \"/var/lib/containerd\"\nadopt_existing = true\n");
+        let v = config::parse_str(Path::new("t.toml"), &text)
+            .expect("test config")
+            .remove(0);
+        let probe = Probe::Signature {
+            fstype: fs.into(),
+            uuid: Some(UUID.into()),
+            label: None,
+        };
+        let mut f = facts_for(&v, probe, view(MarkerRead::Absent, false));
+        superblock_mut(&mut f).dtype = false;
+        refused_for(
+            &v,
+            &f,
+            |r| matches!(r, Reason::NoDtype { fstype, .. } if fstype == fs),
+        );
+        assert!(reasons(&v, &f)[0].to_string().contains(hint), "{fs}");
+    }
+}
+
+#[test]
+fn a_mounted_filesystem_without_dtype_is_refused() {
+    let mut f = kept_facts(xfs(None));
+    superblock_mut(&mut f).dtype = false;
+    refused_for(&vol(""), &f, |r| matches!(r, Reason::NoDtype { .. }));
+}
+
+#[test]
+fn a_committed_filesystem_without_dtype_is_not_mounted() {
+    let mut f = facts(xfs(None), view(marker(Phase::Committed), false));
+    superblock_mut(&mut f).dtype = false;
+    refused_for(&vol(""), &f, |r| matches!(r, Reason::NoDtype { .. }));
+}
+
+#[test]
+fn a_device_smaller_than_its_filesystem_is_refused_before_mounting() {
+    for mut f in [
+        facts(xfs(None), view(marker(Phase::Committed), false)),
+        kept_facts(xfs(None)),
+    ] {
+        superblock_mut(&mut f).size_bytes = 101 * GIB;
+        refused_for(&vol(""), &f, |r| {
+            matches!(r, Reason::DeviceSmaller { fs_bytes, device_bytes, .. }
+                if *fs_bytes == 101 * GIB && *device_bytes == 100 * GIB)
+        });
+    }
+    let v = vol("adopt_existing = true");
+    let mut f = facts_for(&v, xfs(None), view(MarkerRead::Absent, false));
+    superblock_mut(&mut f).size_bytes = 100 * GIB + 4096;
+    refused_for(&v, &f, |r| matches!(r, Reason::DeviceSmaller { .. }));
+}
+
+#[test]
+fn an_unreadable_superblock_is_a_refusal_not_a_pass() {
+    let mut f = facts(xfs(None), view(marker(Phase::Committed), false));
+    disk_mut(&mut f).superblock = Some(Err("Input/output error".into()));
+    refused_for(&vol(""), &f, |r| {
+        matches!(r, Reason::SuperblockUnreadable { .. })
+    });
+    disk_mut(&mut f).superblock = None;
+    refused_for(&vol(""), &f, |r| {
+        matches!(r, Reason::SuperblockUnreadable { .. })
+    });
+}
+
+#[test]
+fn a_larger_device_grows_the_filesystem_when_kept_mounted_or_adopted() {
+    use super::grow::Grow;
+    let half = Grow {
+        from_bytes: 50 * GIB,
+        to_bytes: 100 * GIB,
+    };
+    let mut kept = kept_facts(xfs(None));
+    superblock_mut(&mut kept).size_bytes = 50 * GIB;
+    assert_eq!(decision_grow(&vol(""), &kept), Some(half));
+    let mut mounted = facts(xfs(None), view(marker(Phase::Committed), false));
+    superblock_mut(&mut mounted).size_bytes = 50 * GIB;
+    assert_eq!(decision_grow(&vol(""), &mounted), Some(half));
+    let v = vol("adopt_existing = true");
+    let mut adopted = facts_for(&v, xfs(None), view(MarkerRead::Absent, false));
+    superblock_mut(&mut adopted).size_bytes = 50 * GIB;
+    assert_eq!(decision_grow(&v, &adopted), Some(half));
+    assert_eq!(decision_grow(&vol("grow = false"), &kept), None);
+}
+
+#[test]
+fn a_blank_device_has_nothing_to_grow() {
+    assert_eq!(decision_grow(&vol(""), &facts(Probe::Blank, None)), None);
+}
+
+#[test]
+fn grow_thresholds_more_than_1_percent_and_at_least_64_mib() {
+    use super::grow::{need, Grow};
+    const MIB: u64 = 1 << 20;
+    // Equal, or the device smaller: nothing (smaller is a refusal above).
+    assert_eq!(need(100 * GIB, 100 * GIB), None);
+    assert_eq!(need(100 * GIB, 101 * GIB), None);
+    // 1 GiB on 100 GiB: 64 MiB or more, but not more than 1 %.
+    assert_eq!(need(101 * GIB, 100 * GIB), None);
+    assert_eq!(
+        need(102 * GIB, 100 * GIB),
+        Some(Grow {
+            from_bytes: 100 * GIB,
+            to_bytes: 102 * GIB
+        })
+    );
+    // Small filesystems: more than 1 % but under 64 MiB is not enough.
+    assert_eq!(need(1024 * MIB + 63 * MIB, 1024 * MIB), None);
+    assert!(need(1024 * MIB + 64 * MIB, 1024 * MIB).is_some());
 }
 
 // ---- path_kind, on this machine's own tree (read only)

@@ -152,3 +152,11 @@ pub fn record_committed(dir: &Path, volume: &str, c: Committed) -> Result<(), Hi
     h.committed = Some(c);
     store(dir, &h)
 }
+
+/// Records that datavol grew the volume's filesystem.
+pub fn record_grow(dir: &Path, volume: &str) -> Result<(), HistoryError> {
+    let mut h = current(dir, volume);
+    h.grows += 1;
+    h.last_grow_at = Some(crate::record::marker::now());
+    store(dir, &h)
+}

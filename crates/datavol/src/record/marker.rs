@@ -50,6 +50,38 @@ pub struct State {
     /// each committed on its own.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub directories: std::collections::BTreeMap<PathBuf, DirState>,
+    /// Times datavol grew the filesystem to fill a larger device.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub grows: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_grow: Option<Grew>,
+    /// The last finished pre-warm, and of which device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prewarm: Option<Prewarmed>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Grew {
+    /// Seconds since the epoch.
+    pub at: u64,
+    pub from_bytes: u64,
+    pub to_bytes: u64,
+}
+
+/// A pre-warm read every block of `device`. Hydration belongs to the EBS
+/// volume, not to the filesystem: a snapshot of a warm volume carries this
+/// record to a new, cold volume, so it counts only for the same device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prewarmed {
+    /// The device's identity (serial: the EBS volume id) when it has one.
+    pub device: Option<String>,
+    pub done_at: u64,
+    pub bytes: u64,
+    pub seconds: f64,
 }
 
 /// What a finished copy moved, and how long it took.
@@ -85,6 +117,9 @@ impl State {
             copied: Copied::default(),
             seeds: 0,
             directories: Default::default(),
+            grows: 0,
+            last_grow: None,
+            prewarm: None,
         }
     }
 

@@ -55,10 +55,7 @@ enum Link {
         /// systemd answers a second Subscribe on one connection with an error.
         subscribed: std::sync::Arc<std::sync::atomic::AtomicBool>,
     },
-    Private {
-        conn: std::sync::Mutex<Private>,
-        subscribed: std::sync::atomic::AtomicBool,
-    },
+    Private(std::sync::Mutex<Private>),
 }
 
 async fn next<S: Stream + Unpin>(s: &mut S) -> Option<S::Item> {
@@ -86,20 +83,52 @@ fn with_timeout<T: Send + 'static>(
 }
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a non-early run waits for dbus.socket before it settles for
+/// systemd's private socket.
+const BUS_WAIT: Duration = Duration::from_secs(30);
+
+/// Which link to prefer when both could serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Prefer {
+    /// The early pass: before dbus exists, systemd's own socket.
+    Private,
+    /// Everything else: the system bus, waited for a while once it is
+    /// asked for (dbus.socket listens shortly after local-fs.target); the
+    /// private socket only if it does not come. systemd answered a private
+    /// GetUnit not at all, twice in some thirty boots, right when
+    /// dbus.service started; the bus has no such moment.
+    #[default]
+    Bus,
+}
+
+const SYSTEM_BUS: &str = "/run/dbus/system_bus_socket";
+
+/// Waits up to `timeout` for the system bus socket to exist.
+fn wait_for_bus(timeout: Duration) -> bool {
+    let start = std::time::Instant::now();
+    while !std::path::Path::new(SYSTEM_BUS).exists() {
+        if start.elapsed() >= timeout {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    true
+}
 
 impl Systemd {
-    pub fn connect() -> Result<Self, BusError> {
-        if std::env::var_os("DBUS_SYSTEM_BUS_ADDRESS").is_none() && Private::available() {
+    pub fn connect(prefer: Prefer) -> Result<Self, BusError> {
+        let explicit = std::env::var_os("DBUS_SYSTEM_BUS_ADDRESS").is_some();
+        let private = !explicit
+            && Private::available()
+            && (prefer == Prefer::Private || !wait_for_bus(BUS_WAIT));
+        if private {
             let conn = Private::connect(CALL_TIMEOUT).map_err(|e| BusError::Connect {
                 via: private::PATH.into(),
                 source: zbus::Error::Failure(e.to_string()),
             })?;
             log::debug!("connected to systemd via {}", private::PATH);
             return Ok(Systemd {
-                link: Link::Private {
-                    conn: std::sync::Mutex::new(conn),
-                    subscribed: Default::default(),
-                },
+                link: Link::Private(std::sync::Mutex::new(conn)),
             });
         }
         let conn = with_timeout("connect", "", CALL_TIMEOUT, async move {
@@ -118,19 +147,17 @@ impl Systemd {
         })
     }
 
-    /// Runs `f` on the private link, mapping its error to the call's.
+    /// Runs `f` on the private link, mapping its error to the call's. A call
+    /// that got no answer, or whose connection systemd dropped, is tried
+    /// once more on a new connection: every call datavol makes is safe to
+    /// repeat (StartUnit "replace" of a started unit is a no-op).
     fn private<T>(
         conn: &std::sync::Mutex<Private>,
         call: &'static str,
         unit: &str,
-        f: impl FnOnce(&mut Private) -> Result<T, PrivateError>,
+        mut f: impl FnMut(&mut Private) -> Result<T, PrivateError>,
     ) -> Result<T, BusError> {
-        let mut c = conn.lock().map_err(|_| BusError::Call {
-            call,
-            unit: unit.to_string(),
-            source: zbus::Error::Failure("connection lock poisoned".into()),
-        })?;
-        f(&mut c).map_err(|e| match e {
+        let map = |e: PrivateError| match e {
             PrivateError::Timeout(d) => BusError::Timeout {
                 call,
                 unit: unit.to_string(),
@@ -141,13 +168,29 @@ impl Systemd {
                 unit: unit.to_string(),
                 source: zbus::Error::Failure(e.to_string()),
             },
-        })
+        };
+        let mut c = conn.lock().map_err(|_| BusError::Call {
+            call,
+            unit: unit.to_string(),
+            source: zbus::Error::Failure("connection lock poisoned".into()),
+        })?;
+        match f(&mut c) {
+            Err(e @ (PrivateError::Timeout(_) | PrivateError::Closed)) => {
+                log::warn!(
+                    "systemd {call} {unit} over {}: {e}; trying again on a new connection",
+                    private::PATH
+                );
+                *c = Private::connect(CALL_TIMEOUT).map_err(map)?;
+                f(&mut c).map_err(map)
+            }
+            r => r.map_err(map),
+        }
     }
 
     /// ActiveState of `unit`, or None when systemd has not loaded it.
     pub fn active_state(&self, unit: &str) -> Result<Option<String>, BusError> {
         match &self.link {
-            Link::Private { conn, .. } => Self::private(conn, "GetUnit", unit, |c| {
+            Link::Private(conn) => Self::private(conn, "GetUnit", unit, |c| {
                 c.active_state(unit, CALL_TIMEOUT)
             }),
             Link::Bus { conn, .. } => bus_active_state(conn.clone(), unit),
@@ -156,9 +199,7 @@ impl Systemd {
 
     pub fn reload(&self) -> Result<(), BusError> {
         match &self.link {
-            Link::Private { conn, .. } => {
-                Self::private(conn, "Reload", "", |c| c.reload(RELOAD_TIMEOUT))
-            }
+            Link::Private(conn) => Self::private(conn, "Reload", "", |c| c.reload(RELOAD_TIMEOUT)),
             Link::Bus { conn, .. } => {
                 let conn = conn.clone();
                 with_timeout("Reload", "", RELOAD_TIMEOUT, async move {
@@ -180,17 +221,45 @@ impl Systemd {
         self.run_job("StartUnit", unit, timeout)
     }
 
+    /// StartUnit(unit, "replace") without waiting for its job: systemd has
+    /// queued it when this returns (a background job nothing waits for).
+    pub fn start_unit_nowait(&self, unit: &str) -> Result<(), BusError> {
+        match &self.link {
+            Link::Private(conn) => Self::private(conn, "StartUnit", unit, |c| {
+                c.start_unit_nowait(unit, CALL_TIMEOUT)
+            }),
+            Link::Bus { conn, .. } => {
+                let conn = conn.clone();
+                let u = unit.to_string();
+                with_timeout("StartUnit", unit, CALL_TIMEOUT, async move {
+                    let args = (u.as_str(), "replace");
+                    conn.call_method(
+                        Some(SYSTEMD),
+                        MANAGER_PATH,
+                        Some(MANAGER),
+                        "StartUnit",
+                        &args,
+                    )
+                    .await
+                    .map(|_| ())
+                    .map_err(|source| BusError::Call {
+                        call: "StartUnit",
+                        unit: u.clone(),
+                        source,
+                    })
+                })
+            }
+        }
+    }
+
     pub fn stop_unit(&self, unit: &str, timeout: Duration) -> Result<(), BusError> {
         self.run_job("StopUnit", unit, timeout)
     }
 
     fn run_job(&self, call: &'static str, unit: &str, timeout: Duration) -> Result<(), BusError> {
         let result = match &self.link {
-            Link::Private { conn, subscribed } => Self::private(conn, call, unit, |c| {
-                if !subscribed.load(std::sync::atomic::Ordering::SeqCst) {
-                    c.subscribe(CALL_TIMEOUT)?;
-                    subscribed.store(true, std::sync::atomic::Ordering::SeqCst);
-                }
+            Link::Private(conn) => Self::private(conn, call, unit, |c| {
+                c.subscribe_once(CALL_TIMEOUT)?;
                 c.run_job(call, unit, timeout)
             })?,
             Link::Bus { conn, subscribed } => {
@@ -323,16 +392,21 @@ fn bus_run_job(
 #[derive(Default)]
 pub struct Bus {
     conn: Option<Systemd>,
+    prefer: Prefer,
 }
 
 impl Bus {
     pub fn new() -> Self {
-        Bus { conn: None }
+        Bus::prefer(Prefer::Bus)
+    }
+
+    pub fn prefer(prefer: Prefer) -> Self {
+        Bus { conn: None, prefer }
     }
 
     pub fn get(&mut self) -> Result<&Systemd, BusError> {
         if self.conn.is_none() {
-            self.conn = Some(Systemd::connect()?);
+            self.conn = Some(Systemd::connect(self.prefer)?);
         }
         match &self.conn {
             Some(c) => Ok(c),

@@ -30,6 +30,8 @@ pub enum PrivateError {
     Build(#[from] zbus::Error),
     #[error("no answer within {0:?}")]
     Timeout(Duration),
+    #[error("systemd closed the connection")]
+    Closed,
 }
 
 /// One message read off the socket: the header fields datavol looks at, and the body.
@@ -136,6 +138,8 @@ pub struct Private {
     buf: Vec<u8>,
     /// Signals read while waiting for a reply, kept for a JobRemoved wait.
     pending: Vec<Incoming>,
+    /// systemd refuses a second Subscribe on one connection.
+    subscribed: bool,
 }
 
 fn uid_hex() -> String {
@@ -175,6 +179,7 @@ impl Private {
             sock,
             buf: Vec::new(),
             pending: Vec::new(),
+            subscribed: false,
         })
     }
 
@@ -195,6 +200,14 @@ impl Private {
                 if self.buf.len() >= total {
                     let m = parse(&self.buf[..total]);
                     self.buf.drain(..total);
+                    if let Ok(m) = &m {
+                        log::debug!(
+                            "{PATH}: got type {} member {:?} reply to {:?}",
+                            m.kind,
+                            m.member,
+                            m.reply_serial
+                        );
+                    }
                     return m;
                 }
             }
@@ -241,6 +254,7 @@ impl Private {
             .interface(iface)
             .build(body)?;
         let serial = msg.primary_header().serial_num().get();
+        log::debug!("{PATH}: {member} {path} as message {serial}");
         self.sock.write_all(msg.data().bytes())?;
         let deadline = Instant::now() + timeout;
         loop {
@@ -265,9 +279,13 @@ impl Private {
         }
     }
 
-    pub fn subscribe(&mut self, timeout: Duration) -> Result<(), PrivateError> {
-        self.call(MANAGER_PATH, MANAGER, "Subscribe", &(), timeout)
-            .map(|_| ())
+    /// Subscribe, once per connection.
+    pub fn subscribe_once(&mut self, timeout: Duration) -> Result<(), PrivateError> {
+        if !self.subscribed {
+            self.call(MANAGER_PATH, MANAGER, "Subscribe", &(), timeout)?;
+            self.subscribed = true;
+        }
+        Ok(())
     }
 
     pub fn reload(&mut self, timeout: Duration) -> Result<(), PrivateError> {
@@ -314,6 +332,18 @@ impl Private {
             return Err(PrivateError::Protocol(format!("ActiveState of type {sig}")));
         }
         Ok(Some(r.string()?))
+    }
+
+    /// StartUnit(unit, "replace"), not waiting for the job.
+    pub fn start_unit_nowait(&mut self, unit: &str, timeout: Duration) -> Result<(), PrivateError> {
+        self.call(
+            MANAGER_PATH,
+            MANAGER,
+            "StartUnit",
+            &(unit, "replace"),
+            timeout,
+        )
+        .map(|_| ())
     }
 
     /// StartUnit/StopUnit(unit, "replace"), then the job's result from its JobRemoved.
