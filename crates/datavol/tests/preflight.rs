@@ -369,3 +369,28 @@ fn the_early_pass_mounts_only_what_the_record_and_the_disk_agree_on() {
     assert_eq!(code, Some(0), "re-seed: {out}{err}");
     assert!(err.contains("re-seeded"), "{err}");
 }
+
+#[test]
+fn the_early_pass_does_not_hold_the_boot_for_a_disk_that_is_not_there() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    let (src, _) = sb.node_tree();
+    sb.write_config(&config(&dev, &src, ""));
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "seeding: {out}{err}");
+    reboot(&sb, &src);
+    // The disk is late (or gone): the early pass looks for it briefly and
+    // leaves it to datavol.service, whose device_timeout is much longer.
+    let late = config("/dev/disk/by-id/not-there-yet", &src, "")
+        .replace("device_timeout = 2", "device_timeout = 60");
+    sb.write_config(&late);
+    let t = std::time::Instant::now();
+    let (code, _, err) = sb.datavol_without_tools(&["apply", "--early"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("left for datavol.service"), "{err}");
+    assert!(
+        t.elapsed().as_secs() < 15,
+        "the early pass waited {:?}",
+        t.elapsed()
+    );
+}

@@ -25,6 +25,9 @@ use crate::systemd::bus::Bus;
 use crate::vlog;
 pub use error::{ApplyError, VolumeError};
 pub use options::Options;
+
+/// How long the early pass waits for a disk that is not there yet.
+const EARLY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 use std::time::Instant;
 pub use took::Took;
 
@@ -66,10 +69,22 @@ pub fn run(
             ));
         }
     }
-    let (mut decision, mut facts) = plan::decide(vol, run, policy, bus);
+    // The early pass holds local-fs.target: it looks for the disk briefly
+    // and leaves a late one to datavol.service, which waits device_timeout.
+    let early_vol;
+    let looked_at = if opts.early {
+        early_vol = Volume {
+            device_timeout: vol.device_timeout.min(EARLY_WAIT),
+            ..vol.clone()
+        };
+        &early_vol
+    } else {
+        vol
+    };
+    let (mut decision, mut facts) = plan::decide(looked_at, run, policy, bus);
     if opts.early {
         if let Some(why) = not_early(&decision, &facts) {
-            run.claimed.pop();
+            run.unclaim(&vol.name);
             return Ok(Done::Left(why));
         }
     }
@@ -79,7 +94,7 @@ pub fn run(
         array::assemble(vol, &members).map_err(|e| err(e.into()))?;
         run.refresh_mounts()
             .map_err(|e| err(ApplyError::io("reading the mount table", e)))?;
-        run.claimed.pop();
+        run.unclaim(&vol.name);
         (decision, facts) = plan::decide(vol, run, policy, bus);
     }
     let mut took = Took {

@@ -180,6 +180,11 @@ impl Run {
         })
     }
 
+    /// Forgets the device `volume` took in this run (when it is looked at again).
+    pub fn unclaim(&mut self, volume: &str) {
+        self.claimed.retain(|(_, v)| v != volume);
+    }
+
     pub fn refresh_mounts(&mut self) -> std::io::Result<()> {
         self.mounts = mountinfo::read()?;
         Ok(())
