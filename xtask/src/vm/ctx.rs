@@ -35,7 +35,6 @@ pub struct Ctx {
     pub facts: Kv,
     /// Per boot; a boot that takes longer is killed and fails.
     pub timeout: Duration,
-    boots: u32,
 }
 
 /// Returned by `Ctx::boot` in shell mode to end the scenario after the interactive boot.
@@ -60,7 +59,6 @@ impl Ctx {
             failures: vec![],
             notes: vec![],
             facts: Kv::default(),
-            boots: 0,
             timeout: Duration::from_secs(300),
         }
     }
@@ -189,7 +187,6 @@ impl Ctx {
         marker: Option<&str>,
         watch: &mut dyn FnMut(&str, &Machine) -> Result<(), String>,
     ) -> Result<Kv, String> {
-        self.boots += 1;
         save_boot(&self.dir, root, disks)?;
         if self.shell {
             shell_extras(&mut p)?;
