@@ -41,6 +41,8 @@ mod prewarm;
 mod tree;
 
 use crate::util::{self, cargo, run_shown, target_dir};
+use crate::vm::scenario::{self, Scenario};
+use crate::vm::{Build, Kv, Rig};
 use loopfs::{allocated, drop_caches, LoopFs, WorkDir};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -277,6 +279,29 @@ pub fn run(args: &[String]) -> Result<(), String> {
     dds.sort_by(|a, b| a.total_cmp(b));
     report(&o, &samples, &dds);
     Ok(())
+}
+
+/// Boots a bench's VM scenario (delayed, prewarm, boot) with the package `cargo xtask
+/// rpm` builds for this host; a failed boot or checker is an error. Returns each boot's
+/// results.
+fn vm_boots(s: &Scenario) -> Result<Vec<Kv>, String> {
+    let rig = Rig::open(false)?;
+    let build = Build {
+        package: crate::rpm::build_host_package(),
+        datavol: Err("not used by the bench".into()),
+        override_bin: false,
+    };
+    let mut ctx = rig.ctx(s.name, build, false, true)?;
+    let results = scenario::run(&mut ctx, s)?;
+    if !ctx.failures.is_empty() {
+        return Err(format!(
+            "the {} VM run failed (work dir {}):\n  {}",
+            s.name,
+            ctx.dir.display(),
+            ctx.failures.join("\n  ")
+        ));
+    }
+    Ok(results)
 }
 
 impl Opts {

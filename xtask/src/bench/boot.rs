@@ -8,8 +8,8 @@
 //! lib.sh `boot_cost`) reports how long containerd still waited for the data-disk
 //! step after every other unit it is ordered after was up. The table shows each boot,
 //! the medians, and datavol's own breakdown (its result lines).
-use crate::vm::scenario::{self, Boot, DiskSpec, Make, Scenario};
-use crate::vm::{Build, Kv, Rig};
+use crate::vm::scenario::{Boot, DiskSpec, Make, Scenario};
+use crate::vm::Kv;
 use std::time::Duration;
 
 /// The guest's switch to fstab, in install.sh before systemd starts (no udev yet, so
@@ -74,21 +74,7 @@ fn num(k: &Kv, key: &str) -> f64 {
 /// Runs the boots and prints the table; Err when a boot failed or datavol's median
 /// extra cost is over the target.
 pub fn run(boots: usize) -> Result<(), String> {
-    let rig = Rig::open(false)?;
-    let build = Build {
-        package: crate::rpm::build_host_package(),
-        datavol: Err("not used by the bench".into()),
-        override_bin: false,
-    };
-    let mut ctx = rig.ctx("bench-boot", build, false, true)?;
-    let results = scenario::run(&mut ctx, &scenario(boots))?;
-    if !ctx.failures.is_empty() {
-        return Err(format!(
-            "the boot bench's VM run failed (work dir {}):\n  {}",
-            ctx.dir.display(),
-            ctx.failures.join("\n  ")
-        ));
-    }
+    let results = super::vm_boots(&scenario(boots))?;
     report(&results[1..])
 }
 

@@ -7,8 +7,7 @@
 use super::loopfs::{allocated, LoopFs};
 use super::tree::{build_containerd, DELAYED};
 use super::{Opts, Sample};
-use crate::vm::scenario::{self, Boot, DiskSpec, GuestFile, Make, Scenario};
-use crate::vm::{Build, Rig};
+use crate::vm::scenario::{Boot, DiskSpec, GuestFile, Make, Scenario};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -89,23 +88,7 @@ pub fn bench_scenario(check: &'static str, env: Vec<(&'static str, String)>) -> 
 
 /// Boots a bench scenario once; a failed boot or checker is an error.
 pub fn boot(s: &Scenario) -> Result<crate::vm::Kv, String> {
-    let rig = Rig::open(false)?;
-    let build = Build {
-        package: crate::rpm::build_host_package(),
-        datavol: Err("not used by the bench".into()),
-        override_bin: false,
-    };
-    let mut ctx = rig.ctx(s.name, build, false, true)?;
-    let mut results = scenario::run(&mut ctx, s)?;
-    if !ctx.failures.is_empty() {
-        return Err(format!(
-            "the {} VM run failed (work dir {}):\n  {}",
-            s.name,
-            ctx.dir.display(),
-            ctx.failures.join("\n  ")
-        ));
-    }
-    results
+    super::vm_boots(s)?
         .pop()
         .ok_or_else(|| "the VM reported nothing".into())
 }
