@@ -439,7 +439,7 @@ fn upgrade_and_erase(a: &Args, path: &Path) -> Result<(), String> {
     let up_dir = Scratch::new("upgrade")?;
     let up_path = up_dir.0.join(format!("{NAME}-{VERSION}-{next}.{arch}.rpm"));
     std::fs::write(&up_path, upgrade).map_err(|e| format!("{}: {e}", up_path.display()))?;
-    check_chroot_install(path, &up_path, &next)
+    check_chroot_install(path, &up_path, &next, arch)
 }
 
 /// Every shipped example validates (the device override together with the
@@ -615,7 +615,7 @@ fn copy_with_libs(root: &Path, bin: &str) -> Result<(), String> {
 /// chrooted into a root that holds only a shell and systemctl, where nothing
 /// is booted (an image build). %post's preset must enable the unit there,
 /// %preun's disable must undo it, and neither may fail the transaction.
-fn check_chroot_install(pkg: &Path, upgrade: &Path, next: &str) -> Result<(), String> {
+fn check_chroot_install(pkg: &Path, upgrade: &Path, next: &str, arch: &str) -> Result<(), String> {
     let root = Scratch::new("chroot")?;
     let r = &root.0;
     let systemctl = util::run(Command::new("sh").args(["-c", "command -v systemctl"]))?;
@@ -637,10 +637,7 @@ fn check_chroot_install(pkg: &Path, upgrade: &Path, next: &str) -> Result<(), St
     util::run(rpm_root(r, &["-U", "--nodeps", "--ignorearch"]).arg(upgrade))
         .map_err(|e| format!("rpm -U with scriptlets in a chroot: {e}"))?;
     let q = util::run(&mut rpm_root(r, &["-q", NAME]))?;
-    if !q
-        .trim()
-        .ends_with(&format!("-{next}.{}", arch_of_path(upgrade)))
-    {
+    if !q.trim().ends_with(&format!("-{next}.{arch}")) {
         return Err(format!("after rpm -U, rpm -q says {q:?}"));
     }
     if std::fs::symlink_metadata(&wants).is_ok() {
@@ -659,14 +656,4 @@ fn check_chroot_install(pkg: &Path, upgrade: &Path, next: &str) -> Result<(), St
         "xtask rpm --check: rpm -i/-U/-e with scriptlets in a chroot with nothing booted: install enabled the unit, an upgrade kept it disabled, erase disabled it and removed everything"
     );
     Ok(())
-}
-
-/// "x86_64" from ".../datavol-0.1.0-1.x86_64.rpm".
-fn arch_of_path(p: &Path) -> String {
-    let name = p
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let stem = name.trim_end_matches(".rpm");
-    stem.rsplit('.').next().unwrap_or("").to_string()
 }
