@@ -275,7 +275,7 @@ fn payload(path: &Path) -> Result<(), String> {
 
 /// rpmlint: warnings are explained in packaging/README.md; errors fail.
 fn rpmlint(path: &Path) -> Result<(), String> {
-    // Not `sh`: rpmlint exits non-zero for warnings too; its summary line decides.
+    // Not `util::run`: rpmlint exits non-zero for warnings too; its summary line decides.
     let lint = Command::new("rpmlint")
         .arg("-c")
         .arg(workspace_root().join("packaging/rpmlint.toml"))
