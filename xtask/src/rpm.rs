@@ -189,12 +189,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
 
 /// The host's package as `cargo xtask rpm` builds it, for the VM rig to install.
 pub fn build_host_package() -> Result<PathBuf, String> {
-    let a = Args {
-        target: None,
-        release: "1".into(),
-        check: false,
-    };
-    build(&a).map(|(path, _)| path)
+    build(&parse_args(&[])?).map(|(path, _)| path)
 }
 
 /// The RPM arch for a Rust target triple (or the host), checking that the
