@@ -69,6 +69,8 @@ image_listed() { containerd_up && ctr -n k8s.io images ls -q | grep -qx localhos
 image_pinned() { containerd_up && ctr -n k8s.io images ls | grep '^localhost/kubernetes/pause:latest ' | grep -q 'io.cri-containerd.pinned=pinned'; }
 container_runs() { containerd_up && timeout 120 ctr -n k8s.io run --rm localhost/kubernetes/pause:latest "t$RANDOM" /bin/true; }
 container_writes() { containerd_up && timeout 120 ctr -n k8s.io run localhost/kubernetes/pause:latest keep /bin/sh -c "echo $1 > /token"; }
+# What container_writes "$TOKEN" left in its container's layer is still there.
+token_kept() { grep -rqx "$TOKEN" /var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/*/fs/token; }
 # journal_has UNIT TEXT: a line of this boot under UNIT (journalctl -u) holds TEXT.
 journal_has() {
   journalctl -b -u "$1" -o cat --no-pager | grep -qF -- "$2" ||

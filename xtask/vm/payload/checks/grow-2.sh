@@ -3,7 +3,6 @@
 # disk's record and status, and nothing was formatted or copied; the data kept.
 . /usr/local/lib/vmtest/lib.sh
 check_migrated
-token_kept() { grep -rqx "$TOKEN" /var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/*/fs/token; }
 check container_data_kept token_kept
 for s in format copy verify; do check "no_stage_$s" lacks_stage $s; done
 check grow_stage has_stage grow

@@ -2,7 +2,6 @@
 # back, container data kept, no format or copy.
 . /usr/local/lib/vmtest/lib.sh
 check_raid_multi_dir
-token_kept() { grep -rqx "$TOKEN" /var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/*/fs/token; }
 check container_data_kept token_kept
 for s in format copy; do check "no_stage_$s" lacks_stage $s; done
 collect

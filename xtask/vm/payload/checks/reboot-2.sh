@@ -1,7 +1,6 @@
 # Reboot, boot 2: everything still there, and datavol did no format, copy or unit rewrite.
 . /usr/local/lib/vmtest/lib.sh
 check_migrated
-token_kept() { grep -rqx "$TOKEN" /var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/*/fs/token; }
 check container_data_kept token_kept
 check container_listed sh -c 'ctr -n k8s.io containers ls -q | grep -qx keep'
 for s in format copy verify commit; do check "no_stage_$s" lacks_stage $s; done
