@@ -3,8 +3,8 @@
 # mkfs hint, and containerd runs from the root disk. The host checks the bytes.
 . /usr/local/lib/vmtest/lib.sh
 check refused prop_is datavol.service ExecMainStatus 3
-check reason_ftype0 sh -c 'journalctl -b -u datavol | grep -q "was made with ftype=0"'
-check hint_mkfs sh -c 'journalctl -b -u datavol | grep -q "mkfs.xfs -n ftype=1"'
+check reason_ftype0 journal_has datavol.service "was made with ftype=0"
+check hint_mkfs journal_has datavol.service "mkfs.xfs -n ftype=1"
 check plan_says_ftype0 sh -c 'datavol plan --json | jq -e ".[0].reasons[] | select(.reason == \"no_dtype\")"'
 containerd_on_root
 check disk_still_xfs test "$(blkid -s TYPE -o value /dev/disk/by-id/virtio-data0)" = xfs

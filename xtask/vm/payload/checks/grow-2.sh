@@ -21,7 +21,7 @@ check ext4_content_kept grep -qx "$TOKEN" /var/lib/vmtest-ext4/hello
 check marker_grows sh -c 'jq -e ".grows == 1 and .last_grow.to_bytes > .last_grow.from_bytes" /var/lib/containerd/.datavol/state.json'
 check history_grows jq -e '.grows == 1 and .last_grow_at > 0' /var/lib/datavol/containerd.json
 check status_shows_grow sh -c 'datavol status | grep -q "grown:      1 time(s)"'
-check xfs_growfs_logged sh -c 'journalctl -b -u datavol | grep -q "grew the filesystem from"'
+check xfs_growfs_logged journal_has datavol.service "grew the filesystem from"
 kv data0.fs_bytes "$(datavol status --json | jq '.volumes[] | select(.volume == "containerd") | .filesystem_bytes')"
 kv data1.fs_bytes "$(datavol status --json | jq '.volumes[] | select(.volume == "extra") | .filesystem_bytes')"
 collect

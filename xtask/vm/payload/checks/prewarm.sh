@@ -7,7 +7,7 @@ unit=datavol-prewarm@containerd.service
 # Ordered before nothing, and nothing waits for it.
 check prewarm_not_before_containerd sh -c "! systemctl show -P Before $unit | grep -qw containerd.service"
 check containerd_not_after_prewarm sh -c "! systemctl show -P After containerd.service | grep -q datavol-prewarm"
-check prewarm_started_by_datavol sh -c 'journalctl -b -u datavol | grep -q "started datavol-prewarm@containerd.service"'
+check prewarm_started_by_datavol journal_has datavol.service "started $unit"
 idle_io() { local v; v=$(prop "$unit" IOSchedulingClass); [ "$v" = 3 ] || [ "$v" = idle ] || { echo "IOSchedulingClass=$v"; return 1; }; }
 check prewarm_idle_io idle_io
 # Wait for it (a 4 GiB disk under TCG). systemd unloads a template instance once it
@@ -20,8 +20,8 @@ wait_prewarm() {
 }
 check prewarm_finished wait_prewarm
 # Only an exit status 0 (result success) is "Deactivated successfully".
-check prewarm_succeeded sh -c "journalctl -b -u $unit | grep -q 'Deactivated successfully'"
-check prewarm_done_logged sh -c "journalctl -b -u $unit | grep -q 'pre-warm done'"
+check prewarm_succeeded journal_has "$unit" "Deactivated successfully"
+check prewarm_done_logged journal_has "$unit" "pre-warm done"
 # datavol had ended, and containerd had begun to start (its ExecStartPre, the
 # gate), before the pre-warm ended: nothing waited for it. (How long containerd
 # then takes to become active under TCG, with the pre-warm reading, is a race.)
@@ -36,7 +36,7 @@ not_waited() {
 check containerd_did_not_wait not_waited
 check marker_prewarm jq -e '.prewarm.device == "serial:data0" and .prewarm.bytes >= 4294967296' /var/lib/containerd/.datavol/state.json
 check status_prewarm_done sh -c 'datavol status | grep -q "pre-warm:   done"'
-check blobs_first sh -c "journalctl -b -u $unit | grep -q \"reading containerd's content store first\""
+check blobs_first journal_has "$unit" "reading containerd's content store first"
 check no_progress_record test ! -e /var/lib/datavol/containerd.prewarm.json
 kv prewarm.log "$(journalctl -b -u "$unit" -o cat | grep -E 'reading|done' | tr '\n' ' ')"
 journalctl -b -u "$unit" --no-pager >"$OUT/prewarm.txt" 2>&1

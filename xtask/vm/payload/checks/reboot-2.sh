@@ -5,7 +5,7 @@ check container_data_kept token_kept
 check container_listed sh -c 'ctr -n k8s.io containers ls -q | grep -qx keep'
 for s in format copy verify commit; do check "no_stage_$s" lacks_stage $s; done
 # A healthy reboot: datavol-early mounted it before local-fs.target.
-check early_mounted sh -c 'journalctl -b -o cat -u datavol-early.service | grep -q "ready on /var/lib/containerd"'
+check early_mounted journal_has datavol-early.service "ready on /var/lib/containerd"
 boot_cost datavol
 collect
 finish
