@@ -56,7 +56,7 @@ for r in $(seq 1 "$ROUNDS"); do
   check "blob_warm_$r" timed blob_warm "$r" "$blob_bytes" dd if="$BLOB" of=/dev/null bs=1M
 done
 kv prewarm.marker "$(jq -c .prewarm "$MP/.datavol/state.json")"
-journalctl -b -o cat _COMM=datavol --no-pager >"$OUT/datavol.txt" 2>&1
+journalctl -b -o cat SYSLOG_IDENTIFIER=datavol --no-pager >"$OUT/datavol.txt" 2>&1
 check unmounted systemctl stop "$(systemd-escape --path "$MP").mount"
 dmsetup remove vmtest-slow
 collect
