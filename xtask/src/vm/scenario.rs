@@ -119,7 +119,6 @@ pub struct Boot {
 }
 
 impl Boot {
-    /// A boot that only runs `check`: add what it installs with `..Boot::new(..)`.
     /// A boot that installs the RPM with the EKS case's config: /var/lib/containerd on
     /// the virtio disk data0, a 30 s device timeout, not required.
     pub fn eks(label: &'static str, check: &'static str) -> Boot {
@@ -129,6 +128,7 @@ impl Boot {
         }
     }
 
+    /// A boot that only runs `check`: add what it installs with `..Boot::new(..)`.
     pub fn new(label: &'static str, check: &'static str) -> Boot {
         Boot {
             label,

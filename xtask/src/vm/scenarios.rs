@@ -85,7 +85,7 @@ fn controls_and_migration() -> Vec<Scenario> {
             disks: vec![data0()],
             boots: vec![
                 Boot {
-                        failpoints: Some("copy-halfway=pause".into()),
+                    failpoints: Some("copy-halfway=pause".into()),
                     files: vec![GuestFile::recipe(
                         "/usr/local/lib/vmtest/cutwatch.sh",
                         "payload/checks/cutwatch.sh",
@@ -221,7 +221,7 @@ fn new_disks_and_devices() -> Vec<Scenario> {
                 Boot::eks("boot1", "seed"),
                 Boot {
                     fresh_root: Some("root2.qcow2"),
-                        host: vec![Host::Migrated],
+                    host: vec![Host::Migrated],
                     ..Boot::eks("boot2", "snapshot-restore")
                 },
             ],
