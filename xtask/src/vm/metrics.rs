@@ -124,15 +124,7 @@ pub fn after_migration(ctx: &mut Ctx, results: &[Kv]) {
         state == Some(Value::from("ready")),
         format!("boot1: host: datavol_volume_info state is {state:?}"),
     );
-    recent(ctx, "boot1", &f, results, "apply");
-    expect_value(
-        ctx,
-        "boot1",
-        &f,
-        "datavol_last_run_exit_code",
-        &[("verb", "apply")],
-        0.0,
-    );
+    ran_ok(ctx, "boot1", &f, results, "apply");
     expect_value(
         ctx,
         "boot1",
@@ -168,15 +160,7 @@ pub fn after_restore(ctx: &mut Ctx, results: &[Kv]) {
         &[("volume", "containerd")],
         1.0,
     );
-    recent(ctx, "boot2", &f, results, "check-images");
-    expect_value(
-        ctx,
-        "boot2",
-        &f,
-        "datavol_last_run_exit_code",
-        &[("verb", "check-images")],
-        0.0,
-    );
+    ran_ok(ctx, "boot2", &f, results, "check-images");
 }
 
 /// After the loss without an archive: not ready, still counted once, and (required =
@@ -193,19 +177,12 @@ pub fn after_loss(ctx: &mut Ctx, results: &[Kv]) {
         &img,
         1.0,
     );
-    recent(ctx, "boot3", &f, results, "check-images");
-    expect_value(
-        ctx,
-        "boot3",
-        &f,
-        "datavol_last_run_exit_code",
-        &[("verb", "check-images")],
-        0.0,
-    );
+    ran_ok(ctx, "boot3", &f, results, "check-images");
 }
 
-/// `verb` last ran in this boot: within ten minutes before the checker's clock.
-fn recent(ctx: &mut Ctx, label: &str, f: &Families, results: &[Kv], verb: &str) {
+/// `verb` last ran in this boot (within ten minutes before the checker's clock) and
+/// exited 0.
+fn ran_ok(ctx: &mut Ctx, label: &str, f: &Families, results: &[Kv], verb: &str) {
     let now = results
         .last()
         .and_then(|r| r.get("guest.now"))
@@ -214,5 +191,13 @@ fn recent(ctx: &mut Ctx, label: &str, f: &Families, results: &[Kv], verb: &str) 
     ctx.expect(
         matches!((at, now), (Some(a), Some(n)) if a <= n && n - a < 600.0),
         format!("{label}: host: datavol_last_run_timestamp_seconds{{verb={verb}}} is {at:?}, the guest's clock said {now:?}"),
+    );
+    expect_value(
+        ctx,
+        label,
+        f,
+        "datavol_last_run_exit_code",
+        &[("verb", verb)],
+        0.0,
     );
 }
