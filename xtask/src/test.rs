@@ -45,12 +45,13 @@ fn decision_table_unprivileged() -> Result<(), String> {
     ]))?;
     let exe = json
         .lines()
-        .filter(|l| l.contains("\"reason\":\"compiler-artifact\"") && l.contains("\"test\":true"))
-        .filter(|l| l.contains("\"name\":\"datavol\""))
-        .find_map(|l| {
-            let at = l.find("\"executable\":\"")? + "\"executable\":\"".len();
-            l[at..].split('"').next().map(String::from)
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| {
+            m["reason"] == "compiler-artifact"
+                && m["profile"]["test"] == true
+                && m["target"]["name"] == "datavol"
         })
+        .find_map(|m| m["executable"].as_str().map(String::from))
         .ok_or("cargo test --no-run named no datavol lib test binary")?;
     let dir = std::env::temp_dir().join(format!("datavol-unprivileged-{}", std::process::id()));
     let copy = dir.join("datavol-lib-tests");
