@@ -31,8 +31,8 @@
 //! data disk, datavol against an fstab line, in the VM rig (bench/boot.rs).
 //!
 //! Modules: tree (the fixture trees), loopfs (their filesystems), delayed (the VM
-//! fixture), boot (the reboot measurement); this file runs the copies and prints the
-//! table.
+//! fixture), prewarm (the pre-warm measurement), boot (the reboot measurement); this
+//! file runs the copies, boots the VM scenarios (`vm_boots`) and prints the table.
 
 mod boot;
 mod delayed;
