@@ -45,8 +45,8 @@ struct Incoming {
     body: Vec<u8>,
 }
 
-/// A little-endian D-Bus reader over one buffer; `base` keeps alignment
-/// relative to the message start.
+/// A little-endian D-Bus reader over one buffer: a whole message, or its
+/// body (which starts 8-aligned), so alignment counts from the buffer's start.
 struct Reader<'a> {
     b: &'a [u8],
     at: usize,
