@@ -167,6 +167,15 @@ impl Node {
         prom::value(&self.metrics(), name, &[("image", PAUSE)])
     }
 
+    /// The exit code the metrics file gives check-images' last run.
+    fn exit_code_metric(&self) -> Option<f64> {
+        prom::value(
+            &self.metrics(),
+            "datavol_last_run_exit_code",
+            &[("verb", "check-images")],
+        )
+    }
+
     fn record(&self) -> serde_json::Value {
         let p = self.path("state/runs/check-images.json");
         serde_json::from_slice(&std::fs::read(&p).expect("check-images left its record"))
@@ -276,15 +285,7 @@ fn a_missing_image_is_imported_pinned_and_counted() {
     assert_eq!(n.calls().matches("images import").count(), 1);
     assert_eq!(n.record()["images"][0]["state"], "present");
     assert_eq!(n.metric("datavol_sandbox_image_restored_total"), Some(1.0));
-    let f = n.metrics();
-    assert_eq!(
-        prom::value(
-            &f,
-            "datavol_last_run_exit_code",
-            &[("verb", "check-images")]
-        ),
-        Some(0.0)
-    );
+    assert_eq!(n.exit_code_metric(), Some(0.0));
 }
 
 #[test]
@@ -321,15 +322,7 @@ fn a_failed_import_fails_containerd_only_when_required() {
         assert_eq!(code, Some(want), "required = {required}: {err}");
         assert_missing(&n, &err, "simulated import failure");
         assert!(!n.calls().contains("label"), "{}", n.calls());
-        let f = n.metrics();
-        assert_eq!(
-            prom::value(
-                &f,
-                "datavol_last_run_exit_code",
-                &[("verb", "check-images")]
-            ),
-            Some(f64::from(want))
-        );
+        assert_eq!(n.exit_code_metric(), Some(f64::from(want)));
         if !required {
             assert!(err.contains("containerd keeps running"), "{err}");
         }

@@ -5,13 +5,23 @@
 
 mod common;
 use common::*;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn config(dev: &str, fs: &str, mp: &Path, extra: &str) -> String {
     format!(
         "[volume.containerd]\ndevice = \"{dev}\"\nfilesystem = \"{fs}\"\nmount_point = \"{}\"\ndevice_timeout = 2\n{extra}\n",
         mp.display()
     )
+}
+
+/// A `mib` MiB loop device and a node tree, configured but not yet
+/// applied: (sandbox, device, source).
+fn volume(mib: u64, fs: &str, extra: &str) -> (Sandbox, String, PathBuf) {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", mib);
+    let (src, _) = sb.node_tree();
+    sb.write_config(&config(&dev, fs, &src, extra));
+    (sb, dev, src)
 }
 
 fn apply_ok(sb: &Sandbox) -> String {
@@ -43,10 +53,7 @@ fn enlarge(sb: &Sandbox, dev: &str, mib: u64) {
 /// Seeds, enlarges the disk (after an unmount: a reboot; or under the
 /// mount: `systemctl restart datavol`), applies, and checks the grow.
 fn grows(fs: &str, remount: bool) {
-    let mut sb = Sandbox::new();
-    let dev = sb.add_loop("data", 400);
-    let (src, _) = sb.node_tree();
-    sb.write_config(&config(&dev, fs, &src, ""));
+    let (sb, dev, src) = volume(400, fs, "");
     apply_ok(&sb);
     let before = populated_fingerprint(&src);
     let small = status(&sb)["filesystem_bytes"].as_u64().expect("size");
@@ -92,10 +99,7 @@ fn an_xfs_grows_with_its_disk_while_mounted() {
 // for real; here, a resize2fs that fails shows how a failure is reported.
 #[test]
 fn a_failed_grow_is_reported_and_the_volume_stays_mounted_at_its_size() {
-    let mut sb = Sandbox::new();
-    let dev = sb.add_loop("data", 400);
-    let (src, _) = sb.node_tree();
-    sb.write_config(&config(&dev, "ext4", &src, ""));
+    let (sb, dev, src) = volume(400, "ext4", "");
     apply_ok(&sb);
     let before = populated_fingerprint(&src);
     enlarge(&sb, &dev, 800);
@@ -132,10 +136,7 @@ fn a_failed_grow_is_reported_and_the_volume_stays_mounted_at_its_size() {
 
 #[test]
 fn grow_false_leaves_the_size_alone() {
-    let mut sb = Sandbox::new();
-    let dev = sb.add_loop("data", 400);
-    let (src, _) = sb.node_tree();
-    sb.write_config(&config(&dev, "xfs", &src, "grow = false"));
+    let (sb, dev, _) = volume(400, "xfs", "grow = false");
     apply_ok(&sb);
     let small = status(&sb)["filesystem_bytes"].as_u64();
     enlarge(&sb, &dev, 800);
@@ -146,10 +147,7 @@ fn grow_false_leaves_the_size_alone() {
 
 #[test]
 fn prewarm_is_started_without_waiting_then_reads_the_volume_once() {
-    let mut sb = Sandbox::new();
-    let dev = sb.add_loop("data", 300);
-    let (src, _) = sb.node_tree();
-    sb.write_config(&config(&dev, "xfs", &src, "prewarm = true"));
+    let (sb, _, src) = volume(300, "xfs", "prewarm = true");
     let err = apply_ok(&sb);
     assert!(
         err.contains("started datavol-prewarm@containerd.service"),
@@ -188,10 +186,7 @@ fn prewarm_is_started_without_waiting_then_reads_the_volume_once() {
 
 #[test]
 fn an_interrupted_prewarm_resumes_where_its_record_says() {
-    let mut sb = Sandbox::new();
-    let dev = sb.add_loop("data", 300);
-    let (src, _) = sb.node_tree();
-    sb.write_config(&config(&dev, "xfs", &src, "prewarm = true"));
+    let (sb, _, src) = volume(300, "xfs", "prewarm = true");
     apply_ok(&sb);
     let uuid = status(&sb)["uuid"].as_str().expect("uuid").to_string();
     let backing = sb.loops[0].backing.display().to_string();
@@ -225,10 +220,7 @@ fn an_interrupted_prewarm_resumes_where_its_record_says() {
 
 #[test]
 fn prewarm_of_a_volume_that_is_not_mounted_is_refused() {
-    let mut sb = Sandbox::new();
-    let dev = sb.add_loop("data", 300);
-    let (src, _) = sb.node_tree();
-    sb.write_config(&config(&dev, "xfs", &src, "prewarm = true"));
+    let (sb, _, _) = volume(300, "xfs", "prewarm = true");
     let (code, _, err) = sb.datavol(&["prewarm", "containerd"]);
     assert_eq!(code, Some(3), "{err}");
     assert!(

@@ -6,7 +6,7 @@
 
 mod common;
 use common::*;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn config(dev: &str, mp: &Path, extra: &str) -> String {
     format!(
@@ -218,6 +218,18 @@ fn plan_never_prints_an_internal_name() {
     }
 }
 
+/// A volume on a `mib` MiB loop device, seeded by a first apply:
+/// (sandbox, device, source, the source's original view).
+fn seeded(mib: u64) -> (Sandbox, String, PathBuf, PathBuf) {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", mib);
+    let (src, orig) = sb.node_tree();
+    sb.write_config(&config(&dev, &src, ""));
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "seeding: {out}{err}");
+    (sb, dev, src, orig)
+}
+
 /// A reboot, as the volume sees it: its mounts and the ready flags are gone.
 fn reboot(sb: &Sandbox, src: &Path) {
     sb.in_ns_check(&format!(
@@ -228,12 +240,7 @@ fn reboot(sb: &Sandbox, src: &Path) {
 
 #[test]
 fn a_healthy_reboot_spawns_nothing_and_checks_the_marker_through_the_mount() {
-    let mut sb = Sandbox::new();
-    let dev = sb.add_loop("data", 400);
-    let (src, orig) = sb.node_tree();
-    sb.write_config(&config(&dev, &src, ""));
-    let (code, out, err) = sb.datavol(&["apply"]);
-    assert_eq!(code, Some(0), "seeding: {out}{err}");
+    let (sb, dev, src, orig) = seeded(400);
     reboot(&sb, &src);
     let plan = plan_verdict(&sb);
     assert_eq!(plan["action"], "mount", "{plan}");
@@ -259,12 +266,7 @@ fn a_healthy_reboot_spawns_nothing_and_checks_the_marker_through_the_mount() {
 
 #[test]
 fn a_record_that_disagrees_with_the_marker_is_unmounted_and_refused() {
-    let mut sb = Sandbox::new();
-    let dev = sb.add_loop("data", 400);
-    let (src, _) = sb.node_tree();
-    sb.write_config(&config(&dev, &src, ""));
-    let (code, out, err) = sb.datavol(&["apply"]);
-    assert_eq!(code, Some(0), "seeding: {out}{err}");
+    let (sb, _, src, _) = seeded(400);
     // Someone rewrote the marker: it now says the volume was seeded elsewhere.
     sb.in_ns_check(&format!(
         "sed -i 's#\"source\": \"[^\"]*\"#\"source\": \"/var/lib/elsewhere\"#' {}/.datavol/state.json",
@@ -306,12 +308,7 @@ fn an_ext4_without_filetype_is_not_adopted_and_keeps_every_byte() {
 #[test]
 fn a_device_smaller_than_its_filesystem_is_refused_before_mounting() {
     // Issue #13: a truncated (or different) disk is never mounted, never shrunk.
-    let mut sb = Sandbox::new();
-    let dev = sb.add_loop("data", 600);
-    let (src, _) = sb.node_tree();
-    sb.write_config(&config(&dev, &src, ""));
-    let (code, out, err) = sb.datavol(&["apply"]);
-    assert_eq!(code, Some(0), "seeding: {out}{err}");
+    let (sb, dev, src, _) = seeded(600);
     sb.in_ns_check(&format!("umount {}", src.display()));
     let l = &sb.loops[0];
     sh(&format!(
@@ -372,12 +369,7 @@ fn the_early_pass_mounts_only_what_the_record_and_the_disk_agree_on() {
 
 #[test]
 fn the_early_pass_does_not_hold_the_boot_for_a_disk_that_is_not_there() {
-    let mut sb = Sandbox::new();
-    let dev = sb.add_loop("data", 400);
-    let (src, _) = sb.node_tree();
-    sb.write_config(&config(&dev, &src, ""));
-    let (code, out, err) = sb.datavol(&["apply"]);
-    assert_eq!(code, Some(0), "seeding: {out}{err}");
+    let (sb, _, src, _) = seeded(400);
     reboot(&sb, &src);
     // The disk is late (or gone): the early pass looks for it briefly and
     // leaves it to datavol.service, whose device_timeout is much longer.

@@ -69,13 +69,7 @@ impl Ctr {
                 Ok(_) => return Ok(()),
                 Err(e @ CtrError::Spawn { .. }) => return Err(e),
                 Err(e) if Instant::now() + Duration::from_millis(500) >= self.deadline => {
-                    return Err(match e {
-                        CtrError::Timeout { command, .. } => CtrError::Timeout {
-                            command,
-                            secs: self.timeout.as_secs(),
-                        },
-                        other => other,
-                    })
+                    return Err(e)
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(500)),
             }

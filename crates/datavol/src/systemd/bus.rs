@@ -200,19 +200,7 @@ impl Systemd {
     pub fn reload(&self) -> Result<(), BusError> {
         match &self.link {
             Link::Private(conn) => Self::private(conn, "Reload", "", |c| c.reload(RELOAD_TIMEOUT)),
-            Link::Bus { conn, .. } => {
-                let conn = conn.clone();
-                with_timeout("Reload", "", RELOAD_TIMEOUT, async move {
-                    conn.call_method(Some(SYSTEMD), MANAGER_PATH, Some(MANAGER), "Reload", &())
-                        .await
-                        .map(|_| ())
-                        .map_err(|source| BusError::Call {
-                            call: "Reload",
-                            unit: String::new(),
-                            source,
-                        })
-                })
-            }
+            Link::Bus { conn, .. } => bus_call(conn, "Reload", "", RELOAD_TIMEOUT, ()),
         }
     }
 
@@ -229,25 +217,8 @@ impl Systemd {
                 c.start_unit_nowait(unit, CALL_TIMEOUT)
             }),
             Link::Bus { conn, .. } => {
-                let conn = conn.clone();
-                let u = unit.to_string();
-                with_timeout("StartUnit", unit, CALL_TIMEOUT, async move {
-                    let args = (u.as_str(), "replace");
-                    conn.call_method(
-                        Some(SYSTEMD),
-                        MANAGER_PATH,
-                        Some(MANAGER),
-                        "StartUnit",
-                        &args,
-                    )
-                    .await
-                    .map(|_| ())
-                    .map_err(|source| BusError::Call {
-                        call: "StartUnit",
-                        unit: u.clone(),
-                        source,
-                    })
-                })
+                let args = (unit.to_string(), "replace");
+                bus_call(conn, "StartUnit", unit, CALL_TIMEOUT, args)
             }
         }
     }
@@ -279,6 +250,31 @@ impl Systemd {
 }
 
 const RELOAD_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A Manager call whose reply datavol does not read.
+fn bus_call<B>(
+    conn: &Connection,
+    call: &'static str,
+    unit: &str,
+    timeout: Duration,
+    args: B,
+) -> Result<(), BusError>
+where
+    B: serde::Serialize + zbus::zvariant::DynamicType + Send + Sync + 'static,
+{
+    let conn = conn.clone();
+    let u = unit.to_string();
+    with_timeout(call, unit, timeout, async move {
+        conn.call_method(Some(SYSTEMD), MANAGER_PATH, Some(MANAGER), call, &args)
+            .await
+            .map(|_| ())
+            .map_err(|source| BusError::Call {
+                call,
+                unit: u,
+                source,
+            })
+    })
+}
 
 fn bus_active_state(conn: Connection, unit: &str) -> Result<Option<String>, BusError> {
     let u = unit.to_string();

@@ -45,8 +45,8 @@ struct Incoming {
     body: Vec<u8>,
 }
 
-/// A little-endian D-Bus reader over one buffer; `base` keeps alignment
-/// relative to the message start.
+/// A little-endian D-Bus reader over one buffer: a whole message, or its
+/// body (which starts 8-aligned), so alignment counts from the buffer's start.
 struct Reader<'a> {
     b: &'a [u8],
     at: usize,
@@ -183,8 +183,13 @@ impl Private {
         })
     }
 
-    /// Reads until one whole message is buffered, and returns it.
-    fn read_message(&mut self, deadline: Instant) -> Result<Incoming, PrivateError> {
+    /// Reads until one whole message is buffered, and returns it; past
+    /// `deadline`, a Timeout that names the caller's whole `timeout`.
+    fn read_message(
+        &mut self,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Incoming, PrivateError> {
         loop {
             if self.buf.len() >= 16 {
                 let le = |at: usize| {
@@ -213,7 +218,7 @@ impl Private {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(PrivateError::Timeout(Duration::ZERO));
+                return Err(PrivateError::Timeout(timeout));
             }
             self.sock.set_read_timeout(Some(left))?;
             let mut chunk = [0u8; 8192];
@@ -230,7 +235,7 @@ impl Private {
                         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                     ) =>
                 {
-                    return Err(PrivateError::Timeout(Duration::ZERO))
+                    return Err(PrivateError::Timeout(timeout))
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -258,10 +263,7 @@ impl Private {
         self.sock.write_all(msg.data().bytes())?;
         let deadline = Instant::now() + timeout;
         loop {
-            let m = self.read_message(deadline).map_err(|e| match e {
-                PrivateError::Timeout(_) => PrivateError::Timeout(timeout),
-                e => e,
-            })?;
+            let m = self.read_message(deadline, timeout)?;
             if m.reply_serial != Some(serial) {
                 if m.kind == 4 {
                     self.pending.push(m);
@@ -359,10 +361,7 @@ impl Private {
         loop {
             let m = match self.pending.pop() {
                 Some(m) => m,
-                None => self.read_message(deadline).map_err(|e| match e {
-                    PrivateError::Timeout(_) => PrivateError::Timeout(timeout),
-                    e => e,
-                })?,
+                None => self.read_message(deadline, timeout)?,
             };
             if m.kind != 4 || m.member.as_deref() != Some("JobRemoved") || m.signature != "uoss" {
                 continue;

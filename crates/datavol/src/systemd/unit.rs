@@ -1,9 +1,8 @@
 //! systemd `.mount` units: the name (`systemd-escape --path`), the text, and a
 //! durable write that leaves an identical file alone.
 
-// Re-exported: the name rule is config's (it validates paths with it).
-pub use crate::config::escape_path;
-use crate::config::Volume;
+// The name rule is config's: it validates paths with it.
+use crate::config::{escape_path, Volume};
 use crate::sys::fsutil;
 use std::path::{Path, PathBuf};
 
