@@ -30,7 +30,7 @@ pub enum PrivateError {
     Build(#[from] zbus::Error),
     #[error("no answer within {0:?}")]
     Timeout(Duration),
-    #[error("systemd closed the connection")]
+    #[error("{PATH}: systemd closed the connection")]
     Closed,
 }
 
@@ -151,6 +151,16 @@ fn uid_hex() -> String {
         .collect()
 }
 
+/// A re-executing systemd drops the socket: Closed lets the caller retry.
+fn closed_or_io(e: std::io::Error) -> PrivateError {
+    match e.kind() {
+        std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset => {
+            PrivateError::Closed
+        }
+        _ => e.into(),
+    }
+}
+
 impl Private {
     pub fn available() -> bool {
         nix::unistd::geteuid().is_root() && Path::new(PATH).exists()
@@ -223,11 +233,7 @@ impl Private {
             self.sock.set_read_timeout(Some(left))?;
             let mut chunk = [0u8; 8192];
             let n = match self.sock.read(&mut chunk) {
-                Ok(0) => {
-                    return Err(PrivateError::Protocol(
-                        "systemd closed the connection".into(),
-                    ))
-                }
+                Ok(0) => return Err(PrivateError::Closed),
                 Ok(n) => n,
                 Err(e)
                     if matches!(
@@ -237,7 +243,7 @@ impl Private {
                 {
                     return Err(PrivateError::Timeout(timeout))
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(closed_or_io(e)),
             };
             self.buf.extend_from_slice(&chunk[..n]);
         }
@@ -260,7 +266,9 @@ impl Private {
             .build(body)?;
         let serial = msg.primary_header().serial_num().get();
         log::debug!("{PATH}: {member} {path} as message {serial}");
-        self.sock.write_all(msg.data().bytes())?;
+        self.sock
+            .write_all(msg.data().bytes())
+            .map_err(closed_or_io)?;
         let deadline = Instant::now() + timeout;
         loop {
             let m = self.read_message(deadline, timeout)?;
@@ -419,6 +427,26 @@ mod tests {
         assert_eq!(r.string().unwrap(), "/org/freedesktop/systemd1/job/7");
         assert_eq!(r.string().unwrap(), "a.mount");
         assert_eq!(r.string().unwrap(), "done");
+    }
+
+    /// The caller retries only on Timeout or Closed: a dropped socket must be Closed.
+    #[test]
+    fn a_dropped_connection_is_closed() {
+        let (sock, peer) = UnixStream::pair().unwrap();
+        let mut p = Private {
+            sock,
+            buf: Vec::new(),
+            pending: Vec::new(),
+            subscribed: false,
+        };
+        let mut peer = peer;
+        let mut first = [0u8; 1];
+        let asked = std::thread::spawn(move || peer.read_exact(&mut first));
+        let r = p.active_state("a.mount", Duration::from_secs(5));
+        asked.join().unwrap().unwrap();
+        assert!(matches!(r, Err(PrivateError::Closed)), "{r:?}");
+        let r = p.active_state("a.mount", Duration::from_secs(5));
+        assert!(matches!(r, Err(PrivateError::Closed)), "{r:?}");
     }
 
     #[test]
