@@ -97,14 +97,17 @@ pub fn mount(
     }
     took.units = t.elapsed();
     let t = Instant::now();
+    // Only a start changes the table here: read it again after one only.
+    let mut mounts = read_mounts()?;
     for (spec, root) in &specs {
         let at = &spec.mount_point;
         let here = |m: &mountinfo::MountEntry| (m.major, m.minor) == majmin && &m.root == root;
-        if mountinfo::mounted_at(&read_mounts()?, at).is_some_and(here) {
+        if mountinfo::mounted_at(&mounts, at).is_some_and(here) {
             continue;
         }
         start(vol, devs, at, bus)?;
-        match mountinfo::mounted_at(&read_mounts()?, at) {
+        mounts = read_mounts()?;
+        match mountinfo::mounted_at(&mounts, at) {
             Some(m) if here(m) => {
                 vlog!(
                     info,
@@ -135,7 +138,7 @@ pub fn mount(
         }
     }
     took.mount = t.elapsed();
-    debug_assert!(mounted::fully(vol, majmin, &read_mounts()?));
+    debug_assert!(mounted::fully(vol, majmin, &mounts));
     Ok(())
 }
 

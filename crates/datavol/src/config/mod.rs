@@ -208,10 +208,7 @@ pub enum ConfigError {
 /// The files that make up the config in `dir`, in merge order; the
 /// directories must be root's alone, like the files.
 pub fn config_files(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
-    let read_err = |path: &Path, source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
+    use trust::read_err;
     let mut files = Vec::new();
     match std::fs::symlink_metadata(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(files),

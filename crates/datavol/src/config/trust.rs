@@ -17,7 +17,7 @@ fn refuse(path: &Path, what: String, hint: &str) -> ConfigError {
     }
 }
 
-fn read_err(path: &Path, source: std::io::Error) -> ConfigError {
+pub(super) fn read_err(path: &Path, source: std::io::Error) -> ConfigError {
     ConfigError::Read {
         path: path.to_path_buf(),
         source,

@@ -165,7 +165,8 @@ pub fn describe(configured: &Path) -> Result<Device, DeviceError> {
     })
 }
 
-fn sysfs_dir(major: u32, minor: u32) -> PathBuf {
+/// The device's directory in sysfs.
+pub(crate) fn sysfs_dir(major: u32, minor: u32) -> PathBuf {
     PathBuf::from(format!("/sys/dev/block/{major}:{minor}"))
 }
 

@@ -4,7 +4,7 @@
 //! carries the same filesystem, marker and UUID. On EBS the NVMe serial is
 //! the volume id.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 fn read_trimmed(p: &Path) -> Option<String> {
     let s = std::fs::read_to_string(p).ok()?;
@@ -16,7 +16,7 @@ fn read_trimmed(p: &Path) -> Option<String> {
 /// an md or dm device, or a loop device's backing file; None when sysfs
 /// names none of these.
 pub fn of(major: u32, minor: u32) -> Option<String> {
-    in_sysfs(&PathBuf::from(format!("/sys/dev/block/{major}:{minor}")), 0)
+    in_sysfs(&super::device::sysfs_dir(major, minor), 0)
 }
 
 fn in_sysfs(dir: &Path, depth: u32) -> Option<String> {

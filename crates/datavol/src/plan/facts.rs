@@ -293,18 +293,14 @@ pub fn only_ours(root: &Path) -> std::io::Result<bool> {
 /// seeded from its mount point. Then no process is spawned and nothing is
 /// mounted to look: the probe is the superblock, the marker is read later
 /// through the real mount.
-fn recorded(vol: &Volume, dev: &Device, record: &History) -> Option<Probe> {
+fn recorded(vol: &Volume, dev: &Device, record: &History) -> Option<superblock::Superblock> {
     let c = record.committed.as_ref()?;
     let sb = superblock::read(&dev.node).ok()??;
     let ours = sb.fstype == vol.filesystem.as_str()
         && sb.uuid == c.uuid
         && c.source == vol.mount_point
         && vol.directories.iter().all(|d| c.directories.contains(d));
-    ours.then(|| Probe::Signature {
-        fstype: sb.fstype.to_string(),
-        uuid: Some(sb.uuid),
-        label: sb.label,
-    })
+    ours.then_some(sb)
 }
 
 /// The device's facts. Looks inside only a filesystem of the configured
@@ -318,7 +314,11 @@ pub fn disk(vol: &Volume, dev: Device, mounts: &[MountEntry], record: &History) 
     });
     let fast = recorded(vol, &dev, record);
     let probe = match &fast {
-        Some(p) => Ok(p.clone()),
+        Some(sb) => Ok(Probe::Signature {
+            fstype: sb.fstype.to_string(),
+            uuid: Some(sb.uuid.clone()),
+            label: sb.label.clone(),
+        }),
         None => {
             // Not mounted by us yet: let udev finish with it first.
             if !at_root {
@@ -347,7 +347,11 @@ pub fn disk(vol: &Volume, dev: Device, mounts: &[MountEntry], record: &History) 
         }
         _ => None,
     };
-    let superblock = configured_superblock(vol, &dev, &probe);
+    // The fast path has read it already.
+    let superblock = match fast {
+        Some(sb) => Some(Ok(Box::new(sb))),
+        None => configured_superblock(vol, &dev, &probe),
+    };
     Disk {
         dev,
         usage,

@@ -5,6 +5,7 @@
 //! instance store after a stop/start).
 
 use crate::sys::fsutil;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -84,28 +85,38 @@ fn path(dir: &Path, volume: &str) -> PathBuf {
     dir.join(format!("{volume}.json"))
 }
 
-/// The record; an empty one when there is none yet.
-pub fn load(dir: &Path, volume: &str) -> Result<History, HistoryError> {
-    let path = path(dir, volume);
+/// A JSON record on the root disk (this one, or a run's: runs.rs); None
+/// when there is none.
+pub(super) fn read_json<T: DeserializeOwned>(path: PathBuf) -> Result<Option<T>, HistoryError> {
     match std::fs::read(&path) {
-        Ok(b) => {
-            serde_json::from_slice(&b).map_err(|source| HistoryError::Corrupt { path, source })
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(History::empty(volume)),
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|source| HistoryError::Corrupt { path, source }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(HistoryError::Io { path, source }),
     }
 }
 
-fn store(dir: &Path, h: &History) -> Result<(), HistoryError> {
-    let p = path(dir, &h.volume);
+/// Writes a JSON record at `path` in `dir` durably; an identical file is
+/// left alone.
+pub(super) fn write_json<T: Serialize>(dir: &Path, path: &Path, v: &T) -> Result<(), HistoryError> {
     let io = |source| HistoryError::Io {
-        path: p.clone(),
+        path: path.to_path_buf(),
         source,
     };
     fsutil::create_dir_durable(dir, 0o755).map_err(io)?;
-    let data = serde_json::to_vec_pretty(h).map_err(|e| io(std::io::Error::other(e)))?;
-    fsutil::write_if_changed(&p, &data, 0o644).map_err(io)?;
+    let data = serde_json::to_vec_pretty(v).map_err(|e| io(std::io::Error::other(e)))?;
+    fsutil::write_if_changed(path, &data, 0o644).map_err(io)?;
     Ok(())
+}
+
+/// The record; an empty one when there is none yet.
+pub fn load(dir: &Path, volume: &str) -> Result<History, HistoryError> {
+    Ok(read_json(path(dir, volume))?.unwrap_or_else(|| History::empty(volume)))
+}
+
+fn store(dir: &Path, h: &History) -> Result<(), HistoryError> {
+    write_json(dir, &path(dir, &h.volume), h)
 }
 
 /// The record to update: an unreadable one starts afresh (it is about the

@@ -4,8 +4,7 @@
 //! be restored). status shows them; the metrics file is rendered from them,
 //! so every verb can write the whole file, not only its own part.
 
-use crate::record::history::HistoryError;
-use crate::sys::fsutil;
+use crate::record::history::{read_json, write_json, HistoryError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -135,14 +134,7 @@ fn path(dir: &Path, verb: &str) -> PathBuf {
 
 /// The last run of `verb`, if it left a record.
 pub fn load(dir: &Path, verb: &str) -> Result<Option<LastRun>, HistoryError> {
-    let path = path(dir, verb);
-    match std::fs::read(&path) {
-        Ok(b) => serde_json::from_slice(&b)
-            .map(Some)
-            .map_err(|source| HistoryError::Corrupt { path, source }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(HistoryError::Io { path, source }),
-    }
+    read_json(path(dir, verb))
 }
 
 /// Every verb's last run, in verb order; unreadable records are skipped
@@ -164,15 +156,7 @@ pub fn load_all(dir: &Path) -> Vec<LastRun> {
 }
 
 pub fn store(dir: &Path, run: &LastRun) -> Result<(), HistoryError> {
-    let p = path(dir, &run.verb);
-    let io = |source| HistoryError::Io {
-        path: p.clone(),
-        source,
-    };
-    fsutil::create_dir_durable(&dir.join(RUNS_DIR), 0o755).map_err(io)?;
-    let data = serde_json::to_vec_pretty(run).map_err(|e| io(std::io::Error::other(e)))?;
-    fsutil::write_if_changed(&p, &data, 0o644).map_err(io)?;
-    Ok(())
+    write_json(&dir.join(RUNS_DIR), &path(dir, &run.verb), run)
 }
 
 /// Taken while a run stores its record and renders the metrics file from
