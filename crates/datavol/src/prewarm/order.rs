@@ -9,7 +9,8 @@
 
 use super::engine::Source;
 use crate::config::Volume;
-use std::path::{Path, PathBuf};
+use crate::sys::fsutil::named;
+use std::path::PathBuf;
 
 /// Where containerd keeps its blobs, under its root directory.
 pub const BLOBS: &str = "io.containerd.content.v1.content/blobs";
@@ -59,10 +60,6 @@ pub fn blobs(roots: &[PathBuf]) -> std::io::Result<Vec<Source>> {
 /// Smallest first; the path breaks ties, so a resumed run sees the same order.
 pub fn sort(v: &mut [Source]) {
     v.sort_by(|a, b| a.size.cmp(&b.size).then_with(|| a.path.cmp(&b.path)));
-}
-
-fn named(p: &Path, e: std::io::Error) -> std::io::Error {
-    std::io::Error::new(e.kind(), format!("{}: {e}", p.display()))
 }
 
 #[cfg(test)]

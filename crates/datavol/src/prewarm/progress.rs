@@ -4,7 +4,7 @@
 //! filesystem and the device it is about; a record of another one is
 //! ignored (the run starts over, which only costs reads).
 
-use crate::sys::fsutil;
+use crate::sys::fsutil::{self, named};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -53,10 +53,6 @@ impl Record {
 
 pub fn path(dir: &Path, volume: &str) -> PathBuf {
     dir.join(format!("{volume}.prewarm.json"))
-}
-
-fn named(p: &Path, e: std::io::Error) -> std::io::Error {
-    std::io::Error::new(e.kind(), format!("{}: {e}", p.display()))
 }
 
 /// The record for this filesystem on this device; None when there is none

@@ -7,6 +7,11 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
+/// The same error, with the path it is about in front (std's io errors name none).
+pub fn named(p: &Path, e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("{}: {e}", p.display()))
+}
+
 /// Atomically replaces `path` with `data` (mode `mode`). Returns false and
 /// writes nothing when the file already holds exactly `data`.
 pub fn write_if_changed(path: &Path, data: &[u8], mode: u32) -> std::io::Result<bool> {
