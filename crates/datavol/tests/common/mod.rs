@@ -174,6 +174,14 @@ impl Sandbox {
             bus,
             loops: Vec::new(),
         };
+        // nsenter before unshare(2) has happened would enter the host's own
+        // namespace: wait until the holder's namespace is a new one.
+        let own = std::fs::read_link("/proc/self/ns/mnt").expect("own mount namespace");
+        let theirs = format!("/proc/{}/ns/mnt", sb.holder.id());
+        sb.wait_for(
+            || std::fs::read_link(&theirs).is_ok_and(|ns| ns != own),
+            "the test's mount namespace",
+        );
         sb.wait_for(
             || bus_path.exists() && sb.in_ns_ok("true"),
             "dbus and namespace",
