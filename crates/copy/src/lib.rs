@@ -13,7 +13,7 @@ use std::time::Duration;
 mod copy;
 mod file;
 mod meta;
-mod mounts;
+pub mod mounts;
 mod shared;
 mod survey;
 mod sys;

@@ -1,67 +1,18 @@
-//! /proc/self/mountinfo, parsed: what is mounted where, and from which device.
+//! /proc/self/mountinfo: what is mounted where, and from which device. The
+//! parser is the copy engine's (one parser, byte-exact); this adds the
+//! queries datavol asks of it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MountEntry {
-    pub mount_id: u32,
-    pub parent_id: u32,
-    pub major: u32,
-    pub minor: u32,
-    /// Path inside the filesystem that is mounted (a bind mount's subdirectory).
-    pub root: PathBuf,
-    pub mount_point: PathBuf,
-    pub fstype: String,
-    pub source: String,
-}
+pub use datavol_copy::mounts::{parse as parse_bytes, MountEntry};
 
-/// mountinfo escapes space, tab, newline and backslash as \ooo.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
+/// Parses mountinfo text.
 pub fn parse(text: &str) -> Vec<MountEntry> {
-    text.lines().filter_map(parse_line).collect()
-}
-
-fn parse_line(line: &str) -> Option<MountEntry> {
-    let (left, right) = line.split_once(" - ")?;
-    let f: Vec<&str> = left.split(' ').collect();
-    let r: Vec<&str> = right.split(' ').collect();
-    if f.len() < 5 || r.len() < 2 {
-        return None;
-    }
-    let (major, minor) = f[2].split_once(':')?;
-    Some(MountEntry {
-        mount_id: f[0].parse().ok()?,
-        parent_id: f[1].parse().ok()?,
-        major: major.parse().ok()?,
-        minor: minor.parse().ok()?,
-        root: PathBuf::from(unescape(f[3])),
-        mount_point: PathBuf::from(unescape(f[4])),
-        fstype: unescape(r[0]),
-        source: unescape(r[1]),
-    })
+    parse_bytes(text.as_bytes())
 }
 
 pub fn read() -> std::io::Result<Vec<MountEntry>> {
-    Ok(parse(&std::fs::read_to_string("/proc/self/mountinfo")?))
+    Ok(parse_bytes(&std::fs::read("/proc/self/mountinfo")?))
 }
 
 /// The mount currently visible at `path` (the last one stacked there).
