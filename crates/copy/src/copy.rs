@@ -333,7 +333,7 @@ impl Visitor for CopyVisitor<'_, '_> {
                 key,
                 LinkEntry {
                     rel: cx.rel(name),
-                    remaining: st.st_nlink - 1,
+                    remaining: crate::sys::nlink(st) - 1,
                 },
             );
         }

@@ -31,7 +31,7 @@ impl Visitor for SurveyVisitor {
                     }
                 }
                 None => {
-                    self.links.insert(key, st.st_nlink - 1);
+                    self.links.insert(key, crate::sys::nlink(st) - 1);
                 }
             }
         }

@@ -392,3 +392,9 @@ pub(crate) fn open_dir_path(p: &std::path::Path) -> io::Result<OwnedFd> {
     // SAFETY: fd was just returned by open.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
+
+/// `st_nlink` as u64: `nlink_t` is u64 on x86_64 but u32 on aarch64.
+#[allow(clippy::useless_conversion)]
+pub(crate) fn nlink(st: &libc::stat) -> u64 {
+    u64::from(st.st_nlink)
+}

@@ -355,8 +355,8 @@ impl Visitor for VerifyVisitor<'_> {
         if ft != libc::S_IFDIR && (s.st_nlink > 1 || d.st_nlink > 1) {
             let sid = (s.st_dev, s.st_ino);
             let did = (d.st_dev, d.st_ino);
-            let (first_s, bad_s) = note_link(&mut self.src_links, sid, did, s.st_nlink);
-            let (_, bad_d) = note_link(&mut self.dst_links, did, sid, d.st_nlink);
+            let (first_s, bad_s) = note_link(&mut self.src_links, sid, did, crate::sys::nlink(s));
+            let (_, bad_d) = note_link(&mut self.dst_links, did, sid, crate::sys::nlink(&d));
             if bad_s.is_some() || bad_d.is_some() {
                 out.push(
                     "hardlink structure differs (links to a different inode than its group)".into(),
