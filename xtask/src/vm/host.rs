@@ -169,6 +169,19 @@ pub fn after_cut(ctx: &mut Ctx, _: &[Kv]) {
 }
 
 /// The foreign disk is byte for byte what the fixture made, and still its type.
+/// Two disks with one filesystem UUID: datavol touched neither, so the clone is
+/// still a byte-for-byte copy of the seeded disk.
+pub fn clone_untouched(ctx: &mut Ctx, _: &[Kv]) {
+    let (data, clone) = (ctx.disk("data0"), ctx.disk("clone0"));
+    match (sha256_file(&data), sha256_file(&clone)) {
+        (Ok(a), Ok(b)) => ctx.expect(
+            a == b,
+            format!("host: the seeded disk or its clone changed: sha256 {a} vs {b}"),
+        ),
+        (Err(e), _) | (_, Err(e)) => ctx.fail(format!("host: {e}")),
+    }
+}
+
 pub fn foreign_untouched(ctx: &mut Ctx, _: &[Kv]) {
     let data = ctx.disk("data0");
     let before = ctx

@@ -69,6 +69,10 @@ pub enum Make {
     Fixture(Fixture),
     /// This file, attached as it is (the bench's source tree).
     File(PathBuf),
+    /// A byte-for-byte copy of another disk of the scenario as it is now (an EBS
+    /// volume restored from a snapshot of it: same filesystem UUID, same marker).
+    /// Made again by a boot's `remake`, so it can copy a disk a boot filled.
+    CopyOf(&'static str),
 }
 
 impl DiskSpec {
@@ -111,6 +115,9 @@ pub struct Boot {
     pub fresh_root: Option<&'static str>,
     /// Disks (by serial) made again before this boot, e.g. a lost instance-store disk.
     pub remake: Vec<&'static str>,
+    /// Disks (by serial) not attached in this boot, e.g. an EBS volume that did not
+    /// attach in time (a degraded boot).
+    pub absent: Vec<&'static str>,
     pub until: Until,
     /// Throttle a disk's writes over QMP once the console shows a line.
     pub throttle: Option<Throttle>,
@@ -142,6 +149,7 @@ impl Boot {
             run: vec![],
             fresh_root: None,
             remake: vec![],
+            absent: vec![],
             until: Until::PowerOff,
             throttle: None,
             host: vec![],
@@ -239,7 +247,12 @@ pub fn run(ctx: &mut Ctx, s: &Scenario) -> Result<Vec<Kv>, String> {
         }
         let p = payload(ctx, b, token.as_deref(), had_failpoints)?;
         had_failpoints = b.failpoints.is_some();
-        results.push(boot(ctx, b, &root, &disks, p)?);
+        let attached: Vec<Disk> = disks
+            .iter()
+            .filter(|d| !b.absent.contains(&d.serial.as_str()))
+            .cloned()
+            .collect();
+        results.push(boot(ctx, b, &root, &attached, p)?);
         host_checks(ctx, b, &results);
     }
     if let (Some(first), Some(last)) = (results.first(), results.last()) {
@@ -282,6 +295,18 @@ fn make_disk(ctx: &mut Ctx, d: &DiskSpec) -> Result<Disk, String> {
             p
         }
         Make::File(p) => p.clone(),
+        Make::CopyOf(serial) => {
+            let p = ctx.disk(d.serial);
+            let from = ctx.disk(serial);
+            // Sparse like the original: a clone of a mostly empty disk stays cheap.
+            crate::util::run(
+                std::process::Command::new("cp")
+                    .arg("--sparse=always")
+                    .arg(&from)
+                    .arg(&p),
+            )?;
+            p
+        }
     };
     Ok(Disk {
         path,

@@ -273,6 +273,46 @@ fn lifecycle() -> Vec<Scenario> {
     let adopt = || containerd(30, false) + "adopt_existing = true\n";
     vec![
         Scenario {
+            name: "same-uuid-clone",
+            about: "a seeded disk and a clone of it (same UUID, same marker) attached: refused, both untouched, nothing mounted",
+            disks: vec![data0(), DiskSpec::virtio("clone0", Make::CopyOf("data0"))],
+            boots: vec![
+                Boot {
+                    host: vec![Host::Migrated],
+                    ..Boot::eks("boot1", "seed")
+                },
+                Boot {
+                    // The clone is made from the seeded disk, as a volume restored from
+                    // its snapshot would be.
+                    remake: vec!["clone0"],
+                    host: vec![Host::Check(host::clone_untouched)],
+                    ..Boot::new("boot2", "same-uuid-clone")
+                },
+            ],
+            ..Scenario::default()
+        },
+        Scenario {
+            name: "degraded-boot",
+            about: "the disk misses one boot (containerd writes to the root disk), then comes back: mounted with the hidden-content warning",
+            disks: vec![data0()],
+            token: Some("degraded"),
+            boots: vec![
+                Boot {
+                    host: vec![Host::Migrated],
+                    ..Boot::eks("boot1", "seed")
+                },
+                Boot {
+                    absent: vec!["data0"],
+                    ..Boot::new("boot2", "degraded-2")
+                },
+                Boot {
+                    host: vec![Host::Migrated],
+                    ..Boot::new("boot3", "degraded-3")
+                },
+            ],
+            ..Scenario::default()
+        },
+        Scenario {
             name: "grow",
             about: "both data disks enlarged between two boots: xfs and ext4 grown online to fill them, content kept",
             disks: vec![data0(), DiskSpec::virtio("data1", Make::Blank("1G"))],
@@ -538,7 +578,7 @@ mod tests {
                     s.name,
                     b.label
                 );
-                for serial in &b.remake {
+                for serial in b.remake.iter().chain(&b.absent) {
                     assert!(s.disks.iter().any(|d| d.serial == *serial), "{}", s.name);
                 }
                 if b.host.iter().any(|h| matches!(h, Host::Migrated)) {

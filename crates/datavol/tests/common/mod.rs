@@ -118,9 +118,20 @@ fn systemd_double() -> PathBuf {
     let bin = target_dir().join("systemd-double");
     BUILT.call_once(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let st = Command::new(cargo)
-            .args(["build", "-q", "-p", "datavol-systemd-double"])
-            .status()
+        let mut build = Command::new(cargo);
+        build.args(["build", "-q", "-p", "datavol-systemd-double"]);
+        // Tests built with --target live in target/<triple>/debug: build the
+        // double for the same triple, where this looks for it.
+        let profile_dir = target_dir();
+        if let Some(triple) = profile_dir
+            .parent()
+            .and_then(Path::file_name)
+            .and_then(|n| n.to_str())
+            .filter(|n| n.matches('-').count() >= 2)
+        {
+            build.args(["--target", triple]);
+        }
+        let st = build.status()
             .expect("build systemd-double");
         assert!(st.success(), "building the systemd test double failed");
     });
