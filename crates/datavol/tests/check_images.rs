@@ -431,3 +431,40 @@ fn without_ctr_the_error_says_so() {
     assert!(secs < 2.0, "took {secs:.1}s");
     assert_missing(&n, &err, "cannot run ctr");
 }
+
+/// An unreadable config: nothing to check, and containerd runs on unless
+/// the last apply recorded a required volume that is not mounted.
+#[test]
+fn a_config_error_fails_containerd_only_for_a_required_volume() {
+    let n = node_with("", &[]);
+    let dropin = n.path("etc/conf.d/50-userdata.toml");
+    std::fs::create_dir_all(dropin.parent().unwrap()).expect("mkdir");
+    std::fs::write(&dropin, "").expect("drop-in");
+    std::fs::set_permissions(&dropin, std::fs::Permissions::from_mode(0o664)).expect("chmod");
+    let (code, err, _) = n.check_images();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("50-userdata.toml: mode 0664")
+            && err.contains("no volume is recorded as required")
+            && err.contains("hint:"),
+        "{err}"
+    );
+    assert_eq!(n.calls(), "", "ctr was called without a config");
+
+    let record = serde_json::json!({
+        "verb": "apply", "finished_at": 1, "exit_code": 0,
+        "volumes": [{
+            "volume": "containerd", "state": "ready", "device": "/dev/xvdb",
+            "filesystem": "xfs", "mount_point": n.path("node").display().to_string(),
+            "required": true,
+        }],
+    });
+    std::fs::create_dir_all(n.path("state/runs")).expect("mkdir");
+    std::fs::write(n.path("state/runs/apply.json"), record.to_string()).expect("record");
+    let (code, err, _) = n.check_images();
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("volume containerd (on") && err.contains("is not mounted as recorded"),
+        "{err}"
+    );
+}

@@ -866,7 +866,10 @@ fn editor_files_and_other_names_in_conf_d_are_skipped() {
     let c = config::load_dir(d.path()).unwrap();
     assert_eq!(
         c.files,
-        [d.path().join("datavol.toml"), d.path().join("conf.d/50-userdata.toml")]
+        [
+            d.path().join("datavol.toml"),
+            d.path().join("conf.d/50-userdata.toml")
+        ]
     );
     assert_eq!(c.volumes[0].device_text(), "/dev/xvdd");
 }
