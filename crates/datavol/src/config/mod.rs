@@ -12,7 +12,7 @@ mod options;
 pub mod paths;
 pub mod selector;
 mod source;
-mod trust;
+pub mod trust;
 
 pub use keys::{
     default_label, default_services, valid_name, valid_unit_name, Key, DEFAULT_DEVICE_TIMEOUT,
