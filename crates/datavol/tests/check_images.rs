@@ -68,8 +68,12 @@ impl Node {
     /// A store holding `images` (ref, labels), the stand-in ctr, and an
     /// archive that brings the pause image.
     fn new(images: &[(&str, &str)]) -> Node {
-        // Not under /tmp: every directory above the archive must be root's alone.
-        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+        // Not under /tmp, nor a checkout a CI user may own: every directory
+        // above the archive must be root's alone, as /run is.
+        let dir = tempfile::Builder::new()
+            .prefix("datavol-check-images")
+            .tempdir_in("/run")
+            .expect("tempdir in /run (run as root)");
         let n = Node { dir };
         for d in ["bin", "store/images", "etc", "state", "textfile"] {
             std::fs::create_dir_all(n.path(d)).expect("mkdir");
