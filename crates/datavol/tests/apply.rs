@@ -395,6 +395,97 @@ fn gate_blocks_services_until_a_required_volume_is_mounted() {
     assert_eq!(code, Some(0), "{err}");
 }
 
+/// A drop-in in the sandbox's conf.d with `mode`.
+fn dropin(sb: &Sandbox, name: &str, text: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let p = sb.path("etc/conf.d").join(name);
+    std::fs::write(&p, text).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn editor_leftovers_in_conf_d_do_not_stop_anything() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    let (src, _) = sb.node_tree();
+    sb.write_config(&config(&dev, "xfs", &src, "required = true"));
+    std::os::unix::fs::symlink(
+        "root@node.1234:1700000000",
+        sb.path("etc/conf.d/.#50-userdata.toml"),
+    )
+    .unwrap();
+    dropin(
+        &sb,
+        "50-userdata.toml~",
+        "[volume.containerd]\nrequired = [",
+        0o644,
+    );
+    for verb in ["plan", "apply", "gate"] {
+        let (code, out, err) = sb.datavol(&[verb]);
+        assert_eq!(code, Some(0), "{verb}: {out}{err}");
+    }
+    assert_eq!(sb.mount_source(&src).as_deref(), Some(dev.as_str()));
+}
+
+#[test]
+fn a_config_error_does_not_gate_containerd_when_nothing_was_required() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    let (src, _) = sb.node_tree();
+    sb.write_config(&config(&dev, "xfs", &src, "required = false"));
+    // Before any apply (no record at all), then after one that records the
+    // volume as not required.
+    for round in ["no record", "not required"] {
+        dropin(&sb, "50-userdata.toml", "[volume.containerd]\n", 0o664);
+        let (code, _, err) = sb.datavol(&["gate"]);
+        assert_eq!(code, Some(0), "{round}: gate blocked containerd: {err}");
+        assert!(
+            err.contains("50-userdata.toml: mode 0664")
+                && err.contains("error:")
+                && err.contains("no volume is recorded as required")
+                && err.contains("hint:"),
+            "{round}: {err}"
+        );
+        // apply must not act on a config it cannot trust.
+        let (code, _, err) = sb.datavol(&["apply"]);
+        assert_eq!(code, Some(2), "{round}: {err}");
+        std::fs::remove_file(sb.path("etc/conf.d/50-userdata.toml")).unwrap();
+        let (code, out, err) = sb.datavol(&["apply"]);
+        assert_eq!(code, Some(0), "{out}{err}");
+    }
+}
+
+#[test]
+fn a_config_error_gates_containerd_on_what_the_records_say_was_required() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    let (src, _) = sb.node_tree();
+    sb.write_config(&config(&dev, "xfs", &src, "required = true"));
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    dropin(&sb, "50-userdata.toml", "[volume.containerd]\n", 0o664);
+    // Mounted as recorded: containerd may start, and the log says why.
+    let (code, _, err) = sb.datavol(&["gate"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("50-userdata.toml: mode 0664")
+            && err.contains("required volume containerd (on")
+            && err.contains("is mounted as recorded"),
+        "{err}"
+    );
+    // Not mounted: refused, naming the volume and the config error.
+    sb.in_ns_check(&format!("umount {}", src.display()));
+    let (code, _, err) = sb.datavol(&["gate"]);
+    assert_eq!(code, Some(3), "gate let containerd start: {err}");
+    assert!(
+        err.contains("recorded as required")
+            && err.contains("containerd")
+            && err.contains("is not mounted")
+            && err.contains("50-userdata.toml: mode 0664"),
+        "{err}"
+    );
+}
+
 #[test]
 fn plan_json_and_validate() {
     let mut sb = Sandbox::new();

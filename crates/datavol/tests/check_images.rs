@@ -41,10 +41,13 @@ check)
   fi
   ;;
 import)
+  # The names an OCI archive's index.json gives (ctr export, build-oci.sh).
+  if [ "$1" = - ]; then cat > "$S/imported.tar"; else cp "$1" "$S/imported.tar"; fi
+  tar -xOf "$S/imported.tar" ./index.json | grep -o '"io.containerd.image.name":"[^"]*"' | cut -d'"' -f4 > "$S/imported"
   while read -r ref; do
     echo "unpacking $ref (sha256:1f0c)...done"
     f="$S/images/$(key "$ref")"; [ -f "$f" ] || echo - > "$f"; rm -f "$f.incomplete"
-  done < "$1"
+  done < "$S/imported"
   ;;
 label)
   f="$S/images/$(key "$1")"
@@ -65,7 +68,12 @@ impl Node {
     /// A store holding `images` (ref, labels), the stand-in ctr, and an
     /// archive that brings the pause image.
     fn new(images: &[(&str, &str)]) -> Node {
-        let dir = tempfile::tempdir().expect("tempdir");
+        // Not under /tmp, nor a checkout a CI user may own: every directory
+        // above the archive must be root's alone, as /run is.
+        let dir = tempfile::Builder::new()
+            .prefix("datavol-check-images")
+            .tempdir_in("/run")
+            .expect("tempdir in /run (run as root)");
         let n = Node { dir };
         for d in ["bin", "store/images", "etc", "state", "textfile"] {
             std::fs::create_dir_all(n.path(d)).expect("mkdir");
@@ -76,9 +84,51 @@ impl Node {
         for (image, labels) in images {
             n.add_image(image, labels);
         }
-        // The archive: one reference per line, what the stand-in's import brings.
-        std::fs::write(n.path("pause.tar"), format!("{PAUSE}\n")).expect("archive");
+        n.write_archive(&n.path("pause.tar"), &[PAUSE]);
         n
+    }
+
+    /// An image archive as `ctr images export` writes it (EKS's
+    /// cache-pause-container): an OCI layout whose index.json names each
+    /// image, and docker's manifest.json with the same names.
+    fn write_archive(&self, at: &std::path::Path, names: &[&str]) {
+        let dir = tempfile::tempdir_in(self.dir.path()).expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("blobs/sha256")).expect("mkdir");
+        std::fs::write(dir.path().join("blobs/sha256/00"), "{}").expect("blob");
+        std::fs::write(
+            dir.path().join("oci-layout"),
+            r#"{"imageLayoutVersion":"1.0.0"}"#,
+        )
+        .expect("layout");
+        let manifests: Vec<_> = names
+            .iter()
+            .map(|n| serde_json::json!({
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": "sha256:00", "size": 2,
+                "annotations": {"io.containerd.image.name": n, "org.opencontainers.image.ref.name": "latest"},
+            }))
+            .collect();
+        let index = serde_json::json!({"schemaVersion": 2, "manifests": manifests});
+        std::fs::write(dir.path().join("index.json"), index.to_string()).expect("index");
+        let docker =
+            serde_json::json!([{"Config": "blobs/sha256/00", "RepoTags": names, "Layers": []}]);
+        std::fs::write(dir.path().join("manifest.json"), docker.to_string()).expect("manifest");
+        let st = Command::new("tar")
+            .args([
+                "--sort=name",
+                "--owner=0",
+                "--group=0",
+                "--numeric-owner",
+                "-C",
+            ])
+            .arg(dir.path())
+            .arg("-cf")
+            .arg(at)
+            .arg(".")
+            .status()
+            .expect("tar");
+        assert!(st.success(), "tar failed");
+        std::fs::set_permissions(at, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     }
 
     /// datavol.toml with [metrics] and, unless empty, this [sandbox] body.
@@ -254,8 +304,8 @@ fn a_missing_image_is_imported_pinned_and_counted() {
     let (code, err, _) = n.check_images();
     assert_eq!(code, Some(0), "{err}");
     let calls = n.calls();
-    let import = format!("images import {}", n.path("pause.tar").display());
-    assert!(calls.contains(&import), "{calls}");
+    // From the handle datavol checked, not from the path.
+    assert!(calls.contains("images import -"), "{calls}");
     assert!(
         calls.contains(&format!(
             "images label {PAUSE} io.cri-containerd.pinned=pinned"
@@ -371,17 +421,8 @@ fn an_archive_that_is_absent_or_lacks_the_image_says_so() {
     std::fs::remove_file(n.path("pause.tar")).expect("rm archive");
     let (code, err, _) = n.check_images();
     assert_eq!(code, Some(0), "{err}");
-    assert_missing(&n, &err, "is not a file");
+    assert_missing(&n, &err, "pause.tar is not there");
     assert!(!n.calls().contains("import"), "{}", n.calls());
-
-    let n = node_with("", &[]);
-    std::fs::write(n.path("pause.tar"), "registry.k8s.io/pause:3.9\n").expect("archive");
-    let (_, err, _) = n.check_images();
-    assert_missing(
-        &n,
-        &err,
-        "does not hold it (the import brought: registry.k8s.io/pause:3.9)",
-    );
 
     let n = Node::new(&[]);
     n.configure(&format!("images = [\"{PAUSE}\"]"));
@@ -403,7 +444,7 @@ fn pinning_that_fails_is_an_error() {
 fn one_import_for_every_missing_image() {
     let n = Node::new(&[]);
     let other = "registry.k8s.io/pause:3.9";
-    std::fs::write(n.path("pause.tar"), format!("{PAUSE}\n{other}\n")).expect("archive");
+    n.write_archive(&n.path("pause.tar"), &[PAUSE, other]);
     let both = format!("images = [\"{PAUSE}\", \"{other}\"]");
     n.configure(&n.eks("").replace(&format!("images = [\"{PAUSE}\"]"), &both));
     let (code, err, _) = n.check_images();
@@ -430,4 +471,185 @@ fn without_ctr_the_error_says_so() {
     assert_eq!(code, Some(1), "{err}");
     assert!(secs < 2.0, "took {secs:.1}s");
     assert_missing(&n, &err, "cannot run ctr");
+}
+
+/// An unreadable config: nothing to check, and containerd runs on unless
+/// the last apply recorded a required volume that is not mounted.
+#[test]
+fn a_config_error_fails_containerd_only_for_a_required_volume() {
+    let n = node_with("", &[]);
+    let dropin = n.path("etc/conf.d/50-userdata.toml");
+    std::fs::create_dir_all(dropin.parent().unwrap()).expect("mkdir");
+    std::fs::write(&dropin, "").expect("drop-in");
+    std::fs::set_permissions(&dropin, std::fs::Permissions::from_mode(0o664)).expect("chmod");
+    let (code, err, _) = n.check_images();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("50-userdata.toml: mode 0664")
+            && err.contains("no volume is recorded as required")
+            && err.contains("hint:"),
+        "{err}"
+    );
+    assert_eq!(n.calls(), "", "ctr was called without a config");
+
+    let record = serde_json::json!({
+        "verb": "apply", "finished_at": 1, "exit_code": 0,
+        "volumes": [{
+            "volume": "containerd", "state": "ready", "device": "/dev/xvdb",
+            "filesystem": "xfs", "mount_point": n.path("node").display().to_string(),
+            "required": true,
+        }],
+    });
+    std::fs::create_dir_all(n.path("state/runs")).expect("mkdir");
+    std::fs::write(n.path("state/runs/apply.json"), record.to_string()).expect("record");
+    let (code, err, _) = n.check_images();
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("volume containerd (on") && err.contains("is not mounted as recorded"),
+        "{err}"
+    );
+}
+
+/// Runs check-images on a node whose archive `spoil` made untrustworthy
+/// (the config then names `archive`): nothing is imported, the image stays
+/// missing, and the error names the file, what is wrong and a fix.
+fn refused(what: &str, spoil: impl Fn(&Node) -> PathBuf, needle: &str) {
+    let n = Node::new(&[]);
+    let archive = spoil(&n);
+    let eks = n.eks("").replace(
+        &n.path("pause.tar").display().to_string(),
+        &archive.display().to_string(),
+    );
+    n.configure(&eks);
+    let (code, err, secs) = n.check_images();
+    assert_eq!(code, Some(0), "{what}: {err}");
+    assert!(secs < 2.0, "{what}: took {secs:.1}s");
+    assert!(
+        !n.calls().contains("import"),
+        "{what}: imported: {}",
+        n.calls()
+    );
+    assert_missing(&n, &err, needle);
+    assert!(
+        err.contains(&format!("the [sandbox] archive {}", archive.display())),
+        "{what}: {err}"
+    );
+}
+
+fn mode(m: u32) -> impl Fn(&Node) -> PathBuf {
+    move |n: &Node| {
+        let p = n.path("pause.tar");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m)).unwrap();
+        p
+    }
+}
+
+#[test]
+fn an_archive_with_mode_0666_is_not_imported() {
+    refused(
+        "mode 0666",
+        mode(0o666),
+        "pause.tar: mode 0666 is group- or world-writable; refusing it; hint: chmod go-w it",
+    );
+}
+
+#[test]
+fn an_archive_with_mode_0664_is_not_imported() {
+    refused(
+        "mode 0664",
+        mode(0o664),
+        "mode 0664 is group- or world-writable",
+    );
+}
+
+#[test]
+fn an_archive_owned_by_nobody_is_not_imported() {
+    refused(
+        "owned by nobody",
+        |n| {
+            let p = n.path("pause.tar");
+            std::os::unix::fs::chown(&p, Some(65534), Some(65534)).unwrap();
+            p
+        },
+        "pause.tar: owned by uid 65534, not root; refusing an archive whose image every pod sandbox runs; hint: chown root:root it",
+    );
+}
+
+#[test]
+fn an_archive_behind_a_symlink_is_not_imported() {
+    refused(
+        "a symlink",
+        |n| {
+            let p = n.path("link.tar");
+            std::os::unix::fs::symlink(n.path("pause.tar"), &p).unwrap();
+            p
+        },
+        "link.tar: is a symbolic link; refusing to follow it",
+    );
+}
+
+#[test]
+fn an_archive_behind_a_symlinked_directory_is_not_imported() {
+    refused(
+        "behind a symlinked directory",
+        |n| {
+            std::os::unix::fs::symlink(n.path("."), n.path("via")).unwrap();
+            n.path("via/pause.tar")
+        },
+        "via: is a symbolic link on the way to",
+    );
+}
+
+#[test]
+fn an_archive_in_a_directory_others_may_write_is_not_imported() {
+    refused(
+        "in a directory others may write",
+        |n| {
+            std::fs::create_dir(n.path("shared")).unwrap();
+            std::fs::set_permissions(n.path("shared"), std::fs::Permissions::from_mode(0o777))
+                .unwrap();
+            std::fs::rename(n.path("pause.tar"), n.path("shared/pause.tar")).unwrap();
+            n.path("shared/pause.tar")
+        },
+        "cannot be trusted:",
+    );
+}
+
+#[test]
+fn a_fifo_archive_is_not_imported() {
+    refused(
+        "a FIFO",
+        |n| {
+            let p = n.path("fifo.tar");
+            nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+            p
+        },
+        "fifo.tar: not a regular file; hint:",
+    );
+}
+
+#[test]
+fn an_archive_holding_another_image_is_refused() {
+    refused(
+        "another image besides",
+        |n| {
+            let p = n.path("pause.tar");
+            n.write_archive(&p, &[PAUSE, "registry.k8s.io/pause:3.9", "docker.io/library/busybox:latest"]);
+            p
+        },
+        "holds images that are not in [sandbox] images: registry.k8s.io/pause:3.9, docker.io/library/busybox:latest; `ctr images import` would import and re-tag them too",
+    );
+}
+
+#[test]
+fn a_file_that_is_not_an_image_archive_is_refused() {
+    refused(
+        "not an image archive",
+        |n| {
+            let p = n.path("pause.tar");
+            std::fs::write(&p, format!("{PAUSE}\n")).unwrap();
+            p
+        },
+        "is not a tar archive datavol can read",
+    );
 }

@@ -836,3 +836,40 @@ fn symlinked_config_files_are_refused() {
     let e = config::load_dir(d.path()).unwrap_err().to_string();
     assert!(e.contains("50.toml: is a symbolic link"), "{e}");
 }
+
+#[test]
+fn editor_files_and_other_names_in_conf_d_are_skipped() {
+    let d = config_dir();
+    write(
+        d.path(),
+        "conf.d/50-userdata.toml",
+        "[volume.containerd]\ndevice = \"/dev/xvdd\"\n",
+        0o644,
+    );
+    // Emacs' lock file: a dangling symlink named like a drop-in.
+    std::os::unix::fs::symlink(
+        "root@node.1234:1700000000",
+        d.path().join("conf.d/.#50-userdata.toml"),
+    )
+    .unwrap();
+    // Backups and leftovers, each of which would fail if it were read.
+    for name in [
+        "50-userdata.toml~",
+        "50-userdata.toml.swp",
+        "50-userdata.toml.rpmnew",
+        "50-userdata.toml.rpmsave",
+        "50-userdata.bak",
+        ".hidden.toml",
+    ] {
+        write(d.path(), &format!("conf.d/{name}"), "garbage = [", 0o666);
+    }
+    let c = config::load_dir(d.path()).unwrap();
+    assert_eq!(
+        c.files,
+        [
+            d.path().join("datavol.toml"),
+            d.path().join("conf.d/50-userdata.toml")
+        ]
+    );
+    assert_eq!(c.volumes[0].device_text(), "/dev/xvdd");
+}

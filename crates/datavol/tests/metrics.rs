@@ -161,6 +161,8 @@ fn every_verb_renders_every_record() {
         device: "/dev/vdb".into(),
         filesystem: "xfs".into(),
         mount_point: "/var/lib/containerd".into(),
+        directories: Vec::new(),
+        required: Some(false),
         migration: Some(Migration {
             bytes: 4096,
             seconds: 0.5,
@@ -172,6 +174,8 @@ fn every_verb_renders_every_record() {
         device: "/dev/xvdc".into(),
         filesystem: "ext4".into(),
         mount_point: "/var/lib/kubelet".into(),
+        directories: Vec::new(),
+        required: Some(false),
         migration: None,
     });
     // SAFETY: umask only; no other thread of this test binary creates files now.

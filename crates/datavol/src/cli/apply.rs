@@ -111,6 +111,8 @@ fn outcome(vol: &Volume, result: Result<(), Failure>, run: &Run) -> VolumeOutcom
         device: vol.device_text(),
         filesystem: vol.filesystem.to_string(),
         mount_point: vol.mount_point.clone(),
+        directories: vol.directories.clone(),
+        required: Some(vol.required),
         migration: None,
     };
     if result.is_ok() {

@@ -10,6 +10,7 @@ mod plan;
 mod prewarm;
 pub mod status;
 mod status_runs;
+mod unreadable;
 mod validate;
 mod when;
 
@@ -176,8 +177,15 @@ pub fn run(cli: Cli) -> ExitCode {
             no_verify,
         } => return copy::run(src, dst, *workers, *no_verify),
         Command::Identify { devices, json } => return identify::run(devices, *json),
-        Command::Gate => load(&cli).map(|cfg| gate::run(&cfg)),
-        Command::CheckImages => load(&cli).map(|cfg| check_images::run(&cfg, &cli.state_dir)),
+        // A config error stops containerd only when a required volume is affected.
+        Command::Gate => Ok(match config::load_dir(&cli.config_dir) {
+            Ok(cfg) => gate::run(&cfg),
+            Err(e) => unreadable::gate(&cli.state_dir, &e),
+        }),
+        Command::CheckImages => Ok(match config::load_dir(&cli.config_dir) {
+            Ok(cfg) => check_images::run(&cfg, &cli.state_dir),
+            Err(e) => unreadable::check_images(&cli.state_dir, &e),
+        }),
         Command::Prewarm {
             volume,
             depth,

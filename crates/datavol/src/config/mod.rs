@@ -12,7 +12,7 @@ mod options;
 pub mod paths;
 pub mod selector;
 mod source;
-mod trust;
+pub mod trust;
 
 pub use keys::{
     default_label, default_services, valid_name, valid_unit_name, Key, DEFAULT_DEVICE_TIMEOUT,
@@ -232,13 +232,27 @@ pub fn config_files(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
     let mut names = Vec::new();
     for e in entries {
         let p = e.map_err(|e| read_err(&dropins, e))?.path();
-        if p.extension().is_some_and(|x| x == "toml") {
+        if is_dropin(&p) {
             names.push(p);
+        } else {
+            log::info!(
+                "{}: skipped: only names that end in .toml and do not start with a dot are read from {DROPIN_DIR}/",
+                p.display()
+            );
         }
     }
     names.sort();
     files.extend(names);
     Ok(files)
+}
+
+/// Whether a name in conf.d/ is a drop-in: `*.toml`, not a dot-file. An
+/// editor's lock file (`.#x.toml`, often a dangling link) or backup
+/// (`x.toml~`, `x.toml.rpmsave`) must not make the whole config unreadable.
+fn is_dropin(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| !n.starts_with('.') && n.ends_with(".toml"))
 }
 
 /// Loads and validates the installed config under `dir`. No file at all is an

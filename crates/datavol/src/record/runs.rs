@@ -78,9 +78,27 @@ pub struct VolumeOutcome {
     pub device: String,
     pub filesystem: String,
     pub mount_point: PathBuf,
+    /// Directories served from it by bind mounts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub directories: Vec<PathBuf>,
+    /// `required` as configured. None in a record written before it was
+    /// kept: read as required (see [`VolumeOutcome::was_required`]).
+    #[serde(default)]
+    pub required: Option<bool>,
     /// What the volume's marker says its migration copied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub migration: Option<Migration>,
+}
+
+impl VolumeOutcome {
+    /// Whether the gate must insist on this volume when the config cannot
+    /// be read. A record from before `required` was kept counts as
+    /// required: the gate then only lets services start when the volume is
+    /// mounted as recorded, which a healthy node's is, so guessing "not
+    /// required" would be the one reading that can put data on the root disk.
+    pub fn was_required(&self) -> bool {
+        self.required.unwrap_or(true)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -168,6 +186,17 @@ pub const RECORDS_LOCK: &str = "/run/datavol/records.lock";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_without_required_reads_as_required() {
+        let old = r#"{"volume":"c","state":"ready","device":"/dev/xvdb","filesystem":"xfs","mount_point":"/var/lib/containerd"}"#;
+        let o: VolumeOutcome = serde_json::from_str(old).unwrap();
+        assert_eq!((o.required, o.was_required()), (None, true));
+        assert!(o.directories.is_empty());
+        let new = old.replace('}', r#","required":false}"#);
+        let o: VolumeOutcome = serde_json::from_str(&new).unwrap();
+        assert!(!o.was_required());
+    }
 
     #[test]
     fn stores_and_lists_runs() {

@@ -55,7 +55,13 @@ impl Ctr {
 
     /// ctr's stdout when it succeeds before the deadline.
     pub fn run(&self, args: &[&str]) -> Result<String, CtrError> {
-        self.run_until(args, self.deadline)
+        self.run_until(args, self.deadline, None)
+    }
+
+    /// Like [`Ctr::run`], with `input` as ctr's stdin (`images import -`
+    /// reads the archive datavol checked, not whatever the path names later).
+    pub fn run_with_input(&self, args: &[&str], input: std::fs::File) -> Result<String, CtrError> {
+        self.run_until(args, self.deadline, Some(input))
     }
 
     /// Waits until containerd answers: under a unit of Type=simple,
@@ -65,7 +71,7 @@ impl Ctr {
     pub fn wait_ready(&self) -> Result<(), CtrError> {
         loop {
             let until = self.deadline.min(Instant::now() + PROBE);
-            match self.run_until(&["namespaces", "ls", "-q"], until) {
+            match self.run_until(&["namespaces", "ls", "-q"], until, None) {
                 Ok(_) => return Ok(()),
                 Err(e @ CtrError::Spawn { .. }) => return Err(e),
                 Err(e) if Instant::now() + Duration::from_millis(500) >= self.deadline => {
@@ -84,7 +90,12 @@ impl Ctr {
         )
     }
 
-    fn run_until(&self, args: &[&str], until: Instant) -> Result<String, CtrError> {
+    fn run_until(
+        &self,
+        args: &[&str],
+        until: Instant,
+        input: Option<std::fs::File>,
+    ) -> Result<String, CtrError> {
         let command = self.command_line(args);
         let timeout = || CtrError::Timeout {
             command: command.clone(),
@@ -98,7 +109,7 @@ impl Ctr {
             .arg("--namespace")
             .arg(&self.namespace)
             .args(args)
-            .stdin(Stdio::null())
+            .stdin(input.map_or_else(Stdio::null, Stdio::from))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             // Its own group, so a timeout kills whatever it started too.

@@ -6,7 +6,9 @@
 //! What is found decides, per image: nothing to do, pin it, or import the
 //! archive (once for all images that need it) and pin what it brought.
 
+pub mod archive;
 pub mod ctr;
+mod tar;
 
 use crate::config::Sandbox;
 use crate::record::runs::ImageState;
@@ -85,15 +87,8 @@ fn import(sb: &Sandbox, c: &Ctr) -> Result<String, String> {
     let Some(archive) = &sb.archive else {
         return Err("no [sandbox] archive is configured to restore it from; hint: set archive to an image archive that holds it (EKS AL2023 AMIs ship /etc/eks/pause.tar)".into());
     };
-    if !archive.is_file() {
-        return Err(format!(
-            "the [sandbox] archive {} is not a file; hint: check the path (EKS AL2023 AMIs ship /etc/eks/pause.tar), or re-create it with `ctr -n {} images export`",
-            archive.display(),
-            sb.namespace
-        ));
-    }
-    let path = archive.display().to_string();
-    c.run(&["images", "import", &path])
+    let file = archive::open(archive, &sb.images, &sb.namespace)?;
+    c.run_with_input(&["images", "import", "-"], file)
         .map_err(|e| e.to_string())
 }
 
