@@ -9,6 +9,8 @@ use common::*;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 const PAUSE: &str = "localhost/kubernetes/pause:latest";
@@ -225,5 +227,127 @@ fn a_fifo_config_file_is_refused_without_waiting() {
         "{}{}",
         r.out,
         r.err
+    );
+}
+
+/// Every datagram `$NOTIFY_SOCKET` receives until the barrier, each with
+/// the mount source of `mp` at the moment a READY=1 came.
+fn notifications(
+    sock: &Path,
+    holder: u32,
+    mp: PathBuf,
+    exited: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Vec<(String, Option<String>)>> {
+    let rx = std::os::unix::net::UnixDatagram::bind(sock).expect("bind the notify socket");
+    rx.set_read_timeout(Some(Duration::from_secs(1)))
+        .expect("timeout");
+    std::thread::spawn(move || {
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 4096];
+        let t = std::time::Instant::now();
+        while t.elapsed() < Duration::from_secs(150) {
+            // Received without taking the barrier's descriptor: the kernel
+            // closes it, which is how systemd lifts the barrier.
+            let Ok(n) = rx.recv(&mut buf) else {
+                if exited.load(Ordering::SeqCst) {
+                    break;
+                }
+                continue;
+            };
+            let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let mounted = msg.contains("READY=1").then(|| {
+                let o = Command::new("nsenter")
+                    .args(["-t", &holder.to_string(), "-m", "--"])
+                    .args(["findmnt", "-n", "-o", "SOURCE", "--mountpoint"])
+                    .arg(&mp)
+                    .output()
+                    .expect("findmnt");
+                String::from_utf8_lossy(&o.stdout).trim().to_string()
+            });
+            let last = msg == "BARRIER=1";
+            got.push((msg, mounted));
+            if last {
+                break;
+            }
+        }
+        got
+    })
+}
+
+fn apply_notifying(
+    sb: &Sandbox,
+    sock: &Path,
+    mp: &Path,
+) -> (Finished, Vec<(String, Option<String>)>) {
+    let _ = std::fs::remove_file(sock);
+    let exited = Arc::new(AtomicBool::new(false));
+    let reader = notifications(sock, sb.hold_pid(), mp.to_path_buf(), exited.clone());
+    let mut cmd = sb.datavol_cmd(&["apply"]);
+    cmd.env("NOTIFY_SOCKET", sock);
+    let r = run_within(cmd, Duration::from_secs(120));
+    exited.store(true, Ordering::SeqCst);
+    (r, reader.join().expect("reader"))
+}
+
+/// datavol.service is Type=notify: READY=1 comes once, last, when the
+/// volume is mounted; a copy keeps the start alive (STATUS=, EXTEND_TIMEOUT_USEC=,
+/// WATCHDOG=1) before it; a failed run sends its status but never READY=1.
+#[test]
+fn apply_notifies_ready_last_and_keeps_the_copy_alive() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    let (src, _) = sb.node_tree();
+    let textfile = sb.path("textfile");
+    sb.write_config(&volume_config(&dev, &src, &textfile));
+    let sock = sb.path("notify");
+
+    let (r, msgs) = apply_notifying(&sb, &sock, &src);
+    assert_eq!(r.code, Some(0), "{}", r.err);
+    let texts: Vec<&str> = msgs.iter().map(|(m, _)| m.as_str()).collect();
+    let n = texts.len();
+    assert!(n >= 3 && texts[n - 1] == "BARRIER=1", "{texts:#?}");
+    assert_eq!(
+        texts[n - 2],
+        "READY=1\nSTATUS=1 of 1 volumes ready",
+        "{texts:#?}"
+    );
+    assert_eq!(texts.iter().filter(|m| m.contains("READY=1")).count(), 1);
+    assert_eq!(
+        msgs[n - 2].1.as_deref(),
+        Some(dev.as_str()),
+        "not mounted at READY=1"
+    );
+    let alive = |what: &str| {
+        texts[..n - 2].iter().any(|m| {
+            m.starts_with(&format!("STATUS={what} volume containerd"))
+                && m.contains("\nEXTEND_TIMEOUT_USEC=")
+                && m.ends_with("\nWATCHDOG=1")
+        })
+    };
+    for what in ["copying", "flushing", "verifying"] {
+        assert!(alive(what), "no keep-alive while {what}: {texts:#?}");
+    }
+
+    // A second volume whose disk never comes: exit 4, a status, no READY=1.
+    let missing = format!(
+        "/dev/disk/by-id/datavol-test-missing-{}",
+        std::process::id()
+    );
+    let cfg = format!(
+        "{}[volume.other]\ndevice = \"{}\"\nfilesystem = \"xfs\"\nmount_point = \"{}\"\ndevice_timeout = 1\nservices = [\"containerd.service\"]\n",
+        volume_config(&dev, &src, &textfile),
+        missing,
+        sb.path("other").display()
+    );
+    sb.write_config(&cfg);
+    let (r, msgs) = apply_notifying(&sb, &sock, &src);
+    assert_eq!(r.code, Some(4), "{}", r.err);
+    let texts: Vec<&str> = msgs.iter().map(|(m, _)| m.as_str()).collect();
+    assert!(!texts.iter().any(|m| m.contains("READY=1")), "{texts:#?}");
+    let n = texts.len();
+    assert!(n >= 2 && texts[n - 1] == "BARRIER=1", "{texts:#?}");
+    assert!(
+        texts[n - 2].starts_with("STATUS=1 of 2 volumes ready; exit 4"),
+        "{texts:#?}"
     );
 }
