@@ -351,3 +351,45 @@ fn apply_notifies_ready_last_and_keeps_the_copy_alive() {
         "{texts:#?}"
     );
 }
+
+/// The whole-disk lock (udev's, taken before mkfs) is waited for with a
+/// bound: a tool that keeps it makes apply fail naming it, changing nothing.
+#[test]
+fn apply_gives_up_a_disk_lock_that_is_never_released() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    let (src, _) = sb.node_tree();
+    sb.write_config(&volume_config(&dev, &src, &sb.path("textfile")));
+    let ready = sb.path("held");
+    let mut holder = Command::new("flock")
+        .args(["-x", &dev, "-c"])
+        .arg(format!("touch {}; exec sleep 120", ready.display()))
+        .spawn()
+        .expect("flock");
+    let t = std::time::Instant::now();
+    while !ready.exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "flock never took {dev}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = run_within(sb.datavol_cmd(&["apply"]), Duration::from_secs(90));
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(r.code, Some(1), "{}", r.err);
+    assert!(
+        r.err
+            .contains(&format!("device {dev}: taking its lock: still held by pid"))
+            && r.err.contains("flock")
+            && r.err.contains("hint:"),
+        "{}",
+        r.err
+    );
+    assert_eq!(sb.mount_source(&src), None, "mounted");
+    let probe = Command::new("blkid")
+        .args(["-p", &dev])
+        .output()
+        .expect("blkid");
+    assert_eq!(probe.status.code(), Some(2), "formatted: {probe:?}");
+}

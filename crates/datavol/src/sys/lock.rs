@@ -62,10 +62,6 @@ pub fn take(path: &Path, access: Access) -> Result<RunLock, LockError> {
 
 /// Takes the lock with `access`, waiting at most `wait` for another holder.
 pub fn take_within(path: &Path, access: Access, wait: Duration) -> Result<RunLock, LockError> {
-    let op = match access {
-        Access::Exclusive => libc::LOCK_EX,
-        Access::Shared => libc::LOCK_SH,
-    };
     let err = |source| LockError::Io {
         path: path.to_path_buf(),
         source,
@@ -80,40 +76,61 @@ pub fn take_within(path: &Path, access: Access, wait: Duration) -> Result<RunLoc
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
         .map_err(err)?;
-    let start = Instant::now();
-    let mut said = false;
-    // SAFETY: flock on an fd this function owns; LOCK_NB never blocks.
-    while unsafe { libc::flock(file.as_raw_fd(), op | libc::LOCK_NB) } != 0 {
-        let e = std::io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::EINTR) => continue,
-            Some(libc::EWOULDBLOCK) => {}
-            _ => return Err(err(e)),
-        }
-        if start.elapsed() >= wait {
-            return Err(LockError::Busy {
-                path: path.to_path_buf(),
-                holder: holder(&file),
-                waited: wait,
-            });
-        }
-        if !said {
-            said = true;
-            log::info!(
-                "{} holds {}; waiting up to {}s for it to finish",
-                holder(&file),
-                path.display(),
-                wait.as_secs()
-            );
-        }
-        std::thread::sleep(POLL);
+    let got = flock_within(&file, access, wait, || {
+        log::info!(
+            "{} holds {}; waiting up to {}s for it to finish",
+            holder(&file),
+            path.display(),
+            wait.as_secs()
+        )
+    })
+    .map_err(err)?;
+    if !got {
+        return Err(LockError::Busy {
+            path: path.to_path_buf(),
+            holder: holder(&file),
+            waited: wait,
+        });
     }
     Ok(RunLock { _file: file })
 }
 
+/// Takes an flock on `file`, polling for at most `wait`; false when it is
+/// still held by another then. `waiting` runs once, if it has to wait.
+pub fn flock_within(
+    file: &File,
+    access: Access,
+    wait: Duration,
+    waiting: impl FnOnce(),
+) -> std::io::Result<bool> {
+    let op = match access {
+        Access::Exclusive => libc::LOCK_EX,
+        Access::Shared => libc::LOCK_SH,
+    } | libc::LOCK_NB;
+    let start = Instant::now();
+    let mut waiting = Some(waiting);
+    // SAFETY: flock on a caller's open fd; LOCK_NB never blocks.
+    while unsafe { libc::flock(file.as_raw_fd(), op) } != 0 {
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EWOULDBLOCK) => {}
+            _ => return Err(e),
+        }
+        if start.elapsed() >= wait {
+            return Ok(false);
+        }
+        if let Some(w) = waiting.take() {
+            w();
+        }
+        std::thread::sleep(POLL);
+    }
+    Ok(true)
+}
+
 /// Who holds the flock on `file`, from /proc/locks: the process that took
 /// it and its command line, as far as the kernel still knows them.
-fn holder(file: &File) -> String {
+pub fn holder(file: &File) -> String {
     use std::os::unix::fs::MetadataExt;
     let who = file.metadata().ok().and_then(|md| {
         let locks = std::fs::read_to_string("/proc/locks").ok()?;
