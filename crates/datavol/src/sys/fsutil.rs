@@ -22,34 +22,42 @@ pub fn open_regular(path: &Path) -> std::io::Result<File> {
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
         .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => not_regular(path, "a symbolic link"),
+            Some(libc::ELOOP) => not_regular(path, "symbolic link"),
             _ => e,
         })?;
     let ft = file.metadata()?.file_type();
     if ft.is_file() {
         return Ok(file);
     }
-    let what = if ft.is_fifo() {
-        "a FIFO"
-    } else if ft.is_char_device() {
-        "a character device"
-    } else if ft.is_block_device() {
-        "a block device"
-    } else if ft.is_socket() {
-        "a socket"
+    Err(not_regular(path, file_kind(ft)))
+}
+
+/// What a file is, for messages.
+pub fn file_kind(ft: std::fs::FileType) -> &'static str {
+    if ft.is_file() {
+        "regular file"
     } else if ft.is_dir() {
-        "a directory"
+        "directory"
+    } else if ft.is_symlink() {
+        "symbolic link"
+    } else if ft.is_block_device() {
+        "block device"
+    } else if ft.is_char_device() {
+        "character device"
+    } else if ft.is_fifo() {
+        "FIFO"
+    } else if ft.is_socket() {
+        "socket"
     } else {
-        "not a plain file"
-    };
-    Err(not_regular(path, what))
+        "special file"
+    }
 }
 
 fn not_regular(path: &Path, what: &str) -> std::io::Error {
     std::io::Error::new(
         std::io::ErrorKind::InvalidInput,
         format!(
-            "{} is {what}, not a regular file; refusing to read or replace it",
+            "{} is a {what}, not a regular file; refusing to read or replace it",
             path.display()
         ),
     )
