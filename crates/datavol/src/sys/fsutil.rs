@@ -97,13 +97,18 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> 
     tmp_name.push(name);
     tmp_name.push(format!(".tmp{}", std::process::id()));
     let tmp = dir.join(tmp_name);
+    // Whatever a crashed run (or anyone) left at the temp name goes first:
+    // the file is made anew, so a FIFO there cannot block the open.
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
     let result = (|| {
         let mut f = OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(mode)
-            .custom_flags(libc::O_NOFOLLOW)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&tmp)?;
         // Exactly `mode`, whatever the umask: node_exporter reads the
         // metrics file as another user.
@@ -212,7 +217,11 @@ mod tests {
         let ft = std::fs::symlink_metadata(&fifo).expect("stat").file_type();
         assert!(ft.is_fifo(), "the FIFO was replaced");
         let file = dir.path().join("new");
+        // A FIFO where this process's temp file goes does not block it.
+        let tmp = dir.path().join(format!(".new.tmp{}", std::process::id()));
+        nix::unistd::mkfifo(&tmp, nix::sys::stat::Mode::from_bits_truncate(0o644)).expect("mkfifo");
         assert!(write_if_changed(&file, b"x", 0o644).expect("write"));
+        assert!(!tmp.exists(), "temp file left behind");
         assert!(!write_if_changed(&file, b"x", 0o644).expect("same"));
     }
 }
