@@ -73,7 +73,8 @@ pub fn take_within(path: &Path, access: Access, wait: Duration) -> Result<RunLoc
         .create(true)
         .truncate(false)
         .write(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        // Not a link, and a FIFO put there fails the open (ENXIO), never blocks it.
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
         .map_err(err)?;
     let got = flock_within(&file, access, wait, || {
@@ -193,6 +194,18 @@ mod tests {
                 && msg.contains("hint:"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn a_fifo_for_a_lock_fails_at_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("lock");
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600))
+            .expect("mkfifo");
+        let e = take_within(&path, Access::Exclusive, Duration::ZERO)
+            .err()
+            .expect("refused");
+        assert!(e.to_string().contains("lock "), "{e}");
     }
 
     #[test]
