@@ -46,11 +46,14 @@ blobs_intact() {
 }
 # Microseconds since boot of a unit property (0 if never).
 prop() { systemctl show -P "$2" "$1"; }
-# datavol (a oneshot) had exited before containerd began to start.
+# datavol had finished its work before containerd began to start: its READY=1
+# (Type=notify, sent once every volume is done: ActiveEnter), or, for a failed
+# run that sends none, its exit.
 datavol_before_containerd() {
   local dv_start dv_end ct_start
   dv_start=$(prop datavol.service ExecMainStartTimestampMonotonic)
-  dv_end=$(prop datavol.service ExecMainExitTimestampMonotonic)
+  dv_end=$(prop datavol.service ActiveEnterTimestampMonotonic)
+  [ "${dv_end:-0}" -gt 0 ] || dv_end=$(prop datavol.service ExecMainExitTimestampMonotonic)
   ct_start=$(prop containerd.service InactiveExitTimestampMonotonic)
   echo "datavol $dv_start..$dv_end containerd $ct_start"
   [ "${dv_start:-0}" -gt 0 ] && [ "${dv_end:-0}" -gt 0 ] && [ "${ct_start:-0}" -gt 0 ] && [ "$dv_end" -le "$ct_start" ]

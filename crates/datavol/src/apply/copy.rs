@@ -7,9 +7,28 @@ use super::failpoint::failpoint;
 use super::options::Options;
 use crate::config::Volume;
 use crate::record::marker;
+use crate::sys::notify;
 use crate::vlog;
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+/// A copy that reports no progress for this long is wedged: systemd's start
+/// timeout may then run out. Progress comes every few seconds while files or
+/// chunks of a large one complete.
+const PROGRESS_BOUND: Duration = Duration::from_secs(180);
+
+/// Flush and verify report no progress: each may take this, plus the time
+/// its bytes take at [`FLOOR_RATE`].
+const PHASE_SLACK: Duration = Duration::from_secs(300);
+
+/// Bytes per second no disk datavol serves falls below (EBS sc1's baseline
+/// per TiB is 12 MiB/s).
+const FLOOR_RATE: u64 = 8 << 20;
+
+/// How long a phase without progress reports may take for `bytes` of I/O.
+fn phase_bound(bytes: u64) -> Duration {
+    PHASE_SLACK + Duration::from_secs(bytes / FLOOR_RATE)
+}
 
 fn fs_free(path: &Path) -> Result<u64, ApplyError> {
     let s = nix::sys::statvfs::statvfs(path)
@@ -76,8 +95,19 @@ pub fn copy_verified(
         staging.display()
     );
     let t = Instant::now();
+    notify::keep_alive(
+        PROGRESS_BOUND,
+        &format!(
+            "copying volume {name}: 0 of {} MiB",
+            usage.allocated_bytes >> 20
+        ),
+    );
     let stats = copy_with_progress(vol, devs, src, staging, &usage, opts)?;
     // Progress counted bytes into the page cache; the flush can take long.
+    notify::keep_alive(
+        phase_bound(stats.bytes),
+        &format!("flushing volume {name}: {} MiB", stats.bytes >> 20),
+    );
     vlog!(
         info,
         name,
@@ -105,6 +135,11 @@ pub fn copy_verified(
         copied.copy_seconds
     );
     failpoint("copied");
+    // Reads the source and the copy again.
+    notify::keep_alive(
+        phase_bound(stats.bytes.saturating_mul(2)),
+        &format!("verifying volume {name}: {} MiB", stats.bytes >> 20),
+    );
     vlog!(
         info,
         name,
@@ -172,6 +207,14 @@ fn copy_with_progress(
             total_files,
             p.bytes >> 20,
             rate / 1048576.0
+        );
+        notify::keep_alive(
+            PROGRESS_BOUND,
+            &format!(
+                "copying volume {name}: {} of {} MiB, ETA {eta}",
+                p.bytes >> 20,
+                total_bytes >> 20
+            ),
         );
     };
     let copy_opts = datavol_copy::CopyOptions {

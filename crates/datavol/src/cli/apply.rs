@@ -8,9 +8,16 @@ use crate::config::{Config, Volume};
 use crate::error::Failure;
 use crate::plan::Run;
 use crate::record::runs::{self, LastRun, Migration, VolumeOutcome, VolumeState};
+use crate::sys::notify;
 use crate::systemd::bus::Bus;
 use log::Level;
 use std::process::ExitCode;
+use std::time::Duration;
+
+/// Beyond its device wait, what one volume may take before its copy starts
+/// sending keep-alives of its own: probes, mkfs (a discard of a large disk),
+/// the survey of a big tree, the unit and its mount.
+const VOLUME_SLACK: Duration = Duration::from_secs(15 * 60);
 
 pub fn run(cfg: &Config, opts: &Options) -> ExitCode {
     let mut record = LastRun::now(runs::APPLY, 0);
@@ -23,7 +30,22 @@ pub fn run(cfg: &Config, opts: &Options) -> ExitCode {
         record.finished_at = crate::record::marker::now();
         crate::metrics::finish(cfg, &opts.state_dir, &record);
     }
+    // Last, once everything is done: containerd starts on READY=1.
+    notify::finish(failure.is_none(), &summary(&record.volumes, failure));
     failure.map_or(ExitCode::SUCCESS, Failure::exit_code)
+}
+
+/// The final `systemctl status` line.
+fn summary(outcomes: &[VolumeOutcome], failure: Option<Failure>) -> String {
+    let ready = outcomes
+        .iter()
+        .filter(|o| o.state == VolumeState::Ready)
+        .count();
+    let mut s = format!("{ready} of {} volumes ready", outcomes.len());
+    if let Some(f) = failure {
+        s.push_str(&format!("; exit {} (see the journal)", f.code()));
+    }
+    s
 }
 
 /// The first failure in name order, if any; each volume's outcome in `outcomes`.
@@ -49,6 +71,10 @@ fn apply_all(cfg: &Config, opts: &Options, outcomes: &mut Vec<VolumeOutcome>) ->
     });
     let mut first_failure: Option<Failure> = None;
     for vol in &cfg.volumes {
+        notify::keep_alive(
+            vol.device_timeout + VOLUME_SLACK,
+            &format!("volume {}: looking at {}", vol.name, vol.device_text()),
+        );
         let result = report(vol, apply::run(vol, &mut run, opts, &mut bus), opts);
         if let Some(Err(f)) = result {
             first_failure.get_or_insert(f);

@@ -5,9 +5,9 @@
 //! lives here too, as a type.
 
 use crate::config::Filesystem;
+use crate::sys::lock;
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -92,6 +92,9 @@ pub enum ProbeError {
     },
 }
 
+/// How long to wait for the whole-disk lock (udev's, see lock_whole_disk).
+const DISK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Exclusive flock on the whole disk behind `device`, held while it lives.
 pub struct DiskLock {
     _file: File,
@@ -108,16 +111,36 @@ pub fn lock_whole_disk(device: &Path) -> Result<DiskLock, ProbeError> {
         op: "opening to lock",
         source,
     })?;
-    // SAFETY: flock on an fd this function owns; waits while udev probes.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-    if rc != 0 {
-        return Err(ProbeError::Io {
+    // udev holds it while it probes, moments; anyone else for long is a
+    // tool at work on the disk, and waiting for it would hold the boot.
+    let got = lock::flock_within(&file, lock::Access::Exclusive, DISK_WAIT, || {
+        log::info!(
+            "waiting for {} to let go of {}",
+            lock::holder(&file),
+            disk.display()
+        )
+    });
+    match got {
+        Ok(true) => Ok(DiskLock { _file: file }),
+        Ok(false) => Err(ProbeError::Io {
+            source: std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                format!(
+                    "still held by {} after {}s; hint: another tool is at work on the disk (fuser -v {}); run datavol again once it has finished",
+                    lock::holder(&file),
+                    DISK_WAIT.as_secs(),
+                    disk.display()
+                ),
+            ),
+            device: disk,
+            op: "taking its lock",
+        }),
+        Err(source) => Err(ProbeError::Io {
             device: disk,
             op: "flock",
-            source: std::io::Error::last_os_error(),
-        });
+            source,
+        }),
     }
-    Ok(DiskLock { _file: file })
 }
 
 /// Parses `blkid -p -o export` output plus its exit code.

@@ -25,9 +25,14 @@ pub const FILE: &str = "datavol.prom";
 pub fn finish(cfg: &Config, state_dir: &Path, run: &LastRun) {
     // Without the lock, still record and write: a stale picture is better
     // than none, and the next run corrects it.
-    let _lock = crate::sys::lock::acquire(Path::new(runs::RECORDS_LOCK))
-        .map_err(|e| log::warn!("{e}"))
-        .ok();
+    use crate::sys::lock;
+    let _lock = lock::take_within(
+        Path::new(runs::RECORDS_LOCK),
+        lock::Access::Exclusive,
+        lock::RECORDS_WAIT,
+    )
+    .map_err(|e| log::warn!("{e}"))
+    .ok();
     if let Err(e) = runs::store(state_dir, run) {
         log::warn!("cannot record this run for status and metrics: {e}");
     }
@@ -37,6 +42,10 @@ pub fn finish(cfg: &Config, state_dir: &Path, run: &LastRun) {
     let text = render::render(&collect(cfg, state_dir));
     match write(&m.textfile_dir, &text) {
         Ok(path) => log::debug!("metrics written to {}", path.display()),
+        // A FIFO or a link there: left alone, and nothing waits on it.
+        Err((_, e)) if e.kind() == std::io::ErrorKind::InvalidInput => log::warn!(
+            "metrics not written: {e}; hint: remove it, datavol writes a plain file there on its next run"
+        ),
         Err((path, e)) => log::warn!(
             "cannot write the metrics file {}: {e}; hint: check [metrics] textfile_dir",
             path.display()

@@ -13,10 +13,10 @@ use crate::discover::selector::NvmeMiss;
 use crate::discover::{superblock, udev};
 use crate::record::history::History;
 use crate::record::marker::{self, State};
+use crate::sys::fsutil;
 use crate::sys::mountinfo::{self, MountEntry};
 use crate::sys::namespace::TempMount;
 use crate::systemd::bus::Bus;
-use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -191,22 +191,6 @@ impl Run {
     }
 }
 
-fn file_kind(ft: std::fs::FileType) -> &'static str {
-    if ft.is_file() {
-        "regular file"
-    } else if ft.is_block_device() {
-        "block device"
-    } else if ft.is_char_device() {
-        "character device"
-    } else if ft.is_fifo() {
-        "FIFO"
-    } else if ft.is_socket() {
-        "socket"
-    } else {
-        "special file"
-    }
-}
-
 /// Walks `path` from `/` with lstat, never following a link.
 pub fn path_kind(path: &Path) -> PathKind {
     let mut at = PathBuf::from("/");
@@ -218,10 +202,12 @@ pub fn path_kind(path: &Path) -> PathKind {
                 return if m.is_dir() {
                     PathKind::Directory
                 } else {
-                    PathKind::Other(file_kind(m.file_type()).into())
+                    PathKind::Other(fsutil::file_kind(m.file_type()).into())
                 }
             }
-            Ok(m) if !m.is_dir() => return PathKind::Other(file_kind(m.file_type()).into()),
+            Ok(m) if !m.is_dir() => {
+                return PathKind::Other(fsutil::file_kind(m.file_type()).into())
+            }
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return PathKind::Missing,
             Err(e) => return PathKind::Unreadable(format!("{}: {e}", at.display())),

@@ -58,7 +58,7 @@ pub fn path(dir: &Path, volume: &str) -> PathBuf {
 /// The record for this filesystem on this device; None when there is none
 /// (or it is about another, or unreadable: starting over is harmless).
 pub fn load(dir: &Path, volume: &str, uuid: &str, device: &Option<String>) -> Option<Record> {
-    let b = std::fs::read(path(dir, volume)).ok()?;
+    let b = fsutil::read_regular(&path(dir, volume)).ok()?;
     let r: Record = serde_json::from_slice(&b).ok()?;
     (r.uuid == uuid && &r.device == device && r.volume == volume).then_some(r)
 }

@@ -86,9 +86,10 @@ fn path(dir: &Path, volume: &str) -> PathBuf {
 }
 
 /// A JSON record on the root disk (this one, or a run's: runs.rs); None
-/// when there is none.
+/// when there is none. Only a regular file is read: a FIFO there must not
+/// hang the boot.
 pub(super) fn read_json<T: DeserializeOwned>(path: PathBuf) -> Result<Option<T>, HistoryError> {
-    match std::fs::read(&path) {
+    match fsutil::read_regular(&path) {
         Ok(b) => serde_json::from_slice(&b)
             .map(Some)
             .map_err(|source| HistoryError::Corrupt { path, source }),

@@ -5,3 +5,4 @@ pub mod fsutil;
 pub mod lock;
 pub mod mountinfo;
 pub mod namespace;
+pub mod notify;

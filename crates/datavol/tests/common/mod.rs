@@ -3,6 +3,7 @@
 //! systemd test double. Everything here needs root and fails loudly without it.
 #![allow(dead_code)]
 
+pub mod bounded;
 pub mod prom;
 
 use std::io::Read;

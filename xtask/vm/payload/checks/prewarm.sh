@@ -22,12 +22,12 @@ check prewarm_finished wait_prewarm
 # Only an exit status 0 (result success) is "Deactivated successfully".
 check prewarm_succeeded journal_has "$unit" "Deactivated successfully"
 check prewarm_done_logged journal_has "$unit" "pre-warm done"
-# datavol had ended, and containerd had begun to start (its ExecStartPre, the
+# datavol was ready (READY=1), and containerd had begun to start (its ExecStartPre, the
 # gate), before the pre-warm ended: nothing waited for it. (How long containerd
 # then takes to become active under TCG, with the pre-warm reading, is a race.)
 not_waited() {
   local dv ct pw
-  dv=$(prop datavol.service ExecMainExitTimestampMonotonic)
+  dv=$(prop datavol.service ActiveEnterTimestampMonotonic)
   ct=$(prop containerd.service InactiveExitTimestampMonotonic)
   pw=$(ended | head -n1 | sed -E 's/^\[ *([0-9]+)\.([0-9]{6})\].*/\1\2/')
   echo "datavol ended $dv, containerd began to start $ct, pre-warm ended $pw (us)"
