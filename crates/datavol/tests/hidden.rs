@@ -112,9 +112,36 @@ fn warn_mounts_and_says_what_it_hides() {
     assert_eq!(h["reachable"], "/run/datavol/underneath/containerd", "{st}");
     assert_eq!(metric(&sb, "datavol_hidden_entries"), Some(3));
     assert_eq!(metric(&sb, "datavol_hidden_bytes"), Some(10000));
-    // The content stays on the root disk: the blob is there after an unmount.
+    // Listed, and readable read-only, without unmounting the volume.
+    let (code, out, err) = sb.datavol(&["hidden", "containerd"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("blobs/new/blob  (10000 bytes)"), "{out}");
+    assert!(out.contains("3 new or changed (10000 bytes)"), "{out}");
+    let (code, out, err) = sb.datavol(&["hidden", "containerd", "--expose"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let seen = "/run/datavol/underneath/containerd";
+    assert_eq!(
+        sb.in_ns_check(&format!("stat -c %s {seen}/blobs/new/blob"))
+            .trim(),
+        "10000"
+    );
+    assert!(
+        !sb.in_ns_ok(&format!("touch {seen}/x")),
+        "the view is writable"
+    );
+    assert_eq!(sb.mount_source(&src).as_deref(), Some(dev.as_str()));
+    sb.in_ns_check(&format!("umount {seen}"));
+    // Accepted: the finding is gone, the next mount says nothing; the
+    // content stays on the root disk.
+    let (code, out, err) = sb.datavol(&["hidden", "containerd", "--accept"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(status(&sb)["hidden"], serde_json::json!([]));
+    assert_eq!(metric(&sb, "datavol_hidden_entries"), Some(0));
     reboot(&sb, &src);
     assert!(src.join("blobs/new/blob").exists());
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(!err.contains("stage=hidden"), "after --accept: {err}");
 }
 
 #[test]
@@ -148,4 +175,10 @@ fn refuse_leaves_the_directory_uncovered_and_the_device_unchanged() {
         "{st}"
     );
     assert_eq!(metric(&sb, "datavol_hidden_entries"), Some(3));
+    // Once the operator accepts it (merged, or not needed), it mounts.
+    let (code, out, err) = sb.datavol(&["hidden", "containerd", "--accept"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(sb.mount_source(&src).is_some(), "{err}");
 }

@@ -68,7 +68,7 @@ fn hidden_status(v: &Volume, f: &facts::Facts) -> Vec<HiddenStatus> {
             bytes: h.bytes,
             found_at: h.found_at,
             reachable: if covered {
-                crate::plan::underneath::exposed_at(&v.name)
+                crate::plan::underneath::exposed_path(v, &u.path)
                     .display()
                     .to_string()
             } else {

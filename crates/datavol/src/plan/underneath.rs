@@ -24,6 +24,15 @@ pub fn exposed_at(volume: &str) -> PathBuf {
     Path::new(EXPOSED).join(volume)
 }
 
+/// Where `dir` of `vol` is exposed: the volume's place, or with
+/// `directories` a subdirectory of it per directory.
+pub fn exposed_path(vol: &crate::config::Volume, dir: &Path) -> PathBuf {
+    match vol.directories.is_empty() {
+        true => exposed_at(&vol.name),
+        false => exposed_at(&vol.name).join(crate::config::Volume::dir_subpath(dir)),
+    }
+}
+
 /// One walk of a directory, the directory itself not counted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Look {
@@ -76,6 +85,16 @@ fn named(p: &Path, e: std::io::Error) -> String {
 /// Walks `root` (a directory): counts entries newer than `since_ns`, stops
 /// after `limit` entries. Mount points below are counted, not entered.
 pub fn walk(root: &Path, since_ns: Option<i64>, limit: u64) -> Result<Look, String> {
+    walk_each(root, since_ns, limit, &mut |_, _| {})
+}
+
+/// `walk`, handing each newer entry (its path, its lstat) to `newer`.
+pub fn walk_each(
+    root: &Path,
+    since_ns: Option<i64>,
+    limit: u64,
+    newer: &mut dyn FnMut(&Path, &std::fs::Metadata),
+) -> Result<Look, String> {
     let top = std::fs::symlink_metadata(root).map_err(|e| named(root, e))?;
     if !top.is_dir() {
         return Err(format!("{}: not a directory", root.display()));
@@ -101,6 +120,7 @@ pub fn walk(root: &Path, since_ns: Option<i64>, limit: u64) -> Result<Look, Stri
             if since_ns.is_some_and(|s| ct > s) {
                 look.newer += 1;
                 look.newer_bytes += size;
+                newer(&path, &m);
             }
             if m.is_dir() && m.dev() == top.dev() {
                 todo.push(path);
