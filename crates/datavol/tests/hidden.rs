@@ -85,6 +85,9 @@ fn warn_mounts_and_says_what_it_hides() {
     let (sb, dev, src) = seeded("hidden_content = \"warn\"");
     reboot(&sb, &src);
     degraded_boot_writes(&sb, &src);
+    let (code, out, err) = sb.datavol(&["plan"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("hidden: 3 entries (10000 bytes)"), "{out}");
     let (code, out, err) = sb.datavol(&["apply"]);
     assert_eq!(code, Some(0), "{out}{err}");
     assert_eq!(sb.mount_source(&src).as_deref(), Some(dev.as_str()));

@@ -45,6 +45,15 @@ pub enum HiddenPolicy {
     Refuse,
 }
 
+impl HiddenPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HiddenPolicy::Warn => "warn",
+            HiddenPolicy::Refuse => "refuse",
+        }
+    }
+}
+
 /// The directory whose degraded-boot content is a cache (images are pulled
 /// again); everything else is data.
 pub const CACHE_DIR: &str = "/var/lib/containerd";

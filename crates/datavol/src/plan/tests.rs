@@ -1128,6 +1128,11 @@ fn committed() -> Option<Result<FsView, String>> {
     view(marker(Phase::Committed), false)
 }
 
+/// A committed volume whose /var/lib/containerd shows `found`.
+fn committed_under(v: &Volume, found: Result<super::underneath::Look, String>) -> Facts {
+    written_under(v, xfs(None), committed(), "/var/lib/containerd", found)
+}
+
 #[test]
 fn written_under_containerd_is_mounted_with_a_warning_by_default() {
     let v = vol("");
@@ -1148,13 +1153,7 @@ fn written_under_containerd_is_mounted_with_a_warning_by_default() {
 #[test]
 fn written_under_is_refused_with_refuse_and_for_other_directories() {
     let v = vol("hidden_content = \"refuse\"");
-    let f = written_under(
-        &v,
-        xfs(None),
-        committed(),
-        "/var/lib/containerd",
-        Ok(look(3)),
-    );
+    let f = committed_under(&v, Ok(look(3)));
     refused_for(&v, &f, |r| {
         matches!(
             r,
@@ -1195,13 +1194,7 @@ fn written_under_is_refused_with_refuse_and_for_other_directories() {
 #[test]
 fn nothing_written_under_is_no_finding() {
     let v = vol("hidden_content = \"refuse\"");
-    let f = written_under(
-        &v,
-        xfs(None),
-        committed(),
-        "/var/lib/containerd",
-        Ok(look(0)),
-    );
+    let f = committed_under(&v, Ok(look(0)));
     let d = classify(&v, &f, APPLY);
     assert_eq!(d.action(), Some(&Action::Mount { uuid: UUID.into() }));
     assert!(d.hidden.is_empty(), "{d:?}");
@@ -1210,7 +1203,7 @@ fn nothing_written_under_is_no_finding() {
         complete: false,
         ..look(0)
     };
-    let f = written_under(&v, xfs(None), committed(), "/var/lib/containerd", Ok(cut));
+    let f = committed_under(&v, Ok(cut));
     refused_for(&v, &f, |r| matches!(r, Reason::HiddenContent { .. }));
 }
 
@@ -1218,18 +1211,12 @@ fn nothing_written_under_is_no_finding() {
 fn a_look_that_failed_is_a_refusal_with_refuse_and_a_warning_with_warn() {
     let err = Err("permission denied".to_string());
     let v = vol("hidden_content = \"refuse\"");
-    let f = written_under(
-        &v,
-        xfs(None),
-        committed(),
-        "/var/lib/containerd",
-        err.clone(),
-    );
+    let f = committed_under(&v, err.clone());
     refused_for(&v, &f, |r| {
         matches!(r, Reason::HiddenContent { error: Some(_), .. })
     });
     let v = vol("");
-    let f = written_under(&v, xfs(None), committed(), "/var/lib/containerd", err);
+    let f = committed_under(&v, err);
     let d = classify(&v, &f, APPLY);
     assert!(d.action().is_some(), "{d:?}");
     assert!(d.hidden[0].error.is_some(), "{d:?}");

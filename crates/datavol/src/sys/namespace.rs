@@ -82,7 +82,12 @@ impl TempMount {
                 source,
             }
         })?;
-        // Keep our mounts out of anyone else's view even if the caller forgot.
+        Ok(Self::private(target))
+    }
+
+    /// Our mount at `target`, kept out of anyone else's view even if the
+    /// caller forgot.
+    fn private(target: &Path) -> Self {
         let _ = mount(
             None::<&str>,
             target,
@@ -90,28 +95,17 @@ impl TempMount {
             MsFlags::MS_PRIVATE,
             None::<&str>,
         );
-        Ok(TempMount {
+        TempMount {
             target: target.to_path_buf(),
             mounted: true,
-        })
+        }
     }
 
     /// A bind of `src` at `target`, not recursive: it shows `src`'s own
     /// filesystem, without what is mounted below it (what a mount covers).
     pub fn bind(src: &Path, target: &Path) -> Result<Self, NsError> {
         bind(src, target, false)?;
-        // Not seen by, nor seeing, anyone else's mounts.
-        let _ = mount(
-            None::<&str>,
-            target,
-            None::<&str>,
-            MsFlags::MS_PRIVATE,
-            None::<&str>,
-        );
-        Ok(TempMount {
-            target: target.to_path_buf(),
-            mounted: true,
-        })
+        Ok(Self::private(target))
     }
 
     pub fn remount_rw(&self) -> Result<(), NsError> {
