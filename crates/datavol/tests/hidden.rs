@@ -185,3 +185,53 @@ fn refuse_leaves_the_directory_uncovered_and_the_device_unchanged() {
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(sb.mount_source(&src).is_some(), "{err}");
 }
+
+/// With `directories`, each directory is looked at on its own: a normal
+/// reboot finds nothing; a write under one of them is refused, naming it.
+#[test]
+fn each_served_directory_is_looked_at_on_its_own() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    let (containerd, _) = sb.node_tree();
+    let kubelet = sb.path("node/var/lib/kubelet");
+    std::fs::create_dir_all(kubelet.join("pods/abc")).expect("mkdir");
+    std::fs::write(kubelet.join("pods/abc/volume"), b"data").expect("write");
+    let vol_mp = sb.path("volumes/data");
+    sb.write_config(&format!(
+        "[volume.data]\ndevice = \"{dev}\"\nfilesystem = \"xfs\"\nmount_point = \"{}\"\ndirectories = [\"{}\", \"{}\"]\ndevice_timeout = 2\n",
+        vol_mp.display(),
+        containerd.display(),
+        kubelet.display()
+    ));
+    let reboot = || {
+        sb.in_ns_check(&format!(
+            "umount {} {} {} && rm -rf /run/datavol/ready",
+            containerd.display(),
+            kubelet.display(),
+            vol_mp.display()
+        ))
+    };
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "seeding: {out}{err}");
+    reboot();
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(!err.contains("stage=hidden"), "a false positive: {err}");
+    reboot();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    sb.in_ns_check(&format!(
+        "echo more >> {}/pods/abc/volume",
+        kubelet.display()
+    ));
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(3), "{out}{err}");
+    assert!(
+        err.contains(&format!(
+            "{} on the root disk has 1 entries",
+            kubelet.display()
+        )),
+        "{err}"
+    );
+    assert_eq!(sb.mount_source(&kubelet), None, "{err}");
+    assert_eq!(sb.mount_source(&vol_mp), None, "{err}");
+}
