@@ -309,9 +309,17 @@ fn print_one(s: &VolumeStatus) {
         );
     }
     for h in &s.hidden {
+        let at = if h.reachable == h.path {
+            format!("in {} itself, not covered now", h.path)
+        } else {
+            format!(
+                "read-only at {} after `datavol hidden {} --expose`",
+                h.reachable, s.volume
+            )
+        };
         println!(
-            "  hidden:     {} entries ({} bytes) written under {} on the root disk since it was copied; reachable at {} (see `datavol hidden {}`)",
-            h.entries, h.bytes, h.path, h.reachable, s.volume
+            "  hidden:     {} entries ({} bytes) written under {} on the root disk since it was copied; reachable {at}",
+            h.entries, h.bytes, h.path
         );
     }
     if let (Some(u), Some(f)) = (s.used_bytes, s.free_bytes) {
