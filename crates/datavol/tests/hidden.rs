@@ -27,12 +27,8 @@ fn seeded(extra: &str) -> (Sandbox, String, PathBuf) {
     (sb, dev, src)
 }
 
-/// A reboot: the volume's mounts and the ready flags are gone.
 fn reboot(sb: &Sandbox, src: &Path) {
-    sb.in_ns_check(&format!(
-        "umount {} && rm -rf /run/datavol/ready",
-        src.display()
-    ));
+    sb.reboot(&[src]);
 }
 
 /// What containerd does on a boot without the disk: it writes into the
@@ -203,14 +199,7 @@ fn each_served_directory_is_looked_at_on_its_own() {
         containerd.display(),
         kubelet.display()
     ));
-    let reboot = || {
-        sb.in_ns_check(&format!(
-            "umount {} {} {} && rm -rf /run/datavol/ready",
-            containerd.display(),
-            kubelet.display(),
-            vol_mp.display()
-        ))
-    };
+    let reboot = || sb.reboot(&[&containerd, &kubelet, &vol_mp]);
     let (code, out, err) = sb.datavol(&["apply"]);
     assert_eq!(code, Some(0), "seeding: {out}{err}");
     reboot();
