@@ -224,3 +224,25 @@ fn each_served_directory_is_looked_at_on_its_own() {
     assert_eq!(sb.mount_source(&kubelet), None, "{err}");
     assert_eq!(sb.mount_source(&vol_mp), None, "{err}");
 }
+
+/// A volume seeded before datavol kept baselines gets one at its next
+/// mount; a later boot without the disk is then noticed.
+#[test]
+fn a_volume_seeded_without_a_baseline_gets_one_at_its_next_mount() {
+    let (sb, _, src) = seeded("hidden_content = \"warn\"");
+    let record = sb.path("state/containerd.json");
+    let mut h: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record).expect("record")).expect("JSON");
+    assert!(h["underneath"][0]["baseline"].is_object(), "{h}");
+    h.as_object_mut().expect("object").remove("underneath");
+    std::fs::write(&record, serde_json::to_vec(&h).expect("JSON")).expect("write");
+    reboot(&sb, &src);
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(!err.contains("stage=hidden"), "{err}");
+    reboot(&sb, &src);
+    degraded_boot_writes(&sb, &src);
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(err.contains("3 entries (10000 bytes)"), "{err}");
+}

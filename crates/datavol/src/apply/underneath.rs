@@ -6,7 +6,8 @@
 use super::options::Options;
 use crate::catalog;
 use crate::config::{HiddenPolicy, Volume};
-use crate::plan::{Decision, Facts};
+use crate::plan::facts::PathKind;
+use crate::plan::{Action, Decision, Facts};
 use crate::record::history;
 use crate::vlog;
 use std::path::Path;
@@ -66,6 +67,7 @@ pub fn report(vol: &Volume, d: &Decision, f: &Facts, opts: &Options) {
         .as_ref()
         .map(|d| d.node.display().to_string())
         .unwrap_or_default();
+    first_baseline(vol, &dev, d, f, opts);
     for h in &d.hidden {
         let what = match &h.error {
             None => format!(
@@ -87,5 +89,23 @@ pub fn report(vol: &Volume, d: &Decision, f: &Facts, opts: &Options) {
             "volume {name}: {what}; {then}; hint: `datavol hidden {name}` lists it; merge what is needed into the volume (with its services stopped) or leave it, then `datavol hidden {name} --accept`"
         );
         catalog::hidden(name, &dev, &msg);
+    }
+}
+
+/// A directory mounted over without a baseline (a volume seeded by an
+/// older datavol, or adopted): its baseline now, right before the mount,
+/// so the next boot that runs without the disk is noticed.
+fn first_baseline(vol: &Volume, devs: &str, d: &Decision, f: &Facts, opts: &Options) {
+    if !matches!(
+        d.action(),
+        Some(Action::Mount { .. } | Action::Adopt { .. })
+    ) {
+        return;
+    }
+    for p in f.sources(vol) {
+        let here = matches!(p.kind, PathKind::Directory | PathKind::Missing);
+        if here && f.record.underneath(&p.path).is_none() {
+            note_baseline(vol, devs, &p.path, opts);
+        }
     }
 }
