@@ -12,6 +12,7 @@ pub const FAILED: &str = "c94f0e76a6484164a262f66660a21270";
 pub const CONFIG: &str = "370ff81f92084ea7ac9ef5b5c7d64ec8";
 pub const IMAGE_RESTORED: &str = "a0a18eac5c5542c9805795d1c7d96f36";
 pub const IMAGE_MISSING: &str = "904e7f648524440aa1bcb3a62f8201c4";
+pub const HIDDEN: &str = "3b82d644ee0a4ae8b039bc0f8bc04bab";
 
 /// Every id, with the name tests and docs use for it.
 pub const ALL: &[(&str, &str)] = &[
@@ -22,6 +23,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("config", CONFIG),
     ("image-restored", IMAGE_RESTORED),
     ("image-missing", IMAGE_MISSING),
+    ("hidden-content", HIDDEN),
 ];
 
 pub fn for_failure(f: Failure) -> &'static str {
@@ -42,6 +44,19 @@ pub fn volume_result(level: Level, id: &str, volume: &str, device: &str, msg: &s
         datavol_device = device,
         datavol_stage = "result",
         message_id = id;
+        "{msg}"
+    );
+}
+
+/// Content a mount over a directory hides (stage `hidden`), with its id;
+/// before the mount, or before the refusal to mount.
+pub fn hidden(volume: &str, device: &str, msg: &str) {
+    log::log!(
+        Level::Warn,
+        datavol_volume = volume,
+        datavol_device = device,
+        datavol_stage = "hidden",
+        message_id = HIDDEN;
         "{msg}"
     );
 }

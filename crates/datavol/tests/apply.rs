@@ -662,12 +662,7 @@ fn one_volume_serves_several_directories_by_bind_mounts() {
     assert_eq!(calls, sb.calls(), "second apply talked to systemd: {err}");
 
     // Reboot: everything is mounted again, nothing copied.
-    sb.in_ns_check(&format!(
-        "umount {} {} {} && rm -rf /run/datavol/ready",
-        containerd.display(),
-        kubelet.display(),
-        vol_mp.display()
-    ));
+    sb.reboot(&[&containerd, &kubelet, &vol_mp]);
     let (code, out, err) = sb.datavol(&["apply"]);
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(!err.contains("stage=copy"), "{err}");

@@ -20,6 +20,8 @@ fn snapshot() -> Snapshot {
                 seeds: 2,
                 reseeds: 1,
                 grows: 3,
+                hidden_entries: 5,
+                hidden_bytes: 4096,
             },
             VolumeSample {
                 volume: "odd".into(),
@@ -86,6 +88,12 @@ fn reference_parser_reads_every_family() {
     assert_eq!(v("datavol_seeds_total", &c), 2.0);
     assert_eq!(v("datavol_reseeds_total", &c), 1.0);
     assert_eq!(v("datavol_filesystem_grown_total", &c), 3.0);
+    assert_eq!(v("datavol_hidden_entries", &c), 5.0);
+    assert_eq!(v("datavol_hidden_bytes", &c), 4096.0);
+    assert_eq!(
+        prom::value(&f, "datavol_hidden_entries", &[("volume", "odd")]),
+        Some(0.0)
+    );
     let img = [("image", "localhost/kubernetes/pause:latest")];
     assert_eq!(v("datavol_sandbox_image_ready", &img), 1.0);
     assert_eq!(v("datavol_sandbox_image_restored_total", &img), 4.0);
@@ -106,6 +114,8 @@ fn reference_parser_reads_every_family() {
         ("datavol_seeds", "counter"),
         ("datavol_reseeds", "counter"),
         ("datavol_filesystem_grown", "counter"),
+        ("datavol_hidden_entries", "gauge"),
+        ("datavol_hidden_bytes", "gauge"),
         ("datavol_sandbox_image_restored", "counter"),
         ("datavol_last_run_timestamp_seconds", "gauge"),
     ] {

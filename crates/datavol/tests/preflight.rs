@@ -249,10 +249,7 @@ fn seeded(mib: u64) -> (Sandbox, String, PathBuf, PathBuf) {
 
 /// A reboot, as the volume sees it: its mounts and the ready flags are gone.
 fn reboot(sb: &Sandbox, src: &Path) {
-    sb.in_ns_check(&format!(
-        "umount {} && rm -rf /run/datavol/ready",
-        src.display()
-    ));
+    sb.reboot(&[src]);
 }
 
 #[test]

@@ -17,6 +17,7 @@ pub mod options;
 pub mod prewarm;
 pub mod services;
 pub mod took;
+pub mod underneath;
 
 use crate::config::Volume;
 use crate::discover::device::Device;
@@ -97,6 +98,7 @@ pub fn run(
         run.unclaim(&vol.name);
         (decision, facts) = plan::decide(vol, run, policy, bus);
     }
+    underneath::report(vol, &decision, &facts, opts);
     let mut took = Took {
         facts: facts.took,
         ..Took::default()

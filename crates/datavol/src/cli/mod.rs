@@ -5,6 +5,7 @@ mod apply;
 mod check_images;
 mod copy;
 mod gate;
+mod hidden;
 mod identify;
 mod plan;
 mod prewarm;
@@ -104,6 +105,16 @@ pub enum Command {
         #[arg(long)]
         again: bool,
     },
+    /// Show what lies on the root disk under a volume's directories, written since datavol copied them (a boot without the disk), without unmounting.
+    Hidden {
+        volume: String,
+        /// Leave it readable, read-only, at /run/datavol/underneath/VOLUME.
+        #[arg(long, conflicts_with = "accept")]
+        expose: bool,
+        /// Record the directories as they are now: the warning or refusal stops; nothing is deleted.
+        #[arg(long)]
+        accept: bool,
+    },
     /// Show what each NVMe disk's controller says it is (EBS name and volume id, instance store, other).
     Identify {
         /// NVMe devices; all NVMe disks when none are given.
@@ -191,6 +202,18 @@ pub fn run(cli: Cli) -> ExitCode {
             depth,
             again,
         } => load(&cli).map(|cfg| prewarm::run(&cfg, &cli, volume, usize::from(*depth), *again)),
+        Command::Hidden {
+            volume,
+            expose,
+            accept,
+        } => {
+            let what = match (expose, accept) {
+                (true, _) => hidden::Do::Expose,
+                (_, true) => hidden::Do::Accept,
+                _ => hidden::Do::List,
+            };
+            load(&cli).map(|cfg| hidden::run(&cfg, &cli, volume, what))
+        }
         Command::Plan {
             json,
             stop_services,

@@ -58,6 +58,16 @@ pub fn run(cfg: &Config, cli: &Cli, json: bool, stop_services: bool) -> ExitCode
                 g.from_bytes, g.to_bytes
             );
         }
+        for h in &d.hidden {
+            println!(
+                "  hidden: {} entries ({} bytes) written under {} on the root disk since it was copied{}; hidden_content = {}",
+                h.entries,
+                h.bytes,
+                h.path.display(),
+                h.error.as_ref().map(|e| format!(" (cannot tell: {e})")).unwrap_or_default(),
+                h.policy.as_str()
+            );
+        }
     }
     ExitCode::SUCCESS
 }

@@ -32,7 +32,51 @@ pub struct VolumeStatus {
     pub device_bytes: Option<u64>,
     pub filesystem_bytes: Option<u64>,
     pub prewarm: Option<PrewarmStatus>,
+    /// Content on the root disk under the volume's directories that the
+    /// mount hides (or would): written since datavol copied them.
+    pub hidden: Vec<HiddenStatus>,
     pub error: Option<String>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct HiddenStatus {
+    pub path: String,
+    pub entries: u64,
+    pub bytes: u64,
+    /// When it was found (the last look before a mount, or this one).
+    pub found_at: u64,
+    /// Where it can be read: the directory itself while nothing covers
+    /// it, else the read-only view `datavol hidden VOLUME --expose` makes.
+    pub reachable: String,
+}
+
+/// What is hidden under each of the volume's directories: a look made
+/// now when the directory is not covered, else the last one recorded.
+fn hidden_status(v: &Volume, f: &facts::Facts) -> Vec<HiddenStatus> {
+    let now = crate::record::marker::now();
+    let mut out = Vec::new();
+    for u in &f.record.underneath {
+        let live = f.paths.iter().find(|p| p.path == u.path);
+        let (found, covered) = match live.and_then(|p| p.underneath.as_ref()) {
+            Some(Ok(look)) => (look.hidden(now), false),
+            _ => (u.hidden, true),
+        };
+        let Some(h) = found else { continue };
+        out.push(HiddenStatus {
+            path: u.path.display().to_string(),
+            entries: h.entries,
+            bytes: h.bytes,
+            found_at: h.found_at,
+            reachable: if covered {
+                crate::plan::underneath::exposed_path(v, &u.path)
+                    .display()
+                    .to_string()
+            } else {
+                u.path.display().to_string()
+            },
+        });
+    }
+    out
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -101,8 +145,10 @@ pub fn volume_status(v: &Volume, run: &Run) -> VolumeStatus {
         device_bytes: None,
         filesystem_bytes: None,
         prewarm: None,
+        hidden: Vec::new(),
         error: None,
     };
+    s.hidden = hidden_status(v, &f);
     let Some(d) = f.disk() else {
         s.error = Some(match &f.device {
             DeviceFacts::Missing { .. } => "no device matches the selector now".into(),
@@ -260,6 +306,20 @@ fn print_one(s: &VolumeStatus) {
                 .map_or("at an unknown time".into(), |t| super::when::describe(
                     t, now
                 ))
+        );
+    }
+    for h in &s.hidden {
+        let at = if h.reachable == h.path {
+            format!("in {} itself, not covered now", h.path)
+        } else {
+            format!(
+                "read-only at {} after `datavol hidden {} --expose`",
+                h.reachable, s.volume
+            )
+        };
+        println!(
+            "  hidden:     {} entries ({} bytes) written under {} on the root disk since it was copied; reachable {at}",
+            h.entries, h.bytes, h.path
         );
     }
     if let (Some(u), Some(f)) = (s.used_bytes, s.free_bytes) {

@@ -6,7 +6,9 @@
 
 use super::paths::{self, Refusal};
 use super::source::{Field, Location, Problem};
-use super::{options, selector, Filesystem, Metrics, Raid, Sandbox, Volume, VOLUMES_DIR};
+use super::{
+    options, selector, Filesystem, HiddenPolicy, Metrics, Raid, Sandbox, Volume, VOLUMES_DIR,
+};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -57,6 +59,7 @@ impl VolumeDraft {
                 discard_at_format: false,
                 grow: true,
                 prewarm: false,
+                hidden_content: None,
             },
             device_at: Vec::new(),
             mount_at: None,
@@ -169,7 +172,27 @@ pub const VOLUME_KEYS: &[Key<VolumeDraft>] = &[
             Ok(())
         },
     },
+    Key {
+        name: "hidden_content",
+        doc: "content written under the directory since it was copied: warn or refuse (default warn for /var/lib/containerd, else refuse)",
+        check: hidden_content,
+    },
 ];
+
+fn hidden_content(d: &mut VolumeDraft, f: Option<&Field<'_>>) -> Result<(), Problem> {
+    let Some(f) = f else { return Ok(()) };
+    d.vol.hidden_content = Some(match f.string("\"warn\"")?.text {
+        "warn" => HiddenPolicy::Warn,
+        "refuse" => HiddenPolicy::Refuse,
+        other => {
+            return Err(f.problem(
+                format!("hidden_content {other:?} is not a policy"),
+                "hidden_content = \"warn\" (mount, say what is hidden) or \"refuse\" (do not mount over it)",
+            ))
+        }
+    });
+    Ok(())
+}
 
 fn device(d: &mut VolumeDraft, f: Option<&Field<'_>>) -> Result<(), Problem> {
     let f = f.ok_or_else(|| {

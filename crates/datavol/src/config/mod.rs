@@ -35,6 +35,29 @@ pub const DROPIN_DIR: &str = "conf.d";
 /// Default mount point of a volume that serves `directories`.
 pub const VOLUMES_DIR: &str = "/var/lib/datavol/volumes";
 
+/// What to do when a directory's root-disk content changed since datavol
+/// copied it (a boot ran without the disk): mount over it with a warning,
+/// or refuse to hide it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HiddenPolicy {
+    Warn,
+    Refuse,
+}
+
+impl HiddenPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HiddenPolicy::Warn => "warn",
+            HiddenPolicy::Refuse => "refuse",
+        }
+    }
+}
+
+/// The directory whose degraded-boot content is a cache (images are pulled
+/// again); everything else is data.
+pub const CACHE_DIR: &str = "/var/lib/containerd";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Raid {
@@ -98,9 +121,21 @@ pub struct Volume {
     pub grow: bool,
     /// Read every block once, for a disk restored from a snapshot.
     pub prewarm: bool,
+    /// `hidden_content`; None: by directory (hidden_policy).
+    pub hidden_content: Option<HiddenPolicy>,
 }
 
 impl Volume {
+    /// The policy for content written under `dir` since it was copied: as
+    /// configured, else warn for containerd's cache and refuse for the rest.
+    pub fn hidden_policy(&self, dir: &Path) -> HiddenPolicy {
+        match self.hidden_content {
+            Some(p) => p,
+            None if dir == Path::new(CACHE_DIR) => HiddenPolicy::Warn,
+            None => HiddenPolicy::Refuse,
+        }
+    }
+
     /// Every path this volume mounts something on.
     pub fn claimed(&self) -> Vec<PathBuf> {
         let mut v = vec![self.mount_point.clone()];

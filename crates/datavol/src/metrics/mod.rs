@@ -74,7 +74,10 @@ pub fn collect(cfg: &Config, state_dir: &Path) -> Snapshot {
         .map(|v| {
             let h = history::load(state_dir, &v.name).unwrap_or_else(|_| History::empty(&v.name));
             let o = apply.and_then(|a| a.volumes.iter().find(|o| o.volume == v.name));
+            let (hidden_entries, hidden_bytes) = h.hidden_total();
             VolumeSample {
+                hidden_entries,
+                hidden_bytes,
                 volume: v.name.clone(),
                 state: o.map_or("unknown", |o| o.state.as_str()).to_string(),
                 device: o.map_or_else(|| v.device_text(), |o| o.device.clone()),

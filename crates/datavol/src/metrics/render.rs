@@ -25,6 +25,10 @@ pub struct VolumeSample {
     pub seeds: u64,
     pub reseeds: u64,
     pub grows: u64,
+    /// Entries and bytes under the volume's directories on the root disk
+    /// that its mount hides (the last look before a mount).
+    pub hidden_entries: u64,
+    pub hidden_bytes: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -201,6 +205,28 @@ fn volumes(out: &mut String, vs: &[VolumeSample]) {
             |v| v.grows,
         ),
     ];
+    let gauges: [(&str, &str, Count); 2] = [
+        (
+            "datavol_hidden_entries",
+            "Entries written under the volume's directories on the root disk since datavol copied them, hidden by its mount (0 when none).",
+            |v| v.hidden_entries,
+        ),
+        (
+            "datavol_hidden_bytes",
+            "Bytes of those entries (0 when none).",
+            |v| v.hidden_bytes,
+        ),
+    ];
+    for (name, help, get) in gauges {
+        family(
+            out,
+            name,
+            "gauge",
+            help,
+            vs.iter()
+                .map(|v| (one("volume", &v.volume), Num::Int(get(v)))),
+        );
+    }
     for (name, help, get) in counters {
         family(
             out,

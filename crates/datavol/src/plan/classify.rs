@@ -4,11 +4,11 @@
 //! Refusals are collected, not returned at the first: the journal then
 //! names every reason that applies.
 
-use super::decision::{Action, Decision, Reason, Refusal, Verdict};
+use super::decision::{Action, Decision, HiddenContent, Reason, Refusal, Verdict};
 use super::facts::{DeviceFacts, Disk, Facts, FsView, MarkerRead, Member, PathKind, RaidFacts};
 use super::grow::{self, Grow};
 use super::mounted::{self, Mounted};
-use crate::config::{Filesystem, Volume};
+use crate::config::{Filesystem, HiddenPolicy, Volume};
 use crate::discover::device::Device;
 use crate::discover::probe::Probe;
 use crate::discover::raid;
@@ -59,6 +59,7 @@ fn decision(
         reason,
         raid_create: None,
         grow: None,
+        hidden: Vec::new(),
     }
 }
 
@@ -233,8 +234,10 @@ fn classify_disk(vol: &Volume, f: &Facts, d: &Disk, p: Policy, capacity: Option<
         .map_or(!mounted::fully(vol, majmin, &f.mounts_at), |(a, _)| {
             a.covers_source()
         });
+    let mut hidden = Vec::new();
     if covers {
         let a = action.as_ref().map(|(a, _)| a);
+        hidden = check_hidden(vol, f, d, a, &mut v);
         check_paths(
             vol,
             f,
@@ -256,7 +259,74 @@ fn classify_disk(vol: &Volume, f: &Facts, d: &Disk, p: Policy, capacity: Option<
     if decision.action().is_some() {
         decision.grow = grow;
     }
+    decision.hidden = hidden;
     decision
+}
+
+/// Content on the root disk the action would hide: written under a
+/// directory since datavol copied it, and not copied again now. Each is
+/// reported; a refusal where the directory's policy says so.
+fn check_hidden(
+    vol: &Volume,
+    f: &Facts,
+    d: &Disk,
+    a: Option<&Action>,
+    v: &mut Verdicts,
+) -> Vec<HiddenContent> {
+    let mut out = Vec::new();
+    for p in &f.paths {
+        let Some(look) = &p.underneath else { continue };
+        if copied_afresh(vol, d, a, &p.path) {
+            continue;
+        }
+        let (entries, bytes, error) = match look {
+            Ok(l) => match l.hidden(0) {
+                Some(h) => (h.entries, h.bytes, None),
+                None => continue,
+            },
+            Err(e) => (0, 0, Some(e.clone())),
+        };
+        let policy = vol.hidden_policy(&p.path);
+        if policy == HiddenPolicy::Refuse {
+            v.refuse(Reason::HiddenContent {
+                path: p.path.clone(),
+                entries,
+                bytes,
+                error: error.clone(),
+            });
+        }
+        out.push(HiddenContent {
+            path: p.path.clone(),
+            entries,
+            bytes,
+            policy,
+            error,
+        });
+    }
+    out
+}
+
+/// Whether the action copies `path` onto the volume again (so nothing
+/// under it is hidden): a format, or a migration of it not yet verified.
+fn copied_afresh(vol: &Volume, d: &Disk, a: Option<&Action>, path: &std::path::Path) -> bool {
+    let phase = match a {
+        Some(Action::Format { .. }) => return true,
+        Some(Action::Resume { phase, .. }) => *phase,
+        _ => return false,
+    };
+    if vol.directories.is_empty() {
+        return matches!(phase, None | Some(Phase::Copying));
+    }
+    match &d.fs {
+        Some(Ok(FsView {
+            marker: MarkerRead::Found(s),
+            ..
+        })) => s
+            .directories
+            .get(path)
+            .is_none_or(|ds| ds.phase == Phase::Copying),
+        _ => true,
+    }
 }
 
 /// An existing filesystem the volume would use: containerd's overlayfs

@@ -181,6 +181,15 @@ pub enum Reason {
         device: PathBuf,
         error: String,
     },
+    /// Written under the directory since datavol copied it; hidden_content = refuse.
+    HiddenContent {
+        path: PathBuf,
+        entries: u64,
+        bytes: u64,
+        /// Why it could not be looked at, when it could not.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
 }
 
 const WIPE_HINT: &str = "point device at a blank disk, or `wipefs -a` it if its data is disposable";
@@ -221,6 +230,8 @@ impl fmt::Display for Reason {
             RaidMixed { ours, total, name } => write!(f, "the RAID0 members are a mix of blank disks and members of datavol's array {name} ({ours} of {total}); a striped array cannot be repaired; hint: wipe all members (wipefs -a) to have datavol build a fresh one"),
             NoDtype { fstype, device } => write!(f, "the {fstype} filesystem on {} {}; containerd's overlayfs snapshotter cannot use it (the first pod would fail); hint: {}", device.display(), if fstype == "xfs" { "was made with ftype=0: its directory entries carry no file type (d_type)" } else { "lacks the filetype feature: its directory entries carry no file type (d_type)" }, if fstype == "xfs" { "re-create the cache with mkfs.xfs -n ftype=1 (xfs cannot turn it on in place)" } else { "re-create the cache with mkfs.ext4 -O filetype, or turn it on unmounted with tune2fs -O filetype and e2fsck -fD" }),
             DeviceSmaller { device, device_bytes, fs_bytes } => write!(f, "the filesystem on {} spans {fs_bytes} bytes but the device has only {device_bytes}: a different disk, or a truncated one; datavol never shrinks a filesystem and will not mount this one; hint: attach the disk the filesystem was made on, or restore it from its snapshot at its full size", device.display()),
+            HiddenContent { path, entries, bytes, error: None } => write!(f, "{} on the root disk has {entries} entries ({bytes} bytes) new or changed since datavol copied it (a boot ran without the disk?); mounting the volume over it would hide them, and hidden_content = refuse; hint: see `datavol hidden VOLUME`: merge what is needed into the volume or drop it, then `datavol hidden VOLUME --accept`, or set hidden_content = \"warn\"", path.display()),
+            HiddenContent { path, error: Some(e), .. } => write!(f, "cannot tell whether {} on the root disk changed since datavol copied it ({e}); mounting over it could hide content, and hidden_content = refuse; hint: check it by hand, then `datavol hidden VOLUME --accept`", path.display()),
             SuperblockUnreadable { device, error } => write!(f, "cannot read the filesystem's superblock on {} ({error}), so neither its size nor d_type can be checked; hint: check the device (dmesg), and `xfs_info`/`dumpe2fs -h` it by hand", device.display()),
         }
     }
@@ -298,6 +309,22 @@ pub struct Decision {
     /// The filesystem is smaller than its device: apply grows it once mounted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grow: Option<super::grow::Grow>,
+    /// Content the action would hide: written under a directory since
+    /// datavol copied it (a refusal too when its policy says so).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hidden: Vec<HiddenContent>,
+}
+
+/// What one directory holds on the root disk that the mount would hide.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct HiddenContent {
+    pub path: PathBuf,
+    pub entries: u64,
+    pub bytes: u64,
+    pub policy: crate::config::HiddenPolicy,
+    /// Why the directory could not be looked at, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl Decision {

@@ -159,6 +159,10 @@ pub struct PathFacts {
     pub submounts: Vec<PathBuf>,
     /// Size of the tree; surveyed only when a copy could follow.
     pub usage: Option<Result<datavol_copy::TreeUsage, String>>,
+    /// What is on the root disk here against the baseline datavol took
+    /// when it copied it; looked at only when the path has a baseline and
+    /// nothing is mounted on it (see underneath.rs).
+    pub underneath: Option<Result<super::underneath::Look, String>>,
 }
 
 /// What holds for the whole run: the mount table, and the devices earlier
@@ -229,6 +233,7 @@ fn path_facts(path: &Path, mounts: &[MountEntry]) -> PathFacts {
             .map(|m| m.mount_point.clone())
             .collect(),
         usage: None,
+        underneath: None,
     }
 }
 
@@ -489,6 +494,7 @@ pub fn gather(vol: &Volume, run: &Run, wait: Duration) -> Facts {
             .filter_map(|p| mountinfo::mounted_at(&run.mounts, p).cloned())
             .collect(),
     };
+    look_underneath(&mut f, &run.mounts);
     if let Some(d) = f.disk() {
         let majmin = (d.dev.major, d.dev.minor);
         f.claimed_by = run
@@ -498,6 +504,20 @@ pub fn gather(vol: &Volume, run: &Run, wait: Duration) -> Facts {
             .map(|(_, v)| v.clone());
     }
     f
+}
+
+/// Looks under each path datavol copied (it has a baseline) that nothing
+/// covers now: what was written there since. A covered one is left alone:
+/// the record keeps the last look before it was covered.
+fn look_underneath(f: &mut Facts, mounts: &[MountEntry]) {
+    for p in f.paths.iter_mut() {
+        let Some(u) = f.record.underneath(&p.path) else {
+            continue;
+        };
+        if p.kind == PathKind::Directory && mountinfo::mounted_at(mounts, &p.path).is_none() {
+            p.underneath = Some(super::underneath::look(&p.path, &u.baseline));
+        }
+    }
 }
 
 /// Sizes each source tree (one walk each; also proves it has no submounts).

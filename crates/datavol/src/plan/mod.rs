@@ -10,6 +10,7 @@ pub mod grow;
 pub mod mounted;
 #[cfg(test)]
 mod tests;
+pub mod underneath;
 
 pub use classify::{classify, Mode, Policy};
 pub use decision::{Action, Decision, Reason, Refusal, Verdict};

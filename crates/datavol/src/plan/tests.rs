@@ -76,6 +76,7 @@ fn source(path: &str) -> PathFacts {
             allocated_bytes: GIB,
             ..Default::default()
         })),
+        underneath: None,
     }
 }
 
@@ -1092,4 +1093,156 @@ fn path_kind_never_follows_links() {
     );
     assert_eq!(path_kind(&t.join("nope/x")), PathKind::Missing);
     std::fs::remove_dir_all(&t).unwrap();
+}
+
+// ---- content written under a directory since it was copied (issue #18, defect 2)
+
+/// A look under a directory: `newer` entries written since its baseline.
+fn look(newer: u64) -> super::underneath::Look {
+    super::underneath::Look {
+        entries: 10 + newer,
+        bytes: 1000 + newer * 100,
+        newest_ctime_ns: 7,
+        newer,
+        newer_bytes: newer * 100,
+        complete: true,
+    }
+}
+
+/// Committed facts for `v` whose source at `path` shows `found`.
+fn written_under(
+    v: &Volume,
+    probe: Probe,
+    fs: Option<Result<FsView, String>>,
+    path: &str,
+    found: Result<super::underneath::Look, String>,
+) -> Facts {
+    let mut f = facts_for(v, probe, fs);
+    for p in f.paths.iter_mut().filter(|p| p.path == Path::new(path)) {
+        p.underneath = Some(found.clone());
+    }
+    f
+}
+
+fn committed() -> Option<Result<FsView, String>> {
+    view(marker(Phase::Committed), false)
+}
+
+/// A committed volume whose /var/lib/containerd shows `found`.
+fn committed_under(v: &Volume, found: Result<super::underneath::Look, String>) -> Facts {
+    written_under(v, xfs(None), committed(), "/var/lib/containerd", found)
+}
+
+#[test]
+fn written_under_containerd_is_mounted_with_a_warning_by_default() {
+    let v = vol("");
+    for fs in [committed(), view(MarkerRead::Recorded, false)] {
+        let f = written_under(&v, xfs(None), fs, "/var/lib/containerd", Ok(look(3)));
+        let d = classify(&v, &f, APPLY);
+        assert_eq!(
+            d.action(),
+            Some(&Action::Mount { uuid: UUID.into() }),
+            "{d:?}"
+        );
+        assert_eq!(d.hidden.len(), 1, "{d:?}");
+        assert_eq!((d.hidden[0].entries, d.hidden[0].bytes), (3, 300));
+        assert_eq!(d.hidden[0].policy, config::HiddenPolicy::Warn);
+    }
+}
+
+#[test]
+fn written_under_is_refused_with_refuse_and_for_other_directories() {
+    let v = vol("hidden_content = \"refuse\"");
+    let f = committed_under(&v, Ok(look(3)));
+    refused_for(&v, &f, |r| {
+        matches!(
+            r,
+            Reason::HiddenContent {
+                entries: 3,
+                bytes: 300,
+                error: None,
+                ..
+            }
+        )
+    });
+    assert_eq!(classify(&v, &f, APPLY).hidden.len(), 1);
+    // /var/lib/kubelet is data: refused by default; containerd beside it warns.
+    let v = dirs_vol();
+    let mut s = State::new("data", &v.mount_point);
+    s.phase = Phase::Committed;
+    for d in &v.directories {
+        s.directories.insert(
+            d.clone(),
+            crate::record::marker::DirState {
+                phase: Phase::Committed,
+                copied: Default::default(),
+                committed_at: None,
+            },
+        );
+    }
+    let fs = view(MarkerRead::Found(Box::new(s)), false);
+    let f = written_under(&v, xfs(None), fs.clone(), "/var/lib/kubelet", Ok(look(1)));
+    refused_for(
+        &v,
+        &f,
+        |r| matches!(r, Reason::HiddenContent { path, .. } if path == Path::new("/var/lib/kubelet")),
+    );
+    let f = written_under(&v, xfs(None), fs, "/var/lib/containerd", Ok(look(1)));
+    assert_eq!(action(&v, &f), Action::Mount { uuid: UUID.into() });
+}
+
+#[test]
+fn nothing_written_under_is_no_finding() {
+    let v = vol("hidden_content = \"refuse\"");
+    let f = committed_under(&v, Ok(look(0)));
+    let d = classify(&v, &f, APPLY);
+    assert_eq!(d.action(), Some(&Action::Mount { uuid: UUID.into() }));
+    assert!(d.hidden.is_empty(), "{d:?}");
+    // A walk cut at its limit saw more entries than were copied: a finding.
+    let cut = super::underneath::Look {
+        complete: false,
+        ..look(0)
+    };
+    let f = committed_under(&v, Ok(cut));
+    refused_for(&v, &f, |r| matches!(r, Reason::HiddenContent { .. }));
+}
+
+#[test]
+fn a_look_that_failed_is_a_refusal_with_refuse_and_a_warning_with_warn() {
+    let err = Err("permission denied".to_string());
+    let v = vol("hidden_content = \"refuse\"");
+    let f = committed_under(&v, err.clone());
+    refused_for(&v, &f, |r| {
+        matches!(r, Reason::HiddenContent { error: Some(_), .. })
+    });
+    let v = vol("");
+    let f = committed_under(&v, err);
+    let d = classify(&v, &f, APPLY);
+    assert!(d.action().is_some(), "{d:?}");
+    assert!(d.hidden[0].error.is_some(), "{d:?}");
+}
+
+#[test]
+fn a_fresh_copy_hides_nothing_but_a_verified_one_does() {
+    let v = vol("hidden_content = \"refuse\"");
+    let f = written_under(&v, Probe::Blank, None, "/var/lib/containerd", Ok(look(3)));
+    assert_eq!(action(&v, &f), Action::Format { migrate: true });
+    let f = written_under(
+        &v,
+        xfs(None),
+        view(marker(Phase::Copying), false),
+        "/var/lib/containerd",
+        Ok(look(3)),
+    );
+    assert!(matches!(action(&v, &f), Action::Resume { .. }));
+    assert!(classify(&v, &f, APPLY).hidden.is_empty());
+    // Verified: the copy is committed as it is, so what came later is hidden.
+    let f = written_under(
+        &v,
+        xfs(None),
+        view(marker(Phase::Verified), false),
+        "/var/lib/containerd",
+        Ok(look(3)),
+    );
+    refused_for(&v, &f, |r| matches!(r, Reason::HiddenContent { .. }));
 }

@@ -35,6 +35,45 @@ pub struct History {
     /// reboot that finds it again mounts it without an inspection mount.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub committed: Option<Committed>,
+    /// Each seeded directory as datavol last knew it on the root disk, and
+    /// what was last found written into it since (plan/underneath.rs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub underneath: Vec<Underneath>,
+}
+
+/// A directory datavol mounts over, as it was copied (or last accepted).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Underneath {
+    pub path: PathBuf,
+    pub baseline: Baseline,
+    /// What the last look before a mount found written since the
+    /// baseline; None when nothing (or not looked at yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<Hidden>,
+}
+
+/// The directory's fingerprint: its entries (the directory itself not
+/// counted), the bytes of its non-directories, and the newest ctime seen.
+/// ctime cannot be set back from user space, so a write is never older.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Baseline {
+    pub entries: u64,
+    pub bytes: u64,
+    /// Newest ctime, in nanoseconds since the epoch.
+    pub newest_ctime_ns: i64,
+    pub taken_at: u64,
+}
+
+/// Content written into the directory since its baseline: new or changed
+/// entries (ctime newer) and their bytes; `entries_now` differs from the
+/// baseline's count when something was also removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hidden {
+    pub entries: u64,
+    pub bytes: u64,
+    pub entries_now: u64,
+    pub bytes_now: u64,
+    pub found_at: u64,
 }
 
 /// A committed filesystem, as seen through its marker.
@@ -50,6 +89,19 @@ pub struct Committed {
 }
 
 impl History {
+    /// The baseline of `path`, if datavol seeded (or accepted) it.
+    pub fn underneath(&self, path: &Path) -> Option<&Underneath> {
+        self.underneath.iter().find(|u| u.path == path)
+    }
+
+    /// Entries and bytes the last looks found hidden, over every path.
+    pub fn hidden_total(&self) -> (u64, u64) {
+        self.underneath
+            .iter()
+            .filter_map(|u| u.hidden)
+            .fold((0, 0), |(e, b), h| (e + h.entries, b + h.bytes))
+    }
+
     pub fn empty(volume: &str) -> History {
         History {
             volume: volume.to_string(),
@@ -170,5 +222,47 @@ pub fn record_grow(dir: &Path, volume: &str) -> Result<(), HistoryError> {
     let mut h = current(dir, volume);
     h.grows += 1;
     h.last_grow_at = Some(crate::record::marker::now());
+    store(dir, &h)
+}
+
+/// Records `path`'s baseline (after a copy, or an operator's accept); what
+/// was found hidden there before is forgotten.
+pub fn record_baseline(
+    dir: &Path,
+    volume: &str,
+    path: &Path,
+    baseline: Baseline,
+) -> Result<(), HistoryError> {
+    let mut h = current(dir, volume);
+    h.underneath.retain(|u| u.path != path);
+    h.underneath.push(Underneath {
+        path: path.to_path_buf(),
+        baseline,
+        hidden: None,
+    });
+    store(dir, &h)
+}
+
+/// Records the last look under `path` (None: nothing hidden); writes
+/// nothing when the record says so already or `path` has no baseline.
+pub fn record_hidden(
+    dir: &Path,
+    volume: &str,
+    path: &Path,
+    hidden: Option<Hidden>,
+) -> Result<(), HistoryError> {
+    let mut h = current(dir, volume);
+    let Some(u) = h.underneath.iter_mut().find(|u| u.path == path) else {
+        return Ok(());
+    };
+    // The time of a finding alone does not make a new record.
+    let same = match (&u.hidden, &hidden) {
+        (Some(a), Some(b)) => Hidden { found_at: 0, ..*a } == Hidden { found_at: 0, ..*b },
+        (a, b) => a.is_none() && b.is_none(),
+    };
+    if same {
+        return Ok(());
+    }
+    u.hidden = hidden;
     store(dir, &h)
 }

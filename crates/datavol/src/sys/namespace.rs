@@ -82,7 +82,12 @@ impl TempMount {
                 source,
             }
         })?;
-        // Keep our mounts out of anyone else's view even if the caller forgot.
+        Ok(Self::private(target))
+    }
+
+    /// Our mount at `target`, kept out of anyone else's view even if the
+    /// caller forgot.
+    fn private(target: &Path) -> Self {
         let _ = mount(
             None::<&str>,
             target,
@@ -90,10 +95,17 @@ impl TempMount {
             MsFlags::MS_PRIVATE,
             None::<&str>,
         );
-        Ok(TempMount {
+        TempMount {
             target: target.to_path_buf(),
             mounted: true,
-        })
+        }
+    }
+
+    /// A bind of `src` at `target`, not recursive: it shows `src`'s own
+    /// filesystem, without what is mounted below it (what a mount covers).
+    pub fn bind(src: &Path, target: &Path) -> Result<Self, NsError> {
+        bind(src, target, false)?;
+        Ok(Self::private(target))
     }
 
     pub fn remount_rw(&self) -> Result<(), NsError> {
@@ -128,4 +140,43 @@ impl Drop for TempMount {
             let _ = umount2(&self.target, MntFlags::MNT_DETACH);
         }
     }
+}
+
+/// A non-recursive bind of `src` at `target` (created), read-only when asked;
+/// it stays until unmounted.
+pub fn bind(src: &Path, target: &Path, read_only: bool) -> Result<(), NsError> {
+    std::fs::create_dir_all(target).map_err(|source| NsError::Io {
+        path: target.to_path_buf(),
+        source,
+    })?;
+    let err = |options: &str| {
+        let options = options.to_string();
+        move |source| NsError::Mount {
+            device: src.to_path_buf(),
+            target: target.to_path_buf(),
+            fstype: String::new(),
+            options,
+            source,
+        }
+    };
+    mount(
+        Some(src),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(err("bind"))?;
+    if read_only {
+        let flags = MsFlags::MS_BIND
+            | MsFlags::MS_REMOUNT
+            | MsFlags::MS_RDONLY
+            | MsFlags::MS_NOSUID
+            | MsFlags::MS_NODEV;
+        if let Err(e) = mount(None::<&str>, target, None::<&str>, flags, None::<&str>) {
+            let _ = umount2(target, MntFlags::MNT_DETACH);
+            return Err(err("bind,remount,ro")(e));
+        }
+    }
+    Ok(())
 }

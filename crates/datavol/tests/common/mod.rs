@@ -363,6 +363,16 @@ impl Sandbox {
             .then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
     }
 
+    /// A reboot, as the volumes see it: these mounts (children first) and
+    /// the ready flags are gone; the disks and the root disk's records stay.
+    pub fn reboot(&self, mounts: &[&Path]) {
+        let list: Vec<String> = mounts.iter().map(|m| m.display().to_string()).collect();
+        self.in_ns_check(&format!(
+            "umount {} && rm -rf /run/datavol/ready",
+            list.join(" ")
+        ));
+    }
+
     pub fn hold_pid(&self) -> u32 {
         self.holder.id()
     }
