@@ -6,6 +6,7 @@ pub mod probe;
 pub mod raid;
 pub mod selector;
 pub mod superblock;
+pub mod twins;
 pub mod udev;
 
 use crate::config::Volume;

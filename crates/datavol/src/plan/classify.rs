@@ -187,6 +187,9 @@ fn classify_disk(vol: &Volume, f: &Facts, d: &Disk, p: Policy, capacity: Option<
             other: other.clone(),
         });
     }
+    if let Some(reason) = same_uuid(d) {
+        v.refuse(reason);
+    }
     let probe = match &d.probe {
         Ok(p) => p,
         Err(e) => {
@@ -257,6 +260,26 @@ fn classify_disk(vol: &Volume, f: &Facts, d: &Disk, p: Policy, capacity: Option<
         decision.grow = grow;
     }
     decision
+}
+
+/// Another device with the filesystem's UUID (a clone: a volume restored
+/// from a snapshot of this one) could be what a mount by UUID takes, and
+/// carries the same marker: neither is touched while both are attached.
+fn same_uuid(d: &Disk) -> Option<Reason> {
+    let Ok(Probe::Signature {
+        fstype,
+        uuid: Some(uuid),
+        ..
+    }) = &d.probe
+    else {
+        return None;
+    };
+    (!d.same_uuid.is_empty()).then(|| Reason::SameUuid {
+        fstype: fstype.clone(),
+        uuid: uuid.clone(),
+        device: d.dev.node.clone(),
+        others: d.same_uuid.clone(),
+    })
 }
 
 /// An existing filesystem the volume would use: containerd's overlayfs
@@ -766,6 +789,7 @@ fn create_array(vol: &Volume, f: &Facts, r: &RaidFacts, p: Policy, list: &str) -
         probe: Ok(Probe::Blank),
         fs: None,
         superblock: None,
+        same_uuid: Vec::new(),
     };
     let mut facts = f.clone();
     facts.claimed_by = None;

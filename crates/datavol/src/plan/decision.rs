@@ -181,6 +181,13 @@ pub enum Reason {
         device: PathBuf,
         error: String,
     },
+    /// Other devices carry the filesystem's UUID: clones of the volume.
+    SameUuid {
+        fstype: String,
+        uuid: String,
+        device: PathBuf,
+        others: Vec<PathBuf>,
+    },
 }
 
 const WIPE_HINT: &str = "point device at a blank disk, or `wipefs -a` it if its data is disposable";
@@ -221,6 +228,12 @@ impl fmt::Display for Reason {
             RaidMixed { ours, total, name } => write!(f, "the RAID0 members are a mix of blank disks and members of datavol's array {name} ({ours} of {total}); a striped array cannot be repaired; hint: wipe all members (wipefs -a) to have datavol build a fresh one"),
             NoDtype { fstype, device } => write!(f, "the {fstype} filesystem on {} {}; containerd's overlayfs snapshotter cannot use it (the first pod would fail); hint: {}", device.display(), if fstype == "xfs" { "was made with ftype=0: its directory entries carry no file type (d_type)" } else { "lacks the filetype feature: its directory entries carry no file type (d_type)" }, if fstype == "xfs" { "re-create the cache with mkfs.xfs -n ftype=1 (xfs cannot turn it on in place)" } else { "re-create the cache with mkfs.ext4 -O filetype, or turn it on unmounted with tune2fs -O filetype and e2fsck -fD" }),
             DeviceSmaller { device, device_bytes, fs_bytes } => write!(f, "the filesystem on {} spans {fs_bytes} bytes but the device has only {device_bytes}: a different disk, or a truncated one; datavol never shrinks a filesystem and will not mount this one; hint: attach the disk the filesystem was made on, or restore it from its snapshot at its full size", device.display()),
+            SameUuid { fstype, uuid, device, others } => {
+                let fix = if fstype == "xfs" { "xfs_admin -U generate" } else { "tune2fs -U random" };
+                let fixes: Vec<String> = others.iter().map(|o| format!("`{fix} {}`", o.display())).collect();
+                let others: Vec<String> = others.iter().map(|o| o.display().to_string()).collect();
+                write!(f, "device {} and {} carry the same {fstype} filesystem {uuid}: a clone of the volume (a disk restored from a snapshot of it); a mount by UUID could take either, so datavol touches neither; hint: give the clone a new UUID while it is unmounted ({}), or detach it", device.display(), others.join(", "), fixes.join(", "))
+            }
             SuperblockUnreadable { device, error } => write!(f, "cannot read the filesystem's superblock on {} ({error}), so neither its size nor d_type can be checked; hint: check the device (dmesg), and `xfs_info`/`dumpe2fs -h` it by hand", device.display()),
         }
     }

@@ -10,7 +10,7 @@ use crate::discover::device::{self, Device, DeviceError, Usage};
 use crate::discover::probe::{self, Probe};
 use crate::discover::raid::{self, MdSuper};
 use crate::discover::selector::NvmeMiss;
-use crate::discover::{superblock, udev};
+use crate::discover::{superblock, twins, udev};
 use crate::record::history::History;
 use crate::record::marker::{self, State};
 use crate::sys::mountinfo::{self, MountEntry};
@@ -91,6 +91,8 @@ pub struct Disk {
     /// When the probe shows the configured filesystem: its superblock
     /// (size, d_type), one pread.
     pub superblock: Option<Result<Box<superblock::Superblock>, String>>,
+    /// Other devices whose filesystem has this one's UUID: clones.
+    pub same_uuid: Vec<PathBuf>,
 }
 
 /// What datavol can see inside the configured filesystem.
@@ -352,13 +354,35 @@ pub fn disk(vol: &Volume, dev: Device, mounts: &[MountEntry], record: &History) 
         Some(sb) => Some(Ok(Box::new(sb))),
         None => configured_superblock(vol, &dev, &probe),
     };
+    let same_uuid = same_uuid(vol, &dev, &probe);
     Disk {
         dev,
         usage,
         probe,
         fs,
         superblock,
+        same_uuid,
     }
+}
+
+/// The other devices carrying the configured filesystem's UUID.
+fn same_uuid(vol: &Volume, dev: &Device, probe: &Result<Probe, String>) -> Vec<PathBuf> {
+    let uuid = match probe {
+        Ok(Probe::Signature {
+            fstype,
+            uuid: Some(u),
+            ..
+        }) if fstype == vol.filesystem.as_str() && !u.is_empty() => u,
+        _ => return Vec::new(),
+    };
+    let t = twins::with_uuid(uuid, dev.major, dev.minor);
+    for s in &t.skipped {
+        log::info!(
+            "volume {}: not checked for a second copy of filesystem {uuid}: {s}",
+            vol.name
+        );
+    }
+    t.found
 }
 
 /// The superblock of a filesystem of the configured type; a page-cache
