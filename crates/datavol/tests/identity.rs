@@ -66,3 +66,62 @@ fn a_clone_with_the_volumes_uuid_is_refused_naming_both_and_touching_neither() {
     assert_eq!(code, Some(0), "{out}{err}");
     assert_eq!(sb.mount_source(&src).as_deref(), Some(dev.as_str()));
 }
+
+fn require_failpoints() {
+    #[cfg(not(feature = "failpoints"))]
+    panic!("this test pauses datavol at a failpoint: run it with `--features datavol/failpoints` (cargo xtask test does)");
+}
+
+/// The mount unit datavol wrote for the volume (the only one).
+fn the_unit(sb: &Sandbox) -> PathBuf {
+    let units: Vec<PathBuf> = std::fs::read_dir(sb.unit_dir())
+        .expect("unit dir")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "mount"))
+        .collect();
+    assert_eq!(units.len(), 1, "{units:?}");
+    units[0].clone()
+}
+
+#[test]
+fn a_unit_that_mounts_another_device_is_stopped_and_nothing_stays_mounted() {
+    require_failpoints();
+    let (mut sb, _dev, src) = seeded_and_rebooted();
+    let other = sb.add_loop("other", 300);
+    sh(&format!("mkfs.xfs -q {other}"));
+    let unit = the_unit(&sb);
+    let log = sb.path("apply.log");
+    let calls = sb.calls().len();
+    // Pause after the unit is written; meanwhile the unit on disk comes to
+    // name another device, which the systemd double then really mounts.
+    let mut child = sb
+        .datavol_cmd(&["apply"])
+        .env("FAILPOINTS", "unit-written=sleep(4000)")
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("run datavol");
+    let t = std::time::Instant::now();
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("failpoint unit-written")
+    {
+        assert!(t.elapsed().as_secs() < 60, "datavol never wrote its unit");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let text = std::fs::read_to_string(&unit).expect("unit");
+    let what = text
+        .lines()
+        .find(|l| l.starts_with("What="))
+        .expect("What=")
+        .to_string();
+    std::fs::write(&unit, text.replace(&what, &format!("What={other}"))).expect("rewrite");
+    let st = child.wait().expect("datavol");
+    let err = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!st.success(), "{err}");
+    let new_calls = sb.calls()[calls..].to_string();
+    assert!(new_calls.contains("StartUnit"), "{new_calls}");
+    assert_eq!(sb.mount_source(&src), None, "left mounted: {err}");
+    assert!(new_calls.contains("StopUnit"), "{new_calls}");
+    assert!(err.contains(&other) && err.contains("stopped"), "{err}");
+}
