@@ -18,17 +18,52 @@ use std::time::{Duration, Instant};
 
 const MOUNT_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// The path the unit names the checked device `node` by: one a clone of the
+/// volume cannot share (discover/links.rs). A RAID0 array keeps
+/// /dev/md/dv-<volume>: an array has no hardware identity of its own, its
+/// by-id links are derived from its superblock (a clone's too), while this
+/// name is the array datavol assembled from the members it checked; a
+/// second array of that name gets another node from mdadm.
+fn what(vol: &Volume, node: &Path, devs: &str) -> PathBuf {
+    let md = crate::discover::raid::md_path(vol);
+    let (what, linked) = match vol.raid {
+        Some(_) if std::fs::canonicalize(&md).is_ok_and(|m| m == node) => (md, true),
+        Some(_) => (node.to_path_buf(), false),
+        None => crate::discover::links::what_for(node),
+    };
+    if !linked {
+        vlog!(
+            info,
+            vol.name.as_str(),
+            devs,
+            "unit",
+            "no stable link (by-id, by-path, /dev/md) to {devs} yet: the unit names it by its kernel node, which this run checked"
+        );
+    }
+    what
+}
+
 /// The units a volume needs, each with the filesystem path its mount must show.
-fn mount_specs(vol: &Volume, uuid: &str) -> Result<Vec<(MountSpec, PathBuf)>, ApplyError> {
+fn mount_specs(
+    vol: &Volume,
+    uuid: &str,
+    device: &Path,
+) -> Result<Vec<(MountSpec, PathBuf)>, ApplyError> {
     if vol.directories.is_empty() {
-        return Ok(vec![(MountSpec::new(vol, uuid), PathBuf::from("/"))]);
+        return Ok(vec![(
+            MountSpec::new(vol, uuid, device),
+            PathBuf::from("/"),
+        )]);
     }
     let parent =
         unit::mount_unit_name(&vol.mount_point).ok_or_else(|| unit::UnitError::BadPath {
             volume: vol.name.clone(),
             path: vol.mount_point.clone(),
         })?;
-    let mut v = vec![(MountSpec::volume_root(vol, uuid), PathBuf::from("/"))];
+    let mut v = vec![(
+        MountSpec::volume_root(vol, uuid, device),
+        PathBuf::from("/"),
+    )];
     for d in &vol.directories {
         v.push((
             MountSpec::bind(vol, uuid, d, &parent),
@@ -94,7 +129,7 @@ pub fn mount(
     took: &mut Took,
 ) -> Result<(), ApplyError> {
     let t = Instant::now();
-    let specs = mount_specs(vol, uuid)?;
+    let specs = mount_specs(vol, uuid, &what(vol, Path::new(devs), devs))?;
     if write_units(vol, devs, &specs, opts)? {
         bus.get()?.reload()?;
     }
@@ -210,9 +245,9 @@ fn start(vol: &Volume, devs: &str, unit_name: &str, bus: &mut Bus) -> Result<(),
         "mount",
         "starting {unit_name}"
     );
-    bus.get()?.start_unit(&unit_name, MOUNT_TIMEOUT)?;
+    bus.get()?.start_unit(unit_name, MOUNT_TIMEOUT)?;
     failpoint("unit-started");
-    let active = bus.get()?.active_state(&unit_name)?;
+    let active = bus.get()?.active_state(unit_name)?;
     if active.as_deref() != Some("active") {
         return Err(ApplyError::Mount(format!(
             "{unit_name} job is done but the unit is {}; hint: systemctl status {unit_name}",

@@ -1,6 +1,7 @@
 //! Which block device a volume is, and what is on it, read without writing.
 pub mod device;
 pub mod identity;
+pub mod links;
 pub mod nvme;
 pub mod probe;
 pub mod raid;

@@ -187,7 +187,7 @@ fn classify_disk(vol: &Volume, f: &Facts, d: &Disk, p: Policy, capacity: Option<
             other: other.clone(),
         });
     }
-    if let Some(reason) = same_uuid(d) {
+    if let Some(reason) = same_uuid(f, d) {
         v.refuse(reason);
     }
     let probe = match &d.probe {
@@ -265,7 +265,7 @@ fn classify_disk(vol: &Volume, f: &Facts, d: &Disk, p: Policy, capacity: Option<
 /// Another device with the filesystem's UUID (a clone: a volume restored
 /// from a snapshot of this one) could be what a mount by UUID takes, and
 /// carries the same marker: neither is touched while both are attached.
-fn same_uuid(d: &Disk) -> Option<Reason> {
+fn same_uuid(f: &Facts, d: &Disk) -> Option<Reason> {
     let Ok(Probe::Signature {
         fstype,
         uuid: Some(uuid),
@@ -274,11 +274,11 @@ fn same_uuid(d: &Disk) -> Option<Reason> {
     else {
         return None;
     };
-    (!d.same_uuid.is_empty()).then(|| Reason::SameUuid {
+    (!f.same_uuid.is_empty()).then(|| Reason::SameUuid {
         fstype: fstype.clone(),
         uuid: uuid.clone(),
         device: d.dev.node.clone(),
-        others: d.same_uuid.clone(),
+        others: f.same_uuid.clone(),
     })
 }
 
@@ -789,7 +789,6 @@ fn create_array(vol: &Volume, f: &Facts, r: &RaidFacts, p: Policy, list: &str) -
         probe: Ok(Probe::Blank),
         fs: None,
         superblock: None,
-        same_uuid: Vec::new(),
     };
     let mut facts = f.clone();
     facts.claimed_by = None;

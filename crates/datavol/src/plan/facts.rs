@@ -49,6 +49,9 @@ pub struct Facts {
     pub record: History,
     /// An earlier volume of this run that resolved to the same device.
     pub claimed_by: Option<String>,
+    /// Other devices whose filesystem has the UUID of the one the volume
+    /// would use: clones of it.
+    pub same_uuid: Vec<PathBuf>,
     /// What is mounted right at each claimed path now (the top mount).
     pub mounts_at: Vec<MountEntry>,
     /// How long finding the device and looking at it took, for the log.
@@ -91,8 +94,6 @@ pub struct Disk {
     /// When the probe shows the configured filesystem: its superblock
     /// (size, d_type), one pread.
     pub superblock: Option<Result<Box<superblock::Superblock>, String>>,
-    /// Other devices whose filesystem has this one's UUID: clones.
-    pub same_uuid: Vec<PathBuf>,
 }
 
 /// What datavol can see inside the configured filesystem.
@@ -354,14 +355,12 @@ pub fn disk(vol: &Volume, dev: Device, mounts: &[MountEntry], record: &History) 
         Some(sb) => Some(Ok(Box::new(sb))),
         None => configured_superblock(vol, &dev, &probe),
     };
-    let same_uuid = same_uuid(vol, &dev, &probe);
     Disk {
         dev,
         usage,
         probe,
         fs,
         superblock,
-        same_uuid,
     }
 }
 
@@ -521,6 +520,7 @@ pub fn gather(vol: &Volume, run: &Run, wait: Duration) -> Facts {
         services: None,
         record,
         claimed_by: None,
+        same_uuid: Vec::new(),
         mounts_at: vol
             .claimed()
             .iter()
@@ -534,6 +534,9 @@ pub fn gather(vol: &Volume, run: &Run, wait: Duration) -> Facts {
             .iter()
             .find(|(m, v)| *m == majmin && *v != vol.name)
             .map(|(_, v)| v.clone());
+    }
+    if let Some(twins) = f.disk().map(|d| same_uuid(vol, &d.dev, &d.probe)) {
+        f.same_uuid = twins;
     }
     f
 }

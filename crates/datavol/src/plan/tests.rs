@@ -106,7 +106,6 @@ fn facts_for(v: &Volume, probe: Probe, fs: Option<Result<FsView, String>>) -> Fa
             dev: dev(259, 1),
             usage: Ok(Usage::default()),
             superblock: sb_for(v, &probe),
-            same_uuid: vec![],
             probe: Ok(probe),
             fs,
         }),
@@ -118,6 +117,7 @@ fn facts_for(v: &Volume, probe: Probe, fs: Option<Result<FsView, String>>) -> Fa
         services: Some(Ok(vec![])),
         record: History::empty(&v.name),
         claimed_by: None,
+        same_uuid: vec![],
         mounts_at: vec![],
         took: Took::default(),
     }
@@ -731,7 +731,6 @@ fn raid_running_ours_is_classified_as_a_disk() {
         probe: Ok(xfs(None)),
         fs: view(marker(Phase::Committed), false),
         superblock: Some(Ok(Box::new(sb("xfs")))),
-        same_uuid: vec![],
     };
     let running = RunningArray {
         node: "/dev/md127".into(),
@@ -1109,7 +1108,7 @@ fn a_second_device_with_the_uuid_is_refused_naming_both() {
         ("recorded", recorded),
     ] {
         let mut f = facts(xfs(Some("dv-container")), fs);
-        disk_mut(&mut f).same_uuid = vec!["/dev/nvme9n1".into()];
+        f.same_uuid = vec!["/dev/nvme9n1".into()];
         let r = reasons(&vol(""), &f);
         assert_eq!(
             r,
@@ -1140,7 +1139,7 @@ fn a_second_device_with_the_uuid_is_refused_naming_both() {
         (259, 1),
         "/dev/test1",
     )];
-    disk_mut(&mut f).same_uuid = vec!["/dev/nvme9n1".into()];
+    f.same_uuid = vec!["/dev/nvme9n1".into()];
     refused_for(&vol(""), &f, |r| matches!(r, Reason::SameUuid { .. }));
 }
 
@@ -1162,6 +1161,6 @@ fn a_clone_of_an_ext4_volume_is_told_tune2fs() {
 #[test]
 fn a_blank_disk_is_never_a_clone() {
     let mut f = facts(Probe::Blank, None);
-    disk_mut(&mut f).same_uuid = vec!["/dev/nvme9n1".into()];
+    f.same_uuid = vec!["/dev/nvme9n1".into()];
     assert_eq!(action(&vol(""), &f), Action::Format { migrate: true });
 }
