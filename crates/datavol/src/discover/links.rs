@@ -61,11 +61,15 @@ pub fn choose(node: &Path, links: &[(PathBuf, PathBuf)]) -> Option<PathBuf> {
 /// Every by-id and by-path link that resolves to the device `node` is:
 /// `(link, node)`; other links keep the node they resolve to.
 pub fn links_to(node: &Path) -> Vec<(PathBuf, PathBuf)> {
+    links_in(&[BY_ID, BY_PATH], node)
+}
+
+fn links_in(dirs: &[&str], node: &Path) -> Vec<(PathBuf, PathBuf)> {
     let Ok(rdev) = std::fs::metadata(node).map(|m| m.rdev()) else {
         return Vec::new();
     };
     let mut v = Vec::new();
-    for dir in [BY_ID, BY_PATH] {
+    for dir in dirs {
         let Ok(rd) = std::fs::read_dir(dir) else {
             continue;
         };
@@ -175,6 +179,28 @@ mod tests {
             )
             .as_deref(),
             Some("/dev/disk/by-path/pci-0000:00:1f.0")
+        );
+    }
+
+    /// Links are followed to their device: one reaching the checked node's
+    /// device number by another path counts as a link to the node.
+    #[test]
+    fn links_resolve_by_device_number() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let dir = d.path().join("by-id");
+        std::fs::create_dir(&dir).expect("mkdir");
+        let alias = d.path().join("null-alias");
+        std::os::unix::fs::symlink("/dev/null", &alias).expect("link");
+        std::os::unix::fs::symlink(&alias, dir.join("virtio-a")).expect("link");
+        std::os::unix::fs::symlink("/dev/zero", dir.join("virtio-b")).expect("link");
+        let mut got = links_in(&[dir.to_str().expect("utf-8")], Path::new("/dev/null"));
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                (dir.join("virtio-a"), PathBuf::from("/dev/null")),
+                (dir.join("virtio-b"), PathBuf::from("/dev/zero")),
+            ]
         );
     }
 
