@@ -128,6 +128,7 @@ fn rendered_units_pass_systemd_analyze_verify() {
         let spec = MountSpec {
             volume: "containerd".into(),
             uuid: "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0".into(),
+            device: DEVICE.into(),
             mount_point: mp.into(),
             fstype: "xfs".into(),
             options: opts.into_iter().map(String::from).collect(),
@@ -216,6 +217,7 @@ const ACCEPTED: [&str; 8] = [
 ];
 
 const UUID: &str = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0";
+const DEVICE: &str = "/dev/disk/by-id/virtio-data0";
 
 fn accepted(extra: &str) -> config::Volume {
     let text = format!("[volume.v]\ndevice = \"/dev/xvdb\"\nfilesystem = \"xfs\"\n{extra}\n");
@@ -229,7 +231,8 @@ fn accepted_mount_points_round_trip_through_verified_units() {
     let d = tempfile::tempdir().unwrap();
     for p in ACCEPTED {
         let vol = accepted(&format!("mount_point = \"{p}\""));
-        let (path, _) = unit::write(d.path(), &MountSpec::new(&vol, UUID)).expect("rendered");
+        let (path, _) = unit::write(d.path(), &MountSpec::new(&vol, UUID, Path::new(DEVICE)))
+            .expect("rendered");
         let name = format!("{}.mount", systemd_escape(Path::new(p)));
         assert_eq!(path.file_name().unwrap().to_string_lossy(), name);
         let text = std::fs::read_to_string(&path).unwrap();
@@ -243,7 +246,11 @@ fn accepted_directories_round_trip_through_verified_bind_units() {
     let d = tempfile::tempdir().unwrap();
     let list = ACCEPTED.map(|p| format!("\"{p}\"")).join(", ");
     let vol = accepted(&format!("directories = [{list}]"));
-    let (root, _) = unit::write(d.path(), &MountSpec::volume_root(&vol, UUID)).expect("rendered");
+    let (root, _) = unit::write(
+        d.path(),
+        &MountSpec::volume_root(&vol, UUID, Path::new(DEVICE)),
+    )
+    .expect("rendered");
     verify(&root);
     let parent = root.file_name().unwrap().to_string_lossy().into_owned();
     for p in ACCEPTED {

@@ -133,6 +133,14 @@ lower() {
   echo /run/vmtest-lower/var/lib/containerd
 }
 not_mountpoint() { ! findmnt -n "$1" || { echo "$1 is a mount point"; return 1; }; }
+# unit_what_is_device UNIT DEV: What= resolves to DEV by a path a clone of
+# the volume cannot share (not by-uuid/by-label/by-partuuid; issue #18).
+unit_what_is_device() {
+  local what
+  what=$(sed -n 's/^What=//p' "$1")
+  case $what in /dev/disk/by-uuid/* | /dev/disk/by-label/* | /dev/disk/by-partuuid/*) echo "What=$what names content a clone shares"; return 1 ;; esac
+  [ "$(readlink -f "$what")" = "$(readlink -f "$2")" ] || { echo "What=$what is not $2"; return 1; }
+}
 mounted_from() {
   local want got
   want=$(readlink -f "$2"); got=$(findmnt -n -o SOURCE "$1")
@@ -186,7 +194,7 @@ check_migrated() {
   check mounted_from_data0 mounted_from /var/lib/containerd "$dev"
   check fstype_xfs fstype_is /var/lib/containerd xfs
   check option_noatime has_option /var/lib/containerd noatime
-  check unit_what_by_uuid grep -qx "What=/dev/disk/by-uuid/$uuid" "$unit"
+  check unit_what_is_device unit_what_is_device "$unit" "$dev"
   check mount_unit_active systemctl is-active var-lib-containerd.mount
   check containerd_active systemctl is-active containerd.service
   check datavol_before_containerd datavol_before_containerd

@@ -76,6 +76,13 @@ pub enum ApplyError {
     /// The mount unit ran but the mount is not what it must be.
     #[error("{0}")]
     Mount(String),
+    /// A failure after a mount unit was started; the units were stopped
+    /// again (or stopping them failed too: `stopped` says which).
+    #[error("{error}; {stopped}")]
+    Stopped {
+        error: Box<ApplyError>,
+        stopped: String,
+    },
     /// The volume is mounted and usable, at its old size.
     #[error("growing the filesystem on {device} with {tool}: {why}; the volume stays mounted at its old size; hint: run `{tool}` by hand and read its message, or set grow = false")]
     Grow {
@@ -93,6 +100,7 @@ impl ApplyError {
             // (after a read-write mount) are failures.
             ApplyError::Refused(_) | ApplyError::Changed { .. } => Failure::Refused,
             ApplyError::Timeout(_) => Failure::DeviceTimeout,
+            ApplyError::Stopped { error, .. } => error.failure(),
             _ => Failure::Failed,
         }
     }

@@ -124,11 +124,27 @@ fn not_early(d: &Decision, f: &Facts) -> Option<String> {
 }
 
 /// After acting, the volume must be mounted as configured with its own
-/// committed marker, read through the real mount: the check a healthy
-/// reboot deferred (plan/facts.rs `recorded`), and a last look after a
-/// migration. Anything else unmounts what was mounted and refuses. The
-/// root disk then records the committed filesystem for the next boot.
-fn confirm(vol: &Volume, run: &mut Run, opts: &Options, bus: &mut Bus) -> Result<(), ApplyError> {
+/// committed marker, read through the real mount, and the filesystem
+/// `uuid` the run checked: the check a healthy reboot deferred
+/// (plan/facts.rs `recorded`), and a last look after a migration. Anything
+/// else stops the volume's units and fails. The root disk then records the
+/// committed filesystem for the next boot.
+fn confirm(
+    vol: &Volume,
+    uuid: &str,
+    run: &mut Run,
+    opts: &Options,
+    bus: &mut Bus,
+) -> Result<(), ApplyError> {
+    check_mounted(vol, uuid, run, opts).map_err(|e| mount::stopped(vol, &mount::units(vol), bus, e))
+}
+
+fn check_mounted(
+    vol: &Volume,
+    uuid: &str,
+    run: &mut Run,
+    opts: &Options,
+) -> Result<(), ApplyError> {
     run.refresh_mounts()
         .map_err(|e| ApplyError::io("reading the mount table", e))?;
     let facts = plan::facts::gather(vol, run, std::time::Duration::ZERO);
@@ -139,21 +155,24 @@ fn confirm(vol: &Volume, run: &mut Run, opts: &Options, bus: &mut Bus) -> Result
     let decision = plan::classify(vol, &facts, policy);
     match &decision.verdict {
         Verdict::Act {
-            action: Action::Keep { uuid },
-        } => {
+            action: Action::Keep { uuid: found },
+        } if found == uuid => {
             note_committed(vol, uuid, opts);
             Ok(())
         }
-        _ => {
-            mount::unmount(vol, bus);
-            Err(match act_error(&decision) {
-                Some(e) => e,
-                None => ApplyError::Mount(format!(
-                    "after mounting, the volume is not as configured ({}); unmounted it again",
-                    decision.reason
-                )),
-            })
-        }
+        Verdict::Act {
+            action: Action::Keep { uuid: found },
+        } => Err(ApplyError::Mount(format!(
+            "after mounting, {} holds filesystem {found}, not {uuid}, the one checked; hint: detach the disk that carries {found}, or give it a new UUID",
+            vol.mount_point.display()
+        ))),
+        _ => Err(match act_error(&decision) {
+            Some(e) => e,
+            None => ApplyError::Mount(format!(
+                "after mounting, the volume is not as configured ({})",
+                decision.reason
+            )),
+        }),
     }
 }
 
@@ -237,20 +256,20 @@ fn act(
     };
     let stopped = services::stop(vol, &devs, &active, bus)?;
     let mut result = carry_out(vol, decision, &action, dev, opts, bus, took);
-    if result.is_ok() {
+    if let Ok(uuid) = &result {
         // Before the services come back: confirm may unmount again.
         let t = Instant::now();
         result = match &action {
-            Action::Keep { uuid } => {
+            Action::Keep { .. } => {
                 note_committed(vol, uuid, opts);
-                Ok(())
+                Ok(uuid.clone())
             }
-            _ => confirm(vol, run, opts, bus),
+            _ => confirm(vol, uuid, run, opts, bus).map(|()| uuid.clone()),
         };
         took.confirm = t.elapsed();
     }
     services::restart(vol, &devs, stopped, bus);
-    result.and_then(|()| ready(vol, decision, opts, bus))
+    result.and_then(|_| ready(vol, decision, opts, bus))
 }
 
 /// Once the volume is ready: grow it if classify planned that, then start
@@ -291,6 +310,7 @@ fn note_committed(vol: &Volume, uuid: &str, opts: &Options) {
     }
 }
 
+/// Carries out the action; returns the UUID of the filesystem mounted.
 fn carry_out(
     vol: &Volume,
     decision: &Decision,
@@ -299,7 +319,7 @@ fn carry_out(
     opts: &Options,
     bus: &mut Bus,
     took: &mut Took,
-) -> Result<(), ApplyError> {
+) -> Result<String, ApplyError> {
     let t = Instant::now();
     let name = vol.name.as_str();
     if let Some(members) = &decision.raid_create {
@@ -316,7 +336,7 @@ fn carry_out(
     }
     let devs = dev.node.display().to_string();
     let uuid = match action {
-        Action::Assemble => return Ok(()),
+        Action::Assemble => return Ok(String::new()),
         Action::Keep { uuid } | Action::Mount { uuid } => uuid.clone(),
         Action::Adopt { uuid } => {
             migrate::adopt(vol, &dev.node, &devs)?;
@@ -338,7 +358,8 @@ fn carry_out(
         }
     };
     took.work = t.elapsed();
-    mount::mount(vol, &uuid, &devs, (dev.major, dev.minor), opts, bus, took)
+    mount::mount(vol, &uuid, &devs, (dev.major, dev.minor), opts, bus, took)?;
+    Ok(uuid)
 }
 
 fn note_seed(vol: &Volume, devs: &str, uuid: &str, opts: &Options) {

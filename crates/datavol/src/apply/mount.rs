@@ -18,17 +18,52 @@ use std::time::{Duration, Instant};
 
 const MOUNT_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// The path the unit names the checked device `node` by: one a clone of the
+/// volume cannot share (discover/links.rs). A RAID0 array keeps
+/// /dev/md/dv-<volume>: an array has no hardware identity of its own, its
+/// by-id links are derived from its superblock (a clone's too), while this
+/// name is the array datavol assembled from the members it checked; a
+/// second array of that name gets another node from mdadm.
+fn what(vol: &Volume, node: &Path, devs: &str) -> PathBuf {
+    let md = crate::discover::raid::md_path(vol);
+    let (what, linked) = match vol.raid {
+        Some(_) if std::fs::canonicalize(&md).is_ok_and(|m| m == node) => (md, true),
+        Some(_) => (node.to_path_buf(), false),
+        None => crate::discover::links::what_for(node),
+    };
+    if !linked {
+        vlog!(
+            info,
+            vol.name.as_str(),
+            devs,
+            "unit",
+            "no stable link (by-id, by-path, /dev/md) to {devs} yet: the unit names it by its kernel node, which this run checked"
+        );
+    }
+    what
+}
+
 /// The units a volume needs, each with the filesystem path its mount must show.
-fn mount_specs(vol: &Volume, uuid: &str) -> Result<Vec<(MountSpec, PathBuf)>, ApplyError> {
+fn mount_specs(
+    vol: &Volume,
+    uuid: &str,
+    device: &Path,
+) -> Result<Vec<(MountSpec, PathBuf)>, ApplyError> {
     if vol.directories.is_empty() {
-        return Ok(vec![(MountSpec::new(vol, uuid), PathBuf::from("/"))]);
+        return Ok(vec![(
+            MountSpec::new(vol, uuid, device),
+            PathBuf::from("/"),
+        )]);
     }
     let parent =
         unit::mount_unit_name(&vol.mount_point).ok_or_else(|| unit::UnitError::BadPath {
             volume: vol.name.clone(),
             path: vol.mount_point.clone(),
         })?;
-    let mut v = vec![(MountSpec::volume_root(vol, uuid), PathBuf::from("/"))];
+    let mut v = vec![(
+        MountSpec::volume_root(vol, uuid, device),
+        PathBuf::from("/"),
+    )];
     for d in &vol.directories {
         v.push((
             MountSpec::bind(vol, uuid, d, &parent),
@@ -80,7 +115,10 @@ fn write_units(
     Ok(changed)
 }
 
-/// Writes the volume's units, then starts those not mounted yet, parent first.
+/// Writes the volume's units, then starts those not mounted yet, parent
+/// first. Whatever goes wrong once a start was asked for stops the units
+/// this call started before the error is returned: nothing stays mounted
+/// that was not confirmed to be the device checked.
 pub fn mount(
     vol: &Volume,
     uuid: &str,
@@ -91,21 +129,45 @@ pub fn mount(
     took: &mut Took,
 ) -> Result<(), ApplyError> {
     let t = Instant::now();
-    let specs = mount_specs(vol, uuid)?;
+    let specs = mount_specs(vol, uuid, &what(vol, Path::new(devs), devs))?;
     if write_units(vol, devs, &specs, opts)? {
         bus.get()?.reload()?;
     }
     took.units = t.elapsed();
     let t = Instant::now();
+    let mut started = Vec::new();
+    if let Err(e) = start_all(vol, devs, majmin, &specs, bus, &mut started) {
+        return Err(stopped(vol, &started, bus, e));
+    }
+    took.mount = t.elapsed();
+    Ok(())
+}
+
+/// Starts each unit whose mount is not in place, checking after each start
+/// that the mount is of the device checked; `started` collects the units a
+/// start was asked for (its job may have mounted even when it failed).
+fn start_all(
+    vol: &Volume,
+    devs: &str,
+    majmin: (u32, u32),
+    specs: &[(MountSpec, PathBuf)],
+    bus: &mut Bus,
+    started: &mut Vec<String>,
+) -> Result<(), ApplyError> {
     // Only a start changes the table here: read it again after one only.
     let mut mounts = read_mounts()?;
-    for (spec, root) in &specs {
+    for (spec, root) in specs {
         let at = &spec.mount_point;
         let here = |m: &mountinfo::MountEntry| (m.major, m.minor) == majmin && &m.root == root;
         if mountinfo::mounted_at(&mounts, at).is_some_and(here) {
             continue;
         }
-        start(vol, devs, at, bus)?;
+        let unit_name = unit::mount_unit_name(at).ok_or_else(|| unit::UnitError::BadPath {
+            volume: vol.name.clone(),
+            path: at.to_path_buf(),
+        })?;
+        started.push(unit_name.clone());
+        start(vol, devs, &unit_name, bus)?;
         mounts = read_mounts()?;
         match mountinfo::mounted_at(&mounts, at) {
             Some(m) if here(m) => {
@@ -120,8 +182,7 @@ pub fn mount(
             }
             Some(m) => {
                 return Err(ApplyError::Mount(format!(
-                    "{} was started, but {} is mounted from {}:{} instead of {devs}:{}",
-                    unit::mount_unit_name(at).unwrap_or_default(),
+                    "{unit_name} was started, but {} is mounted from {}:{} instead of {devs}:{}, the device checked; hint: see which device the unit's What= names (systemctl cat {unit_name}), and detach a clone of the volume",
                     at.display(),
                     m.source,
                     m.root.display(),
@@ -130,25 +191,53 @@ pub fn mount(
             }
             None => {
                 return Err(ApplyError::Mount(format!(
-                    "{0} reported done, but {1} is not a mount point; hint: journalctl -u {0}",
-                    unit::mount_unit_name(at).unwrap_or_default(),
+                    "{unit_name} reported done, but {} is not a mount point; hint: journalctl -u {unit_name}",
                     at.display()
                 )))
             }
         }
     }
-    took.mount = t.elapsed();
     debug_assert!(mounted::fully(vol, majmin, &mounts));
     Ok(())
 }
 
+/// Stops `units` (children first, each stop job waited for) and says so
+/// in the error; a stop that fails is named, with what to do.
+pub fn stopped(vol: &Volume, units: &[String], bus: &mut Bus, error: ApplyError) -> ApplyError {
+    if units.is_empty() {
+        return error;
+    }
+    let list = units.join(", ");
+    let stopped = match stop(vol, units, bus) {
+        Ok(()) => format!("stopped {list} again, so nothing stays mounted"),
+        Err(e) => format!(
+            "stopping {list} failed too ({e}): it may still be mounted; hint: systemctl stop {list}"
+        ),
+    };
+    ApplyError::Stopped {
+        error: Box::new(error),
+        stopped,
+    }
+}
+
+fn stop(vol: &Volume, units: &[String], bus: &mut Bus) -> Result<(), String> {
+    let mut failed = Vec::new();
+    for name in units.iter().rev() {
+        log::info!("volume {}: stopping {name}", vol.name);
+        if let Err(e) = bus.get().and_then(|b| b.stop_unit(name, MOUNT_TIMEOUT)) {
+            failed.push(format!("{name}: {e}"));
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(failed.join("; "))
+    }
+}
+
 /// StartUnit and its job's end; a skipped condition also ends "done", so
 /// the unit's own state is asked too.
-fn start(vol: &Volume, devs: &str, at: &Path, bus: &mut Bus) -> Result<(), ApplyError> {
-    let unit_name = unit::mount_unit_name(at).ok_or_else(|| unit::UnitError::BadPath {
-        volume: vol.name.clone(),
-        path: at.to_path_buf(),
-    })?;
+fn start(vol: &Volume, devs: &str, unit_name: &str, bus: &mut Bus) -> Result<(), ApplyError> {
     vlog!(
         info,
         vol.name.as_str(),
@@ -156,9 +245,9 @@ fn start(vol: &Volume, devs: &str, at: &Path, bus: &mut Bus) -> Result<(), Apply
         "mount",
         "starting {unit_name}"
     );
-    bus.get()?.start_unit(&unit_name, MOUNT_TIMEOUT)?;
+    bus.get()?.start_unit(unit_name, MOUNT_TIMEOUT)?;
     failpoint("unit-started");
-    let active = bus.get()?.active_state(&unit_name)?;
+    let active = bus.get()?.active_state(unit_name)?;
     if active.as_deref() != Some("active") {
         return Err(ApplyError::Mount(format!(
             "{unit_name} job is done but the unit is {}; hint: systemctl status {unit_name}",
@@ -168,15 +257,10 @@ fn start(vol: &Volume, devs: &str, at: &Path, bus: &mut Bus) -> Result<(), Apply
     Ok(())
 }
 
-/// Stops the volume's mount units, children first; failures are logged:
-/// this runs on the way to reporting a worse problem.
-pub fn unmount(vol: &Volume, bus: &mut Bus) {
-    for at in mounted::expected(vol).iter().rev().map(|(at, _)| at) {
-        let Some(name) = unit::mount_unit_name(at) else {
-            continue;
-        };
-        if let Err(e) = bus.get().and_then(|b| b.stop_unit(&name, MOUNT_TIMEOUT)) {
-            log::error!("volume {}: stopping {name}: {e}", vol.name);
-        }
-    }
+/// Every mount unit of the volume, parent first.
+pub fn units(vol: &Volume) -> Vec<String> {
+    mounted::expected(vol)
+        .iter()
+        .filter_map(|(at, _)| unit::mount_unit_name(at))
+        .collect()
 }

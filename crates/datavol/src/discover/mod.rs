@@ -1,11 +1,13 @@
 //! Which block device a volume is, and what is on it, read without writing.
 pub mod device;
 pub mod identity;
+pub mod links;
 pub mod nvme;
 pub mod probe;
 pub mod raid;
 pub mod selector;
 pub mod superblock;
+pub mod twins;
 pub mod udev;
 
 use crate::config::Volume;

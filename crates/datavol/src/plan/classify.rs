@@ -188,6 +188,9 @@ fn classify_disk(vol: &Volume, f: &Facts, d: &Disk, p: Policy, capacity: Option<
             other: other.clone(),
         });
     }
+    if let Some(reason) = same_uuid(f, d) {
+        v.refuse(reason);
+    }
     let probe = match &d.probe {
         Ok(p) => p,
         Err(e) => {
@@ -327,6 +330,26 @@ fn copied_afresh(vol: &Volume, d: &Disk, a: Option<&Action>, path: &std::path::P
             .is_none_or(|ds| ds.phase == Phase::Copying),
         _ => true,
     }
+}
+
+/// Another device with the filesystem's UUID (a clone: a volume restored
+/// from a snapshot of this one) could be what a mount by UUID takes, and
+/// carries the same marker: neither is touched while both are attached.
+fn same_uuid(f: &Facts, d: &Disk) -> Option<Reason> {
+    let Ok(Probe::Signature {
+        fstype,
+        uuid: Some(uuid),
+        ..
+    }) = &d.probe
+    else {
+        return None;
+    };
+    (!f.same_uuid.is_empty()).then(|| Reason::SameUuid {
+        fstype: fstype.clone(),
+        uuid: uuid.clone(),
+        device: d.dev.node.clone(),
+        others: f.same_uuid.clone(),
+    })
 }
 
 /// An existing filesystem the volume would use: containerd's overlayfs

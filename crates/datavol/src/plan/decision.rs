@@ -190,6 +190,13 @@ pub enum Reason {
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+    /// Other devices carry the filesystem's UUID: clones of the volume.
+    SameUuid {
+        fstype: String,
+        uuid: String,
+        device: PathBuf,
+        others: Vec<PathBuf>,
+    },
 }
 
 const WIPE_HINT: &str = "point device at a blank disk, or `wipefs -a` it if its data is disposable";
@@ -232,6 +239,12 @@ impl fmt::Display for Reason {
             DeviceSmaller { device, device_bytes, fs_bytes } => write!(f, "the filesystem on {} spans {fs_bytes} bytes but the device has only {device_bytes}: a different disk, or a truncated one; datavol never shrinks a filesystem and will not mount this one; hint: attach the disk the filesystem was made on, or restore it from its snapshot at its full size", device.display()),
             HiddenContent { path, entries, bytes, error: None } => write!(f, "{} on the root disk has {entries} entries ({bytes} bytes) new or changed since datavol copied it (a boot ran without the disk?); mounting the volume over it would hide them, and hidden_content = refuse; hint: see `datavol hidden VOLUME`: merge what is needed into the volume or drop it, then `datavol hidden VOLUME --accept`, or set hidden_content = \"warn\"", path.display()),
             HiddenContent { path, error: Some(e), .. } => write!(f, "cannot tell whether {} on the root disk changed since datavol copied it ({e}); mounting over it could hide content, and hidden_content = refuse; hint: check it by hand, then `datavol hidden VOLUME --accept`", path.display()),
+            SameUuid { fstype, uuid, device, others } => {
+                let fix = if fstype == "xfs" { "xfs_admin -U generate" } else { "tune2fs -U random" };
+                let fixes: Vec<String> = others.iter().map(|o| format!("`{fix} {}`", o.display())).collect();
+                let others: Vec<String> = others.iter().map(|o| o.display().to_string()).collect();
+                write!(f, "device {} and {} carry the same {fstype} filesystem {uuid}: a clone of the volume (a disk restored from a snapshot of it); a mount by UUID could take either, so datavol touches neither; hint: give the clone a new UUID while it is unmounted ({}), or detach it", device.display(), others.join(", "), fixes.join(", "))
+            }
             SuperblockUnreadable { device, error } => write!(f, "cannot read the filesystem's superblock on {} ({error}), so neither its size nor d_type can be checked; hint: check the device (dmesg), and `xfs_info`/`dumpe2fs -h` it by hand", device.display()),
         }
     }

@@ -10,7 +10,7 @@ use crate::discover::device::{self, Device, DeviceError, Usage};
 use crate::discover::probe::{self, Probe};
 use crate::discover::raid::{self, MdSuper};
 use crate::discover::selector::NvmeMiss;
-use crate::discover::{superblock, udev};
+use crate::discover::{superblock, twins, udev};
 use crate::record::history::History;
 use crate::record::marker::{self, State};
 use crate::sys::fsutil;
@@ -49,6 +49,9 @@ pub struct Facts {
     pub record: History,
     /// An earlier volume of this run that resolved to the same device.
     pub claimed_by: Option<String>,
+    /// Other devices whose filesystem has the UUID of the one the volume
+    /// would use: clones of it.
+    pub same_uuid: Vec<PathBuf>,
     /// What is mounted right at each claimed path now (the top mount).
     pub mounts_at: Vec<MountEntry>,
     /// How long finding the device and looking at it took, for the log.
@@ -352,6 +355,26 @@ pub fn disk(vol: &Volume, dev: Device, mounts: &[MountEntry], record: &History) 
     }
 }
 
+/// The other devices carrying the configured filesystem's UUID.
+fn same_uuid(vol: &Volume, dev: &Device, probe: &Result<Probe, String>) -> Vec<PathBuf> {
+    let uuid = match probe {
+        Ok(Probe::Signature {
+            fstype,
+            uuid: Some(u),
+            ..
+        }) if fstype == vol.filesystem.as_str() && !u.is_empty() => u,
+        _ => return Vec::new(),
+    };
+    let t = twins::with_uuid(uuid, dev.major, dev.minor);
+    for s in &t.skipped {
+        log::info!(
+            "volume {}: not checked for a second copy of filesystem {uuid}: {s}",
+            vol.name
+        );
+    }
+    t.found
+}
+
 /// The superblock of a filesystem of the configured type; a page-cache
 /// read after the probe.
 fn configured_superblock(
@@ -488,6 +511,7 @@ pub fn gather(vol: &Volume, run: &Run, wait: Duration) -> Facts {
         services: None,
         record,
         claimed_by: None,
+        same_uuid: Vec::new(),
         mounts_at: vol
             .claimed()
             .iter()
@@ -502,6 +526,9 @@ pub fn gather(vol: &Volume, run: &Run, wait: Duration) -> Facts {
             .iter()
             .find(|(m, v)| *m == majmin && *v != vol.name)
             .map(|(_, v)| v.clone());
+    }
+    if let Some(twins) = f.disk().map(|d| same_uuid(vol, &d.dev, &d.probe)) {
+        f.same_uuid = twins;
     }
     f
 }

@@ -118,6 +118,7 @@ fn facts_for(v: &Volume, probe: Probe, fs: Option<Result<FsView, String>>) -> Fa
         services: Some(Ok(vec![])),
         record: History::empty(&v.name),
         claimed_by: None,
+        same_uuid: vec![],
         mounts_at: vec![],
         took: Took::default(),
     }
@@ -1245,4 +1246,74 @@ fn a_fresh_copy_hides_nothing_but_a_verified_one_does() {
         Ok(look(3)),
     );
     refused_for(&v, &f, |r| matches!(r, Reason::HiddenContent { .. }));
+}
+
+// ---- a clone of the volume (issue #18 defect 1)
+
+/// Every row that would use an existing filesystem refuses while another
+/// device carries its UUID, and names both devices and the fix.
+#[test]
+fn a_second_device_with_the_uuid_is_refused_naming_both() {
+    let recorded = view(MarkerRead::Recorded, false);
+    for (what, fs) in [
+        ("committed", view(marker(Phase::Committed), false)),
+        ("interrupted", view(marker(Phase::Copying), false)),
+        ("recorded", recorded),
+    ] {
+        let mut f = facts(xfs(Some("dv-container")), fs);
+        f.same_uuid = vec!["/dev/nvme9n1".into()];
+        let r = reasons(&vol(""), &f);
+        assert_eq!(
+            r,
+            vec![Reason::SameUuid {
+                fstype: "xfs".into(),
+                uuid: UUID.into(),
+                device: "/dev/test1".into(),
+                others: vec!["/dev/nvme9n1".into()],
+            }],
+            "{what}"
+        );
+        let text = r[0].to_string();
+        for needle in [
+            "/dev/test1",
+            "/dev/nvme9n1",
+            "xfs_admin -U generate /dev/nvme9n1",
+            "detach it",
+            "hint:",
+        ] {
+            assert!(text.contains(needle), "{what}: {needle:?} not in {text}");
+        }
+    }
+    // Already mounted from the device: still refused (a reboot could take the clone).
+    let mut f = facts(xfs(None), view(marker(Phase::Committed), false));
+    f.mounts_at = vec![mount_entry(
+        "/var/lib/containerd",
+        "/",
+        (259, 1),
+        "/dev/test1",
+    )];
+    f.same_uuid = vec!["/dev/nvme9n1".into()];
+    refused_for(&vol(""), &f, |r| matches!(r, Reason::SameUuid { .. }));
+}
+
+#[test]
+fn a_clone_of_an_ext4_volume_is_told_tune2fs() {
+    let r = Reason::SameUuid {
+        fstype: "ext4".into(),
+        uuid: UUID.into(),
+        device: "/dev/test1".into(),
+        others: vec!["/dev/sdb".into(), "/dev/sdc".into()],
+    };
+    let text = r.to_string();
+    assert!(
+        text.contains("`tune2fs -U random /dev/sdb`, `tune2fs -U random /dev/sdc`"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_blank_disk_is_never_a_clone() {
+    let mut f = facts(Probe::Blank, None);
+    f.same_uuid = vec!["/dev/nvme9n1".into()];
+    assert_eq!(action(&vol(""), &f), Action::Format { migrate: true });
 }

@@ -24,6 +24,9 @@ pub fn mount_unit_name(mount_point: &Path) -> Option<String> {
 pub struct MountSpec {
     pub volume: String,
     pub uuid: String,
+    /// What= of a device mount: the path the caller chose for the device it
+    /// checked (discover/links.rs `what_for`), never looked up here.
+    pub device: PathBuf,
     pub mount_point: PathBuf,
     pub fstype: String,
     pub options: Vec<String>,
@@ -40,10 +43,11 @@ pub struct BindFrom {
 }
 
 impl MountSpec {
-    pub fn new(vol: &Volume, uuid: &str) -> Self {
+    pub fn new(vol: &Volume, uuid: &str, device: &Path) -> Self {
         MountSpec {
             volume: vol.name.clone(),
             uuid: uuid.to_string(),
+            device: device.to_path_buf(),
             mount_point: vol.mount_point.clone(),
             fstype: vol.filesystem.as_str().to_string(),
             options: vol.options.clone(),
@@ -54,15 +58,15 @@ impl MountSpec {
 
     /// The volume's own mount when it serves directories: private, so the
     /// bind mounts of its subdirectories do not multiply mounts across peers.
-    pub fn volume_root(vol: &Volume, uuid: &str) -> Self {
-        let mut s = Self::new(vol, uuid);
+    pub fn volume_root(vol: &Volume, uuid: &str, device: &Path) -> Self {
+        let mut s = Self::new(vol, uuid, device);
         s.options.push("private".into());
         s
     }
 
     /// A bind mount of `dir` from its subdirectory of the volume.
     pub fn bind(vol: &Volume, uuid: &str, dir: &Path, parent_unit: &str) -> Self {
-        let mut s = Self::new(vol, uuid);
+        let mut s = Self::new(vol, uuid, Path::new(""));
         s.mount_point = dir.to_path_buf();
         s.options = Vec::new();
         s.bind_from = Some(BindFrom {
@@ -70,10 +74,6 @@ impl MountSpec {
             requires: parent_unit.to_string(),
         });
         s
-    }
-
-    pub fn what(&self) -> String {
-        format!("/dev/disk/by-uuid/{}", self.uuid)
     }
 
     pub fn ready_flag(&self) -> Option<PathBuf> {
@@ -131,6 +131,12 @@ pub fn render(spec: &MountSpec) -> Result<String, UnitError> {
     if !crate::config::valid_name(&spec.volume) {
         return Err(unsafe_err(&spec.volume));
     }
+    let device = spec.device.to_string_lossy();
+    if spec.bind_from.is_none()
+        && (!safe(&device) || device.contains(' ') || !spec.device.is_absolute())
+    {
+        return Err(unsafe_err(&device));
+    }
     if let Some(b) = &spec.bind_from {
         let src = b.source.to_string_lossy();
         if !safe(&src) || src.contains(' ') || !b.source.is_absolute() {
@@ -167,7 +173,7 @@ pub fn render(spec: &MountSpec) -> Result<String, UnitError> {
     u.push_str("\n[Mount]\n");
     match &spec.bind_from {
         None => {
-            u.push_str(&format!("What={}\n", spec.what()));
+            u.push_str(&format!("What={device}\n"));
             u.push_str(&format!("Where={where_}\n"));
             u.push_str(&format!("Type={}\n", spec.fstype));
             if !spec.options.is_empty() {
@@ -210,6 +216,7 @@ mod tests {
         let mut s = MountSpec {
             volume: "containerd".into(),
             uuid: "0b1c2d3e-aaaa-bbbb-cccc-000000000000".into(),
+            device: "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0123".into(),
             mount_point: "/var/lib/containerd".into(),
             fstype: "xfs".into(),
             options: vec!["noatime".into()],
@@ -222,5 +229,30 @@ mod tests {
         s.options = vec![];
         s.uuid = "x\n[Service]".into();
         assert!(matches!(render(&s), Err(UnitError::Unsafe { .. })));
+        s.uuid = "0b1c2d3e-aaaa-bbbb-cccc-000000000000".into();
+        s.device = "/dev/vdb\nExecStartPre=/bin/evil".into();
+        assert!(matches!(render(&s), Err(UnitError::Unsafe { .. })));
+        s.device = "vdb".into();
+        assert!(matches!(render(&s), Err(UnitError::Unsafe { .. })));
+    }
+
+    #[test]
+    fn what_is_the_device_path_given() {
+        let s = MountSpec {
+            volume: "containerd".into(),
+            uuid: "0b1c2d3e-aaaa-bbbb-cccc-000000000000".into(),
+            device: "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0123".into(),
+            mount_point: "/var/lib/containerd".into(),
+            fstype: "xfs".into(),
+            options: vec![],
+            before: vec![],
+            bind_from: None,
+        };
+        let u = render(&s).expect("renders");
+        assert!(
+            u.contains("\nWhat=/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0123\n"),
+            "{u}"
+        );
+        assert!(!u.contains("by-uuid"), "{u}");
     }
 }

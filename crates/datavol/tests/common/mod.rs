@@ -63,6 +63,23 @@ impl LoopDev {
         let f = std::fs::File::create(&backing).expect("create backing file");
         f.set_len(mib << 20).expect("size backing file");
         drop(f);
+        Self::attach(backing)
+    }
+
+    /// A second loop device over a byte-for-byte copy of `of`'s backing
+    /// file: an EBS volume restored from a snapshot of it.
+    pub fn clone_of(of: &LoopDev, dir: &Path, name: &str) -> LoopDev {
+        let backing = dir.join(format!("{name}.img"));
+        let _ = Command::new("sync").status();
+        sh(&format!(
+            "cp --sparse=always {} {}",
+            of.backing.display(),
+            backing.display()
+        ));
+        Self::attach(backing)
+    }
+
+    fn attach(backing: PathBuf) -> LoopDev {
         let out = Command::new("losetup")
             .args(["--find", "--show"])
             .arg(&backing)
@@ -132,8 +149,7 @@ fn systemd_double() -> PathBuf {
         {
             build.args(["--target", triple]);
         }
-        let st = build.status()
-            .expect("build systemd-double");
+        let st = build.status().expect("build systemd-double");
         assert!(st.success(), "building the systemd test double failed");
     });
     assert!(bin.exists(), "{} missing", bin.display());
