@@ -280,6 +280,7 @@ fn note_committed(vol: &Volume, uuid: &str, opts: &Options) {
         fstype: vol.filesystem.to_string(),
         source: vol.mount_point.clone(),
         directories: vol.directories.clone(),
+        instance: crate::record::instance::current().ok(),
     };
     if let Err(e) = crate::record::history::record_committed(&opts.state_dir, &vol.name, c) {
         log::warn!(

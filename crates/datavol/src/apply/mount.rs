@@ -18,26 +18,6 @@ use std::time::{Duration, Instant};
 
 const MOUNT_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// The units a volume needs, each with the filesystem path its mount must show.
-fn mount_specs(vol: &Volume, uuid: &str) -> Result<Vec<(MountSpec, PathBuf)>, ApplyError> {
-    if vol.directories.is_empty() {
-        return Ok(vec![(MountSpec::new(vol, uuid), PathBuf::from("/"))]);
-    }
-    let parent =
-        unit::mount_unit_name(&vol.mount_point).ok_or_else(|| unit::UnitError::BadPath {
-            volume: vol.name.clone(),
-            path: vol.mount_point.clone(),
-        })?;
-    let mut v = vec![(MountSpec::volume_root(vol, uuid), PathBuf::from("/"))];
-    for d in &vol.directories {
-        v.push((
-            MountSpec::bind(vol, uuid, d, &parent),
-            Path::new("/").join(Volume::dir_subpath(d)),
-        ));
-    }
-    Ok(v)
-}
-
 fn read_mounts() -> Result<Vec<mountinfo::MountEntry>, ApplyError> {
     mountinfo::read().map_err(|e| ApplyError::io("reading /proc/self/mountinfo", e))
 }
@@ -91,7 +71,7 @@ pub fn mount(
     took: &mut Took,
 ) -> Result<(), ApplyError> {
     let t = Instant::now();
-    let specs = mount_specs(vol, uuid)?;
+    let specs = unit::specs(vol, uuid)?;
     if write_units(vol, devs, &specs, opts)? {
         bus.get()?.reload()?;
     }

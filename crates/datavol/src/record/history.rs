@@ -47,6 +47,17 @@ pub struct Committed {
     /// Served directories committed on it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub directories: Vec<PathBuf>,
+    /// The instance that saw it committed; only that instance's generator
+    /// trusts it (record/instance.rs). None: not known when it was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<super::instance::Instance>,
+}
+
+impl Committed {
+    /// Whether this record was made on the instance `here`.
+    pub fn on(&self, here: &super::instance::Instance) -> bool {
+        self.instance.as_ref() == Some(here)
+    }
 }
 
 impl History {

@@ -81,6 +81,26 @@ impl MountSpec {
     }
 }
 
+/// The units a volume needs, each with the filesystem path its mount must
+/// show: apply writes them, the generator emits them, check raises their flags.
+pub fn specs(vol: &Volume, uuid: &str) -> Result<Vec<(MountSpec, PathBuf)>, UnitError> {
+    if vol.directories.is_empty() {
+        return Ok(vec![(MountSpec::new(vol, uuid), PathBuf::from("/"))]);
+    }
+    let parent = mount_unit_name(&vol.mount_point).ok_or_else(|| UnitError::BadPath {
+        volume: vol.name.clone(),
+        path: vol.mount_point.clone(),
+    })?;
+    let mut v = vec![(MountSpec::volume_root(vol, uuid), PathBuf::from("/"))];
+    for d in &vol.directories {
+        v.push((
+            MountSpec::bind(vol, uuid, d, &parent),
+            Path::new("/").join(Volume::dir_subpath(d)),
+        ));
+    }
+    Ok(v)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum UnitError {
     #[error("volume {volume}: mount point {path} cannot be named as a systemd unit; hint: use a normalised absolute path")]

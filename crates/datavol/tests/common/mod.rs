@@ -150,9 +150,15 @@ impl Sandbox {
             .tempdir()
             .expect("tempdir");
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).ok();
-        for d in ["etc/conf.d", "units"] {
+        for d in ["etc/conf.d", "units", "root/etc", "root/sys/class/dmi/id"] {
             std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
         }
+        // The instance datavol binds its records to (record/instance.rs).
+        std::fs::write(
+            dir.path().join("root/etc/machine-id"),
+            "0123456789abcdef0123456789abcdef\n",
+        )
+        .expect("machine-id");
         let holder = Command::new("unshare")
             .args(["--mount", "--propagation", "private", "sleep", "infinity"])
             .spawn()
@@ -206,6 +212,7 @@ impl Sandbox {
             cmd.args(["--active", a]);
         }
         sb.double = Some(cmd.spawn().expect("systemd-double"));
+        sb.set_instance("ec2a0000-0000-4000-8000-000000000001");
         sb.wait_for(|| sb.calls().contains("ready"), "systemd double");
         sb
     }
@@ -232,6 +239,20 @@ impl Sandbox {
     }
     pub fn calls(&self) -> String {
         std::fs::read_to_string(self.calls_path()).unwrap_or_default()
+    }
+
+    /// What datavol reads as `/` for the instance identity.
+    pub fn root(&self) -> PathBuf {
+        self.path("root")
+    }
+
+    /// Boots "another instance": a new DMI product UUID, the same machine-id.
+    pub fn set_instance(&self, product_uuid: &str) {
+        std::fs::write(
+            self.root().join("sys/class/dmi/id/product_uuid"),
+            format!("{product_uuid}\n"),
+        )
+        .expect("product_uuid");
     }
 
     pub fn add_loop(&mut self, name: &str, mib: u64) -> String {
@@ -296,7 +317,8 @@ impl Sandbox {
     pub fn datavol_cmd(&self, args: &[&str]) -> Command {
         let mut c = self.nsenter();
         c.arg("env")
-            .arg(format!("DBUS_SYSTEM_BUS_ADDRESS={}", self.bus));
+            .arg(format!("DBUS_SYSTEM_BUS_ADDRESS={}", self.bus))
+            .arg(format!("DATAVOL_ROOT={}", self.root().display()));
         self.datavol_args(&mut c, args);
         c
     }
@@ -308,6 +330,7 @@ impl Sandbox {
         c.arg("/usr/bin/env")
             .arg("-i")
             .arg(format!("DBUS_SYSTEM_BUS_ADDRESS={}", self.bus))
+            .arg(format!("DATAVOL_ROOT={}", self.root().display()))
             .arg("PATH=/nonexistent");
         self.datavol_args(&mut c, args);
         let o = c.output().expect("run datavol");
