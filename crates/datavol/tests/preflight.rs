@@ -403,3 +403,22 @@ fn the_early_pass_does_not_hold_the_boot_for_a_disk_that_is_not_there() {
         t.elapsed()
     );
 }
+
+#[test]
+fn defect5_a_record_from_another_instance_is_not_trusted_early() {
+    // Issue #18 defect 5: a node ran datavol on disk A; an AMI baked from
+    // it keeps its config and its root-disk record. A new instance (another
+    // DMI product UUID, the same machine-id) boots; its user data names
+    // disk B, written by cloud-init after the early mounts.
+    let (mut sb, a, src, _) = seeded(400);
+    reboot(&sb, &src);
+    sb.set_instance("ec2a0000-0000-4000-8000-0000000000ff");
+    let b = sb.add_loop("other", 400);
+    let (code, _, err) = sb.datavol_without_tools(&["apply", "--early"]);
+    assert_eq!(code, Some(0), "{err}");
+    sb.write_config(&config(&b, &src, ""));
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "the config's disk B: {out}{err}");
+    assert_eq!(sb.mount_source(&src).as_deref(), Some(b.as_str()), "{err}");
+    let _ = a;
+}

@@ -45,6 +45,12 @@ fn write_units(
         changed |= c;
     }
     failpoint("unit-written");
+    raise_flags(vol, specs)?;
+    Ok(changed)
+}
+
+/// The ready flags the units' condition waits for: the volume is checked.
+pub fn raise_flags(vol: &Volume, specs: &[(MountSpec, PathBuf)]) -> Result<(), ApplyError> {
     for (spec, _) in specs {
         let flag = spec.ready_flag().ok_or_else(|| unit::UnitError::BadPath {
             volume: vol.name.clone(),
@@ -57,7 +63,7 @@ fn write_units(
             std::fs::write(&flag, b"").map_err(|e| ApplyError::io(flag.display(), e))?;
         }
     }
-    Ok(changed)
+    Ok(())
 }
 
 /// Writes the volume's units, then starts those not mounted yet, parent first.

@@ -2,6 +2,7 @@
 //! verb. Exit codes are in [`crate::error::exit`] and datavol(8).
 
 mod apply;
+mod check;
 mod check_images;
 mod copy;
 mod gate;
@@ -89,6 +90,8 @@ pub enum Command {
         #[arg(long)]
         no_verify: bool,
     },
+    /// Check a volume before the mount datavol-generator made for it runs (datavol-check@VOLUME.service).
+    Check { volume: String },
     /// Exit non-zero when a required volume is not mounted (containerd's ExecStartPre).
     Gate,
     /// Make sure the [sandbox] images are in containerd's store and pinned, restoring them from the archive (containerd's ExecStartPost).
@@ -176,6 +179,8 @@ pub fn run(cli: Cli) -> ExitCode {
             no_verify,
         } => return copy::run(src, dst, *workers, *no_verify),
         Command::Identify { devices, json } => return identify::run(devices, *json),
+        Command::Check { volume } => prepare(&cli, lock::Access::Shared)
+            .map(|(cfg, _lock)| check::run(&cfg, &cli.state_dir, volume)),
         Command::Gate => load(&cli).map(|cfg| gate::run(&cfg)),
         Command::CheckImages => load(&cli).map(|cfg| check_images::run(&cfg, &cli.state_dir)),
         Command::Prewarm {

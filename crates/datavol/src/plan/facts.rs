@@ -503,7 +503,12 @@ pub fn gather(vol: &Volume, run: &Run, wait: Duration) -> Facts {
         );
         History::empty(&vol.name)
     });
-    let record = this_instance(record);
+    gather_from(vol, run, wait, this_instance(record))
+}
+
+/// The facts, from the root-disk record given: `datavol check` gives one
+/// without the committed filesystem, so every fact is read from the disk.
+pub fn gather_from(vol: &Volume, run: &Run, wait: Duration, record: History) -> Facts {
     let (device, took) = device_facts(vol, wait, &run.mounts, &record);
     let mut f = Facts {
         device,
