@@ -68,7 +68,8 @@ fn controls_and_migration() -> Vec<Scenario> {
                     host: vec![
                         Host::Migrated,
                         Host::Note("boot.cost_us", "boot2: containerd waited {} us for datavol after its other dependencies"),
-                        Host::Note("boot.early_took", "boot2: datavol-early: {}"),
+                        Host::Note("boot.generated", "boot2: mounted by datavol-generator's unit: {}"),
+                        Host::Note("boot.check_took", "boot2: datavol-check@containerd: {}"),
                     ],
                     ..Boot::new("boot2", "reboot-2")
                 },

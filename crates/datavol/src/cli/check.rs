@@ -53,7 +53,13 @@ fn check(vol: &Volume, state_dir: &Path) -> Result<String, String> {
     let d = plan::classify(vol, &facts, policy);
     let uuid = match d.action() {
         Some(Action::Mount { uuid } | Action::Keep { uuid }) => uuid.clone(),
-        Some(a) => return Err(format!("the disk would need \"{}\": {}", a.describe(), d.reason)),
+        Some(a) => {
+            return Err(format!(
+                "the disk would need \"{}\": {}",
+                a.describe(),
+                d.reason
+            ))
+        }
         None => return Err(d.reason.clone()),
     };
     if uuid != committed.uuid {

@@ -60,9 +60,6 @@ pub enum Command {
         /// Parallel file copiers.
         #[arg(long, default_value_t = 8)]
         workers: usize,
-        /// Only mount volumes the root disk's record and the disk agree are committed (datavol-early.service).
-        #[arg(long)]
-        early: bool,
     },
     /// Show what apply would do and why; changes nothing.
     Plan {
@@ -198,14 +195,12 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Apply {
             stop_services,
             workers,
-            early,
         } => prepare(&cli, lock::Access::Exclusive).map(|(cfg, _lock)| {
             let opts = crate::apply::Options {
                 unit_dir: cli.unit_dir.clone(),
                 stop_services: *stop_services,
                 copy_workers: *workers,
                 state_dir: cli.state_dir.clone(),
-                early: *early,
             };
             apply::run(&cfg, &opts)
         }),
