@@ -454,3 +454,26 @@ fn defect5_a_record_from_another_instance_is_not_trusted() {
     );
     let _ = a;
 }
+
+#[test]
+fn a_boot_mount_the_final_config_does_not_want_is_stopped_first() {
+    // The generator mounted the record's filesystem (disk A) at boot; the
+    // user data, written later, names disk B. datavol.service stops A's
+    // mount before anything else, then goes on as a first boot would.
+    let (mut sb, a, src, _) = seeded(400);
+    reboot(&sb, &src);
+    sb.in_ns_check(&format!("mount {a} {}", src.display()));
+    let b = sb.add_loop("other", 400);
+    sb.write_config(&config(&b, &src, ""));
+    let before = sb.calls().len();
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(sb.mount_source(&src).as_deref(), Some(b.as_str()), "{err}");
+    let calls = sb.calls()[before..].to_string();
+    let stop = calls
+        .find("StopUnit")
+        .expect("the boot's mount was not stopped");
+    let start = calls.find("StartUnit").expect("B was not mounted");
+    assert!(stop < start, "{calls}");
+    assert!(err.contains("stopping"), "{err}");
+}

@@ -74,10 +74,7 @@ fn controls_and_migration() -> Vec<Scenario> {
                     ..Boot::new("boot2", "reboot-2")
                 },
             ],
-            expect_kept: vec![
-                ("unit.stat", "mount unit inode/mtime"),
-                ("data.uuid", "data disk UUID"),
-            ],
+            expect_kept: vec![("data.uuid", "data disk UUID")],
             ..Scenario::default()
         },
         Scenario {

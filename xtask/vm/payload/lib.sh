@@ -100,7 +100,8 @@ collect() {
   ls -l /dev/disk/by-id /dev/md >"$OUT/by-id.txt" 2>&1
   cat /proc/mdstat >"$OUT/mdstat.txt" 2>&1
   ls -la /etc/systemd/system >"$OUT/etc-systemd-system.txt" 2>&1
-  cp /etc/systemd/system/*.mount "$OUT/" 2>/dev/null
+  ls -laR /run/systemd/system /run/systemd/generator >"$OUT/run-systemd.txt" 2>&1
+  cp /run/systemd/system/*.mount "$OUT/" 2>/dev/null
   datavol status --json >"$OUT/status.json" 2>"$OUT/status.err"
   kv datavol.stages "$(datavol_stages)"
   kv datavol.result "$(prop datavol.service Result)"
@@ -152,7 +153,7 @@ containerd_on_root() {
   check image_pinned image_pinned
   check container_runs container_runs
   check_canary /var/lib/containerd
-  check no_mount_unit test ! -e /etc/systemd/system/var-lib-containerd.mount
+  check no_mount_unit test ! -e /run/systemd/system/var-lib-containerd.mount
 }
 
 # datavol came from its RPM: installed, files intact (but the binary, where the rig
@@ -171,11 +172,14 @@ check_package() {
 
 # Everything a finished migration of /var/lib/containerd onto virtio-data0 must show.
 check_migrated() {
-  local dev=/dev/disk/by-id/virtio-data0 uuid unit=/etc/systemd/system/var-lib-containerd.mount
+  local dev=/dev/disk/by-id/virtio-data0 uuid unit
   uuid=$(blkid -s UUID -o value "$dev")
   kv data.uuid "$uuid"
   kv data.type "$(blkid -s TYPE -o value "$dev")"
-  kv unit.stat "$(stat -c '%i %Y.%y' "$unit" 2>&1)"
+  # datavol.service's own unit (/run/systemd/system) on a first boot, the
+  # generator's (/run/systemd/generator) on a healthy reboot.
+  unit=$(prop var-lib-containerd.mount FragmentPath)
+  kv unit.path "$unit"
   kv datavol.dir "$(ls -A /var/lib/containerd/.datavol 2>&1 | tr '\n' ' ')"
   check_package
   check datavol_succeeded prop_is datavol.service Result success

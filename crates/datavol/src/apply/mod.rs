@@ -15,6 +15,7 @@ pub mod migrate;
 pub mod mount;
 pub mod options;
 pub mod prewarm;
+pub mod reconcile;
 pub mod services;
 pub mod took;
 
@@ -45,6 +46,7 @@ pub fn run(
         volume: vol.name.clone(),
         error: Box::new(error),
     };
+    reconcile::stale_mount(vol, run, bus).map_err(err)?;
     let (mut decision, mut facts) = plan::decide(vol, run, policy, bus);
     if decision.action() == Some(&Action::Assemble) {
         log_decision(vol, &decision);

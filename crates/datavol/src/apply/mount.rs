@@ -22,6 +22,34 @@ fn read_mounts() -> Result<Vec<mountinfo::MountEntry>, ApplyError> {
     mountinfo::read().map_err(|e| ApplyError::io("reading /proc/self/mountinfo", e))
 }
 
+/// Units an older datavol wrote to /etc/systemd/system would shadow ours
+/// and the generator's: removed, when datavol writes to the default place.
+fn remove_legacy(
+    vol: &Volume,
+    devs: &str,
+    specs: &[(MountSpec, PathBuf)],
+    opts: &Options,
+) -> Result<bool, ApplyError> {
+    if opts.unit_dir != Path::new(unit::DEFAULT_UNIT_DIR) {
+        return Ok(false);
+    }
+    let mut removed = false;
+    for (spec, _) in specs {
+        if unit::remove_legacy(Path::new(unit::LEGACY_UNIT_DIR), spec)? {
+            vlog!(
+                info,
+                vol.name.as_str(),
+                devs,
+                "unit",
+                "removed the unit an older datavol wrote to {}; the generator's takes over",
+                unit::LEGACY_UNIT_DIR
+            );
+            removed = true;
+        }
+    }
+    Ok(removed)
+}
+
 /// Writes the units; returns whether any changed.
 fn write_units(
     vol: &Volume,
@@ -78,13 +106,22 @@ pub fn mount(
 ) -> Result<(), ApplyError> {
     let t = Instant::now();
     let specs = unit::specs(vol, uuid)?;
-    if write_units(vol, devs, &specs, opts)? {
-        bus.get()?.reload()?;
+    // Only a start changes the table here: read it again after one only.
+    let mut mounts = read_mounts()?;
+    // Mounted as configured (a healthy reboot: datavol-generator's unit):
+    // nothing to write, no reload on containerd's path.
+    let in_place = specs.iter().all(|(spec, root)| {
+        mountinfo::mounted_at(&mounts, &spec.mount_point)
+            .is_some_and(|m| (m.major, m.minor) == majmin && &m.root == root)
+    });
+    if !in_place {
+        let legacy = remove_legacy(vol, devs, &specs, opts)?;
+        if write_units(vol, devs, &specs, opts)? || legacy {
+            bus.get()?.reload()?;
+        }
     }
     took.units = t.elapsed();
     let t = Instant::now();
-    // Only a start changes the table here: read it again after one only.
-    let mut mounts = read_mounts()?;
     for (spec, root) in &specs {
         let at = &spec.mount_point;
         let here = |m: &mountinfo::MountEntry| (m.major, m.minor) == majmin && &m.root == root;
