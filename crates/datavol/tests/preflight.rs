@@ -477,3 +477,29 @@ fn a_boot_mount_the_final_config_does_not_want_is_stopped_first() {
     assert!(stop < start, "{calls}");
     assert!(err.contains("stopping"), "{err}");
 }
+
+#[test]
+fn the_check_does_not_wait_for_the_apply_that_started_its_mount() {
+    // datavol.service holds the run lock while it starts the mount, and the
+    // generator's drop-in puts datavol-check@ in front of that start too: the
+    // check must pass on the ready flags apply raised, not wait for the lock
+    // (in a VM it waited until its own timeout, and the mount failed).
+    let (sb, _, _, _) = seeded(400);
+    sb.in_ns_check("setsid flock -x /run/datavol/lock sleep 20 </dev/null >/dev/null 2>&1 &");
+    let t = std::time::Instant::now();
+    while sb.in_ns_ok("flock -n /run/datavol/lock true") {
+        assert!(
+            t.elapsed().as_secs() < 10,
+            "the test's lock holder did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let t = std::time::Instant::now();
+    let (code, _, err) = sb.datavol(&["check", "containerd"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        t.elapsed().as_secs() < 10,
+        "the check waited {:?}",
+        t.elapsed()
+    );
+}

@@ -36,6 +36,21 @@ pub fn run(cfg: &Config, state_dir: &Path, volume: &str) -> ExitCode {
     }
 }
 
+/// Whether this boot already checked the volume: every ready flag of its
+/// units is up. datavol.service raises them before it starts the mount
+/// itself (the generator's drop-in puts this check in front of that start
+/// too), so the check must not wait for the run lock apply holds.
+pub fn already_checked(cfg: &Config, volume: &str) -> bool {
+    let Some(vol) = cfg.volumes.iter().find(|v| v.name == volume) else {
+        return false;
+    };
+    crate::systemd::unit::specs(vol, "").is_ok_and(|specs| {
+        specs
+            .iter()
+            .all(|(s, _)| s.ready_flag().is_some_and(|f| f.exists()))
+    })
+}
+
 /// The filesystem's UUID when the volume may be mounted from it.
 fn check(vol: &Volume, state_dir: &Path) -> Result<String, String> {
     let committed = committed_here(vol, state_dir)?;

@@ -176,8 +176,14 @@ pub fn run(cli: Cli) -> ExitCode {
             no_verify,
         } => return copy::run(src, dst, *workers, *no_verify),
         Command::Identify { devices, json } => return identify::run(devices, *json),
-        Command::Check { volume } => prepare(&cli, lock::Access::Shared)
-            .map(|(cfg, _lock)| check::run(&cfg, &cli.state_dir, volume)),
+        Command::Check { volume } => match load(&cli) {
+            Ok(cfg) if check::already_checked(&cfg, volume) => {
+                log::info!("volume {volume}: datavol checked it this boot already");
+                Ok(ExitCode::SUCCESS)
+            }
+            _ => prepare(&cli, lock::Access::Shared)
+                .map(|(cfg, _lock)| check::run(&cfg, &cli.state_dir, volume)),
+        },
         Command::Gate => load(&cli).map(|cfg| gate::run(&cfg)),
         Command::CheckImages => load(&cli).map(|cfg| check_images::run(&cfg, &cli.state_dir)),
         Command::Prewarm {
