@@ -5,7 +5,8 @@
 same_dev() { [ "$(readlink -f "$1")" = "$(readlink -f "$2")" ] || { echo "$1 is $(readlink -f "$1"), not $(readlink -f "$2")"; return 1; }; }
 kv product_uuid "$(cat /sys/class/dmi/id/product_uuid 2>&1)"
 check generator_emitted_nothing test ! -e /run/systemd/generator/var-lib-containerd.mount
-check generator_said_why sh -c 'journalctl -b -k -o cat | grep -F "datavol-generator: volume containerd" | grep -qF "another instance"'
+# journald files a kmsg line "datavol-generator: ..." under that identifier.
+check generator_said_why sh -c 'journalctl -b -t datavol-generator -o cat | grep -F "volume containerd" | grep -qF "another instance"'
 check datavol_succeeded prop_is datavol.service Result success
 check mounted is_mountpoint /var/lib/containerd
 check mounted_from_data1 same_dev "$(findmnt -n -o SOURCE /var/lib/containerd)" /dev/disk/by-id/virtio-data1
