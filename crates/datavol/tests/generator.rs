@@ -4,6 +4,8 @@
 //! (`UPDATE_GOLDEN=1` rewrites them). The generated units, with the check
 //! template, pass `systemd-analyze verify`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -215,12 +217,6 @@ fn verify(out: &Path) {
         .output()
         .expect("systemd-analyze must be installed (package systemd)");
     let err = String::from_utf8_lossy(&out.stderr);
-    let own: Vec<&str> = err
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .filter(|l| !(l.contains("Unit ") && l.contains(" not found")))
-        .filter(|l| !l.contains("Command 'man "))
-        .filter(|l| !l.contains("/usr/bin/datavol"))
-        .collect();
+    let own = common::analyze_own(&err);
     assert!(own.is_empty(), "systemd-analyze says: {err}");
 }

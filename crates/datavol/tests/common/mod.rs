@@ -36,6 +36,18 @@ pub fn require_root() {
     }
 }
 
+/// What `systemd-analyze verify` says about the units themselves: not a
+/// dependency this host has no unit for, nor the man page or binary it lacks.
+pub fn analyze_own(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter(|l| !(l.contains("Unit ") && l.contains(" not found")))
+        .filter(|l| !l.contains("Command 'man "))
+        .filter(|l| !l.contains("/usr/bin/datavol"))
+        .collect()
+}
+
 pub fn sh(cmd: &str) -> Output {
     let out = Command::new("sh")
         .args(["-c", cmd])
