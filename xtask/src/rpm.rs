@@ -24,6 +24,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 const NAME: &str = "datavol";
+/// The systemd generator, a second binary of the datavol crate.
+const GENERATOR: &str = "datavol-generator";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 const SUMMARY: &str =
     "Moves data directories such as /var/lib/containerd onto their own disks at boot";
@@ -62,8 +64,8 @@ const FILES: &[(&str, &str, u16, Kind)] = &[
         Kind::Plain,
     ),
     (
-        "units/datavol-early.service",
-        "/usr/lib/systemd/system/datavol-early.service",
+        "units/datavol-check@.service",
+        "/usr/lib/systemd/system/datavol-check@.service",
         0o644,
         Kind::Plain,
     ),
@@ -255,22 +257,27 @@ fn build_binary(target: Option<&str>, arch: &str) -> Result<PathBuf, String> {
     }
     let stage = target_dir().join("rpm-stage").join(arch);
     std::fs::create_dir_all(&stage).map_err(|e| format!("{}: {e}", stage.display()))?;
-    let stripped = stage.join(NAME);
     let strip = if arch == std::env::consts::ARCH {
         "strip".to_string()
     } else {
         format!("{arch}-linux-gnu-strip")
     };
-    crate::util::run(
-        Command::new(&strip)
-            .arg("--strip-all")
-            .arg("-o")
-            .arg(&stripped)
-            .arg(&bin),
-    )
-    .map_err(|e| {
-        format!("{e}; hint: apt-get install binutils (binutils-{arch}-linux-gnu for a cross build)")
-    })?;
+    // The generator is built with it; it goes next to the stripped datavol.
+    for name in [NAME, GENERATOR] {
+        crate::util::run(
+            Command::new(&strip)
+                .arg("--strip-all")
+                .arg("-o")
+                .arg(stage.join(name))
+                .arg(bin.with_file_name(name)),
+        )
+        .map_err(|e| {
+            format!(
+                "{e}; hint: apt-get install binutils (binutils-{arch}-linux-gnu for a cross build)"
+            )
+        })?;
+    }
+    let stripped = stage.join(NAME);
     Ok(stripped)
 }
 
@@ -320,8 +327,10 @@ fn build(a: &Args) -> Result<(PathBuf, Vec<u8>), String> {
     }
     // A package must not ship a stale man page.
     man::check(if native { Some(&bin) } else { None })?;
+    let gen = bin.with_file_name(GENERATOR);
     let bytes = package(
         &std::fs::read(&bin).map_err(|e| e.to_string())?,
+        &std::fs::read(&gen).map_err(|e| format!("{}: {e}", gen.display()))?,
         arch,
         &a.release,
         sde,
@@ -338,7 +347,7 @@ fn build(a: &Args) -> Result<(PathBuf, Vec<u8>), String> {
 /// The package itself, from the binary and the files in the work tree. Every
 /// file goes in with explicit contents, mode and owner, and times from
 /// `source_date`, so nothing of the build machine leaks into the bytes.
-fn package(bin: &[u8], arch: &str, release: &str, sde: u32) -> Result<Vec<u8>, String> {
+fn package(bin: &[u8], gen: &[u8], arch: &str, release: &str, sde: u32) -> Result<Vec<u8>, String> {
     let e = |e: rpm::Error| e.to_string();
     let config = rpm::BuildConfig::v4()
         .compression(rpm::CompressionWithLevel::Zstd(19))
@@ -377,6 +386,12 @@ fn package(bin: &[u8], arch: &str, release: &str, sde: u32) -> Result<Vec<u8>, S
     b.with_file_contents(
         bin.to_vec(),
         rpm::FileOptions::new("/usr/bin/datavol").permissions(0o755),
+    )
+    .map_err(e)?;
+    b.with_file_contents(
+        gen.to_vec(),
+        rpm::FileOptions::new(format!("/usr/lib/systemd/system-generators/{GENERATOR}"))
+            .permissions(0o755),
     )
     .map_err(e)?;
     for (src, dst, mode, kind) in FILES {

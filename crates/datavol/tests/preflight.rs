@@ -332,71 +332,171 @@ fn a_device_smaller_than_its_filesystem_is_refused_before_mounting() {
     assert_refused_unchanged(&sb, &src, "truncated");
 }
 
-#[test]
-fn the_early_pass_mounts_only_what_the_record_and_the_disk_agree_on() {
-    let mut sb = Sandbox::new();
-    let dev = sb.add_loop("data", 400);
-    let (src, _) = sb.node_tree();
-    sb.write_config(&config(&dev, &src, ""));
-    // Nothing recorded yet (a first boot): the early pass leaves it alone.
-    let before = sb.loops[0].checksum();
-    let (code, _, err) = sb.datavol_without_tools(&["apply", "--early"]);
-    assert_eq!(code, Some(0), "{err}");
-    assert!(err.contains("left for datavol.service"), "{err}");
-    assert_eq!(before, sb.loops[0].checksum());
-    let (code, out, err) = sb.datavol(&["apply"]);
-    assert_eq!(code, Some(0), "seeding: {out}{err}");
-    // A healthy reboot: the early pass mounts, without a tool on PATH.
-    reboot(&sb, &src);
-    let (code, _, err) = sb.datavol_without_tools(&["apply", "--early"]);
-    assert_eq!(code, Some(0), "{err}");
+/// Runs datavol-generator as at boot, on the sandbox's config, records
+/// and instance; returns what it wrote (relative paths, sorted).
+fn generate(sb: &Sandbox) -> Vec<String> {
+    let root = sb.root();
+    let out = sb.path("generated");
+    sh(&format!(
+        "rm -rf {out} {r}/etc/datavol {r}/var/lib/datavol && mkdir -p {r}/var/lib {out} && cp -a {etc} {r}/etc/datavol && cp -a {state} {r}/var/lib/datavol",
+        out = out.display(),
+        r = root.display(),
+        etc = sb.path("etc").display(),
+        state = sb.path("state").display(),
+    ));
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_datavol-generator"))
+        .env("DATAVOL_ROOT", &root)
+        .arg(&out)
+        .output()
+        .expect("datavol-generator");
     assert_eq!(
-        sb.mount_source(&src).as_deref(),
-        Some(dev.as_str()),
-        "{err}"
+        o.status.code(),
+        Some(0),
+        "the generator never fails the boot"
     );
-    let calls = sb.calls().len();
-    let (code, _, err) = sb.datavol_without_tools(&["apply"]);
-    assert_eq!(code, Some(0), "{err}");
-    assert!(
-        !sb.calls()[calls..].contains("StartUnit"),
-        "datavol.service redid the early pass's work"
-    );
-    // The disk came back blank (instance store after stop/start): the
-    // early pass leaves it, unchanged, to the full run, which re-seeds.
-    reboot(&sb, &src);
-    sh(&format!("wipefs -q -a {dev}"));
-    let before = sb.loops[0].checksum();
-    let (code, _, err) = sb.datavol_without_tools(&["apply", "--early"]);
-    assert_eq!(code, Some(0), "{err}");
-    assert!(err.contains("left for datavol.service"), "{err}");
-    assert_eq!(
-        before,
-        sb.loops[0].checksum(),
-        "the early pass wrote to a blank disk"
-    );
-    assert_eq!(sb.mount_source(&src), None);
-    let (code, out, err) = sb.datavol(&["apply"]);
-    assert_eq!(code, Some(0), "re-seed: {out}{err}");
-    assert!(err.contains("re-seeded"), "{err}");
+    let mut v: Vec<String> = sh(&format!(
+        "cd {} && find . -mindepth 1 | sort",
+        out.display()
+    ))
+    .stdout
+    .split(|&b| b == b'\n')
+    .filter(|l| !l.is_empty())
+    .map(|l| String::from_utf8_lossy(l).into_owned())
+    .collect();
+    v.sort();
+    v
 }
 
 #[test]
-fn the_early_pass_does_not_hold_the_boot_for_a_disk_that_is_not_there() {
+fn the_check_passes_the_committed_volume_and_mounts_nothing_itself() {
     let (sb, _, src, _) = seeded(400);
     reboot(&sb, &src);
-    // The disk is late (or gone): the early pass looks for it briefly and
-    // leaves it to datavol.service, whose device_timeout is much longer.
-    let late = config("/dev/disk/by-id/not-there-yet", &src, "")
-        .replace("device_timeout = 2", "device_timeout = 60");
-    sb.write_config(&late);
-    let t = std::time::Instant::now();
-    let (code, _, err) = sb.datavol_without_tools(&["apply", "--early"]);
-    assert_eq!(code, Some(0), "{err}");
-    assert!(err.contains("left for datavol.service"), "{err}");
     assert!(
-        t.elapsed().as_secs() < 15,
-        "the early pass waited {:?}",
+        generate(&sb).iter().any(|f| f.ends_with(".mount")),
+        "the generator emits the committed volume's mount"
+    );
+    let (code, _, err) = sb.datavol(&["check", "containerd"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(sb.mount_source(&src), None, "check mounted something");
+    assert!(
+        sb.in_ns_ok("ls /run/datavol/ready/ | grep -q mount"),
+        "check raised no ready flag"
+    );
+}
+
+#[test]
+fn the_check_fails_on_another_filesystem_and_mounts_nothing() {
+    let (sb, dev, src, _) = seeded(400);
+    reboot(&sb, &src);
+    // The same disk now holds a filesystem of another UUID (a restore, a
+    // re-format): not what the record names.
+    sh(&format!("xfs_admin -U generate {dev}"));
+    let before = sb.loops[0].checksum();
+    let (code, _, err) = sb.datavol(&["check", "containerd"]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(
+        err.contains("the record names") && err.contains("hint:"),
+        "{err}"
+    );
+    assert_eq!(sb.mount_source(&src), None);
+    assert_eq!(before, sb.loops[0].checksum(), "check wrote to the disk");
+}
+
+#[test]
+fn the_check_fails_on_a_foreign_signature() {
+    // Defect 3's case, through the check: a partition table written onto
+    // the seeded disk afterwards.
+    let (sb, dev, src, _) = seeded(400);
+    reboot(&sb, &src);
+    sh(&format!(
+        "printf 'label: dos\\n' | sfdisk -q --no-reread {dev}"
+    ));
+    let (code, _, err) = sb.datavol(&["check", "containerd"]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("signature"), "{err}");
+    assert_eq!(sb.mount_source(&src), None);
+}
+
+#[test]
+fn defect5_a_record_from_another_instance_is_not_trusted() {
+    // Issue #18 defect 5: a node ran datavol on disk A; an AMI baked from
+    // it keeps its config and its root-disk record. A new instance (another
+    // DMI product UUID, the same machine-id) boots: the generator emits
+    // nothing, and the user data, written after it, names disk B.
+    let (mut sb, a, src, _) = seeded(400);
+    reboot(&sb, &src);
+    assert!(
+        !generate(&sb).is_empty(),
+        "on its own instance the record is trusted"
+    );
+    sb.set_instance("ec2a0000-0000-4000-8000-0000000000ff");
+    assert_eq!(
+        generate(&sb),
+        Vec::<String>::new(),
+        "a baked record was trusted"
+    );
+    let (code, _, err) = sb.datavol(&["check", "containerd"]);
+    assert_eq!(code, Some(3), "check trusted a baked record: {err}");
+    assert!(err.contains("another instance"), "{err}");
+    assert_eq!(sb.mount_source(&src), None);
+    let b = sb.add_loop("other", 400);
+    sb.write_config(&config(&b, &src, ""));
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "the config's disk B: {out}{err}");
+    assert_eq!(sb.mount_source(&src).as_deref(), Some(b.as_str()), "{err}");
+    // The record is now this instance's, for disk B.
+    assert!(
+        !generate(&sb).is_empty(),
+        "apply recorded the volume for this instance"
+    );
+    let _ = a;
+}
+
+#[test]
+fn a_boot_mount_the_final_config_does_not_want_is_stopped_first() {
+    // The generator mounted the record's filesystem (disk A) at boot; the
+    // user data, written later, names disk B. datavol.service stops A's
+    // mount before anything else, then goes on as a first boot would.
+    let (mut sb, a, src, _) = seeded(400);
+    reboot(&sb, &src);
+    sb.in_ns_check(&format!("mount {a} {}", src.display()));
+    let b = sb.add_loop("other", 400);
+    sb.write_config(&config(&b, &src, ""));
+    let before = sb.calls().len();
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(sb.mount_source(&src).as_deref(), Some(b.as_str()), "{err}");
+    let calls = sb.calls()[before..].to_string();
+    let stop = calls
+        .find("StopUnit")
+        .expect("the boot's mount was not stopped");
+    let start = calls.find("StartUnit").expect("B was not mounted");
+    assert!(stop < start, "{calls}");
+    assert!(err.contains("stopping"), "{err}");
+}
+
+#[test]
+fn the_check_does_not_wait_for_the_apply_that_started_its_mount() {
+    // datavol.service holds the run lock while it starts the mount, and the
+    // generator's drop-in puts datavol-check@ in front of that start too: the
+    // check must pass on the ready flags apply raised, not wait for the lock
+    // (in a VM it waited until its own timeout, and the mount failed).
+    let (sb, _, _, _) = seeded(400);
+    sb.in_ns_check("setsid flock -x /run/datavol/lock sleep 20 </dev/null >/dev/null 2>&1 &");
+    let t = std::time::Instant::now();
+    while sb.in_ns_ok("flock -n /run/datavol/lock true") {
+        assert!(
+            t.elapsed().as_secs() < 10,
+            "the test's lock holder did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let t = std::time::Instant::now();
+    let (code, _, err) = sb.datavol(&["check", "containerd"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        t.elapsed().as_secs() < 10,
+        "the check waited {:?}",
         t.elapsed()
     );
 }

@@ -4,6 +4,8 @@
 use datavol::config::{self, escape_path};
 use datavol::systemd::unit::{self, MountSpec};
 use std::os::unix::ffi::OsStrExt;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -171,12 +173,7 @@ fn verify(unit: &Path) {
         .output()
         .expect("systemd-analyze must be installed (package systemd)");
     let err = String::from_utf8_lossy(&out.stderr);
-    let own: Vec<&str> = err
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .filter(|l| !(l.contains("Unit ") && l.contains(" not found")))
-        .filter(|l| !l.contains("Command 'man "))
-        .collect();
+    let own = common::analyze_own(&err);
     let text = std::fs::read_to_string(unit).unwrap_or_default();
     assert!(own.is_empty(), "{arg}: systemd-analyze says: {err}\n{text}");
 }

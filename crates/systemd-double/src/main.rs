@@ -100,7 +100,16 @@ fn start_mount(unit_dir: &str, name: &str) -> Result<bool, String> {
                 .ok_or(format!("no device with UUID {uuid}"))?
                 .to_string()
         }
-        None => what,
+        // The tests' /dev/disk links live under DATAVOL_ROOT.
+        None => match (what.strip_prefix("/dev/disk/"), std::env::var_os("DATAVOL_ROOT")) {
+            (Some(rel), Some(root)) => std::fs::canonicalize(
+                std::path::Path::new(&root).join("dev/disk").join(rel),
+            )
+            .map_err(|e| format!("{what}: {e}"))?
+            .display()
+            .to_string(),
+            _ => what,
+        },
     };
     std::fs::create_dir_all(&where_).map_err(|e| e.to_string())?;
     let mut cmd = Command::new("mount");

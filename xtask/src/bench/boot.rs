@@ -2,7 +2,8 @@
 //! its data disk (issue #11), datavol against an fstab line, in one VM run.
 //!
 //! One disk, one root: the first boot migrates; then N healthy reboots with datavol
-//! (datavol-early mounts before local-fs.target, datavol.service confirms); then the
+//! (datavol-generator's mount, behind datavol-check@, before local-fs.target;
+//! datavol.service confirms); then the
 //! same disk from an fstab line (`x-systemd.before=containerd.service`) with datavol
 //! masked and its unit removed, N more reboots. Each boot's checker (boot-time.sh,
 //! lib.sh `boot_cost`) reports how long containerd still waited for the data-disk
@@ -15,8 +16,8 @@ use std::time::Duration;
 /// The guest's switch to fstab, in install.sh before systemd starts (no udev yet, so
 /// the UUID comes from datavol's own record on the root disk).
 const TO_FSTAB: [&str; 3] = [
-    "systemctl mask datavol.service datavol-early.service",
-    "rm -f /etc/systemd/system/var-lib-containerd.mount",
+    "systemctl mask datavol.service && mkdir -p /etc/systemd/system-generators && ln -sf /dev/null /etc/systemd/system-generators/datavol-generator",
+    "rm -f /etc/systemd/system/var-lib-containerd.mount /run/systemd/system/var-lib-containerd.mount",
     r#"u=$(sed -n 's/.*"uuid": "\([^"]*\)".*/\1/p' /var/lib/datavol/containerd.json | head -1); [ -n "$u" ] && echo "UUID=$u /var/lib/containerd xfs noatime,x-systemd.before=containerd.service 0 0" >>/etc/fstab"#,
 ];
 
@@ -79,7 +80,7 @@ pub fn run(boots: usize) -> Result<(), String> {
 }
 
 fn report(boots: &[Kv]) -> Result<(), String> {
-    println!("\n| boot | mode | containerd's wait for the data disk | data disk ready | other deps ready | last other dep | datavol-early | datavol.service |");
+    println!("\n| boot | mode | containerd's wait for the data disk | data disk ready | other deps ready | last other dep | datavol-check | datavol.service |");
     println!("|---|---|---|---|---|---|---|---|");
     let (mut dv, mut fs) = (vec![], vec![]);
     for (i, k) in boots.iter().enumerate() {
@@ -96,7 +97,7 @@ fn report(boots: &[Kv]) -> Result<(), String> {
             num(k, "boot.step_us") / 1e6,
             num(k, "boot.others_us") / 1e6,
             k.get("boot.last_other").unwrap_or("-"),
-            k.get("boot.early_took").unwrap_or("-"),
+            k.get("boot.check_took").unwrap_or("-"),
             k.get("boot.late_took").unwrap_or("-"),
         );
     }

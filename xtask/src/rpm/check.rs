@@ -2,8 +2,8 @@
 //! function; `run` lists them in order. See the module doc of rpm.rs for the whole list.
 
 use super::{
-    arch_for, build, example_files, package, read, Args, DIRS, FILES, NAME, POST, POSTUN, PREUN,
-    VERSION,
+    arch_for, build, example_files, package, read, Args, DIRS, FILES, GENERATOR, NAME, POST,
+    POSTUN, PREUN, VERSION,
 };
 use crate::man::{self, source_date_epoch};
 use crate::util::{self, require_root, target_dir, workspace_root};
@@ -121,7 +121,10 @@ fn metadata(path: &Path, release: &str) -> Result<(), String> {
 /// `rpm -qpl`: exactly the files and directories the package should own.
 fn file_list(path: &Path) -> Result<(), String> {
     let list = rpm_q(path, &["-l"])?;
-    let mut want: Vec<String> = vec!["/usr/bin/datavol".into()];
+    let mut want: Vec<String> = vec![
+        "/usr/bin/datavol".into(),
+        format!("/usr/lib/systemd/system-generators/{GENERATOR}"),
+    ];
     want.extend(FILES.iter().map(|f| f.1.to_string()));
     want.extend(DIRS.iter().map(|d| d.to_string()));
     want.extend(
@@ -177,6 +180,7 @@ fn file_attributes(path: &Path) -> Result<(), String> {
         &modes,
         &[
             "-rwxr-xr-x root:root /usr/bin/datavol\n",
+            "-rwxr-xr-x root:root /usr/lib/systemd/system-generators/datavol-generator\n",
             "drwxr-xr-x root:root /etc/datavol/conf.d\n",
             "-rw-r--r-- root:root /usr/lib/systemd/catalog/datavol.catalog\n",
         ],
@@ -193,8 +197,9 @@ fn scripts(path: &Path) -> Result<(), String> {
             "postinstall scriptlet (using /bin/sh)",
             "preuninstall scriptlet (using /bin/sh)",
             "postuninstall scriptlet (using /bin/sh)",
-            "systemctl --no-reload preset datavol.service datavol-early.service",
-            "systemctl --no-reload disable --now datavol.service datavol-early.service",
+            "systemctl --no-reload preset datavol.service",
+            "systemctl --no-reload disable --now datavol.service",
+            "local-fs.target.wants/datavol-early.service",
             "journalctl --update-catalog",
         ],
     )?;
@@ -384,16 +389,12 @@ fn catalog(r: &Path) -> Result<(), String> {
 /// What %post does on first install, offline: the preset enables the unit for every
 /// target its [Install] section names.
 fn presets(r: &Path) -> Result<(), String> {
-    util::run(&mut systemctl_root(
-        r,
-        &["preset", "datavol.service", "datavol-early.service"],
-    ))
-    .map_err(|e| format!("systemctl --root preset: {e}"))?;
+    util::run(&mut systemctl_root(r, &["preset", "datavol.service"]))
+        .map_err(|e| format!("systemctl --root preset: {e}"))?;
     for (wants, unit) in [
         ("multi-user.target.wants", "datavol.service"),
         ("containerd.service.wants", "datavol.service"),
         ("kubelet.service.wants", "datavol.service"),
-        ("local-fs.target.wants", "datavol-early.service"),
     ] {
         let link = r.join("etc/systemd/system").join(wants).join(unit);
         if std::fs::read_link(&link).ok().as_deref()
@@ -405,7 +406,7 @@ fn presets(r: &Path) -> Result<(), String> {
             ));
         }
     }
-    eprintln!("xtask rpm --check: `systemctl --root preset` enables datavol.service for multi-user.target, containerd and kubelet, and datavol-early.service for local-fs.target");
+    eprintln!("xtask rpm --check: `systemctl --root preset` enables datavol.service for multi-user.target, containerd and kubelet");
     Ok(())
 }
 
@@ -430,8 +431,10 @@ fn upgrade_and_erase(a: &Args, path: &Path) -> Result<(), String> {
     let arch = arch_for(a.target.as_deref())?;
     let staged = target_dir().join("rpm-stage").join(arch).join(NAME);
     let next = format!("{}.1", a.release);
+    let gen = staged.with_file_name(GENERATOR);
     let upgrade = package(
         &std::fs::read(&staged).map_err(|e| format!("{}: {e}", staged.display()))?,
+        &std::fs::read(&gen).map_err(|e| format!("{}: {e}", gen.display()))?,
         arch,
         &next,
         source_date_epoch()?,
@@ -552,7 +555,7 @@ fn check_scriptlets() -> Result<(), String> {
             "post",
             POST,
             "1",
-            format!("--no-reload preset datavol.service datavol-early.service\n{reload}{catalog}"),
+            format!("--no-reload preset datavol.service\n{reload}{catalog}"),
         ),
         ("post", POST, "2", format!("{reload}{catalog}")),
         (
@@ -560,9 +563,9 @@ fn check_scriptlets() -> Result<(), String> {
             PREUN,
             "0",
             if booted {
-                "--no-reload disable --now datavol.service datavol-early.service\n".into()
+                "--no-reload disable --now datavol.service\n".into()
             } else {
-                "--no-reload disable datavol.service datavol-early.service\n".into()
+                "--no-reload disable datavol.service\n".into()
             },
         ),
         ("preun", PREUN, "1", String::new()),

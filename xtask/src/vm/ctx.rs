@@ -35,6 +35,9 @@ pub struct Ctx {
     pub facts: Kv,
     /// Per boot; a boot that takes longer is killed and fails.
     pub timeout: Duration,
+    /// The instance's DMI product UUID; fixed per scenario, so a reboot is the
+    /// same instance. A scenario changes it to boot "a new instance".
+    pub product_uuid: String,
 }
 
 /// Returned by `Ctx::boot` in shell mode to end the scenario after the interactive boot.
@@ -60,6 +63,7 @@ impl Ctx {
             notes: vec![],
             facts: Kv::default(),
             timeout: Duration::from_secs(300),
+            product_uuid: super::qemu::instance_uuid(name),
         }
     }
 
@@ -143,6 +147,12 @@ impl Ctx {
             .map_err(|e| format!("datavol failpoints binary: {e}"))?;
         p.share_file("datavol-failpoints", &bin)?;
         p.run("install -m 0755 /mnt/vmtest/datavol-failpoints /usr/bin/datavol");
+        // The generator built with it, so both come from the same tree.
+        let gen = bin.with_file_name("datavol-generator");
+        if gen.exists() {
+            p.share_file("datavol-generator", &gen)?;
+            p.run("install -m 0755 /mnt/vmtest/datavol-generator /usr/lib/systemd/system-generators/datavol-generator");
+        }
         p.run("touch /usr/local/lib/vmtest/binary-replaced");
         Ok(())
     }
@@ -159,6 +169,7 @@ impl Ctx {
             timeout: self.timeout,
             mem_mb: 1024,
             qmp: Some(self.path(&format!("{label}.qmp"))),
+            product_uuid: Some(self.product_uuid.clone()),
         }
     }
 

@@ -198,6 +198,7 @@ fn bake(img: &Image, cache: &Path, work: &Path) -> Result<(), String> {
         timeout: Duration::from_secs(300),
         mem_mb: 1024,
         qmp: None,
+        product_uuid: None,
     };
     let o = m.boot(None)?;
     let res = Kv::load(&p.out().join("result.txt"));

@@ -41,6 +41,27 @@ pub struct Machine {
     pub mem_mb: u32,
     /// A QMP socket, for changing the machine while it runs.
     pub qmp: Option<PathBuf>,
+    /// The DMI product UUID (`-smbios type=1,uuid=`): the instance identity
+    /// datavol binds its root-disk records to, as EC2 gives each instance one.
+    pub product_uuid: Option<String>,
+}
+
+/// A fixed product UUID per name: each scenario is one instance, every boot.
+pub fn instance_uuid(name: &str) -> String {
+    // FNV-1a, twice: stable across runs and hosts, no dependency.
+    let h = |seed: u64| {
+        name.bytes()
+            .fold(seed, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3))
+    };
+    let (a, b) = (h(0xcbf29ce484222325), h(0x84222325cbf29ce4));
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        b >> 52,
+        b & 0xffff_ffff_ffff
+    )
 }
 
 #[derive(Debug, PartialEq)]
@@ -122,6 +143,10 @@ impl Machine {
                 Bus::Virtio => format!("virtio-blk-pci,drive=d{i},serial={}", d.serial),
                 Bus::Nvme => format!("nvme,drive=d{i},serial={}", d.serial),
             });
+        }
+        if let Some(u) = &self.product_uuid {
+            a.push("-smbios".into());
+            a.push(format!("type=1,uuid={u}"));
         }
         if let Some(q) = &self.qmp {
             a.push("-qmp".into());

@@ -123,6 +123,9 @@ pub struct Boot {
     pub throttle: Option<Throttle>,
     /// The host's checks after this boot, in order.
     pub host: Vec<Host>,
+    /// Boot as another instance from here on: this DMI product UUID
+    /// (`-smbios type=1,uuid=`), e.g. an AMI baked from the first boot's node.
+    pub instance: Option<&'static str>,
 }
 
 impl Boot {
@@ -153,6 +156,7 @@ impl Boot {
             until: Until::PowerOff,
             throttle: None,
             host: vec![],
+            instance: None,
         }
     }
 }
@@ -362,6 +366,9 @@ fn payload(
 }
 
 fn boot(ctx: &mut Ctx, b: &Boot, root: &Path, disks: &[Disk], p: Payload) -> Result<Kv, String> {
+    if let Some(u) = b.instance {
+        ctx.product_uuid = u.to_string();
+    }
     let marker = match b.until {
         Until::PowerOff => None,
         Until::Marker(m) => Some(m),

@@ -68,14 +68,39 @@ fn controls_and_migration() -> Vec<Scenario> {
                     host: vec![
                         Host::Migrated,
                         Host::Note("boot.cost_us", "boot2: containerd waited {} us for datavol after its other dependencies"),
-                        Host::Note("boot.early_took", "boot2: datavol-early: {}"),
+                        Host::Note("boot.generated", "boot2: mounted by datavol-generator's unit: {}"),
+                        Host::Note("boot.check_took", "boot2: datavol-check@containerd: {}"),
                     ],
                     ..Boot::new("boot2", "reboot-2")
                 },
             ],
-            expect_kept: vec![
-                ("unit.stat", "mount unit inode/mtime"),
-                ("data.uuid", "data disk UUID"),
+            expect_kept: vec![("data.uuid", "data disk UUID")],
+            ..Scenario::default()
+        },
+        Scenario {
+            name: "baked-record",
+            about: "issue #18 defect 5: an AMI baked after datavol ran boots as a new instance (another DMI UUID) whose user data names another disk: the generator trusts no record, datavol follows the config",
+            disks: vec![data0(), DiskSpec::virtio("data1", Make::Blank("4G"))],
+            boots: vec![
+                Boot::eks("boot1", "seed"),
+                Boot {
+                    instance: Some("ec2a0000-0000-4000-8000-0000000000ff"),
+                    // cloud-init's write_files, after local-fs.target (and so
+                    // after the generator's mounts), before datavol.service.
+                    files: vec![GuestFile::text(
+                        "/usr/local/lib/vmtest/userdata.toml",
+                        "[volume.containerd]\ndevice = \"/dev/disk/by-id/virtio-data1\"\n",
+                        0o644,
+                    )],
+                    units: vec![(
+                        "/etc/systemd/system/vmtest-userdata.service",
+                        "[Unit]\nDefaultDependencies=no\nAfter=local-fs.target\nBefore=datavol.service\n\n\
+                         [Service]\nType=oneshot\nExecStart=/bin/cp /usr/local/lib/vmtest/userdata.toml /etc/datavol/conf.d/60-userdata.toml\n\n\
+                         [Install]\nWantedBy=datavol.service\n"
+                            .into(),
+                    )],
+                    ..Boot::new("boot2", "baked-record")
+                },
             ],
             ..Scenario::default()
         },

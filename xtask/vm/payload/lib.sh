@@ -103,7 +103,8 @@ collect() {
   ls -l /dev/disk/by-id /dev/md >"$OUT/by-id.txt" 2>&1
   cat /proc/mdstat >"$OUT/mdstat.txt" 2>&1
   ls -la /etc/systemd/system >"$OUT/etc-systemd-system.txt" 2>&1
-  cp /etc/systemd/system/*.mount "$OUT/" 2>/dev/null
+  ls -laR /run/systemd/system /run/systemd/generator >"$OUT/run-systemd.txt" 2>&1
+  cp /run/systemd/system/*.mount "$OUT/" 2>/dev/null
   datavol status --json >"$OUT/status.json" 2>"$OUT/status.err"
   kv datavol.stages "$(datavol_stages)"
   kv datavol.result "$(prop datavol.service Result)"
@@ -163,7 +164,7 @@ containerd_on_root() {
   check image_pinned image_pinned
   check container_runs container_runs
   check_canary /var/lib/containerd
-  check no_mount_unit test ! -e /etc/systemd/system/var-lib-containerd.mount
+  check no_mount_unit test ! -e /run/systemd/system/var-lib-containerd.mount
 }
 
 # datavol came from its RPM: installed, files intact (but the binary, where the rig
@@ -171,7 +172,7 @@ containerd_on_root() {
 rpm_verify() {
   local out
   out=$(rpm -V --nodeps datavol 2>&1)
-  [ -e /usr/local/lib/vmtest/binary-replaced ] && out=$(printf '%s\n' "$out" | grep -v ' /usr/bin/datavol$')
+  [ -e /usr/local/lib/vmtest/binary-replaced ] && out=$(printf '%s\n' "$out" | grep -v -e ' /usr/bin/datavol$' -e ' /usr/lib/systemd/system-generators/datavol-generator$')
   [ -z "$out" ] || { echo "rpm -V: $out"; return 1; }
 }
 check_package() {
@@ -182,11 +183,14 @@ check_package() {
 
 # Everything a finished migration of /var/lib/containerd onto virtio-data0 must show.
 check_migrated() {
-  local dev=/dev/disk/by-id/virtio-data0 uuid unit=/etc/systemd/system/var-lib-containerd.mount
+  local dev=/dev/disk/by-id/virtio-data0 uuid unit
   uuid=$(blkid -s UUID -o value "$dev")
   kv data.uuid "$uuid"
   kv data.type "$(blkid -s TYPE -o value "$dev")"
-  kv unit.stat "$(stat -c '%i %Y.%y' "$unit" 2>&1)"
+  # datavol.service's own unit (/run/systemd/system) on a first boot, the
+  # generator's (/run/systemd/generator) on a healthy reboot.
+  unit=$(prop var-lib-containerd.mount FragmentPath)
+  kv unit.path "$unit"
   kv datavol.dir "$(ls -A /var/lib/containerd/.datavol 2>&1 | tr '\n' ' ')"
   check_package
   check datavol_succeeded prop_is datavol.service Result success
@@ -252,7 +256,7 @@ boot_cost() {
   esac
   disk=$(prop "$step" ActiveEnterTimestampMonotonic)
   for u in $(prop containerd.service After); do
-    case $u in datavol.service|datavol-early.service|var-lib-containerd.mount) continue ;; esac
+    case $u in datavol.service|datavol-check@*|var-lib-containerd.mount) continue ;; esac
     t=$(prop "$u" ActiveEnterTimestampMonotonic 2>/dev/null)
     if [ "${t:-0}" -gt "$last" ]; then last=$t; last_unit=$u; fi
   done
@@ -262,6 +266,11 @@ boot_cost() {
   kv boot.last_other "$last_unit"
   kv boot.containerd_us "$(prop containerd.service InactiveExitTimestampMonotonic)"
   if [ "${disk:-0}" -gt "$last" ]; then kv boot.cost_us $((disk - last)); else kv boot.cost_us 0; fi
-  kv boot.early_took "$(journalctl -b -o cat -u datavol-early.service | sed -n 's/.*ready on [^ ]* (\(.*\))$/\1/p' | tail -1)"
+  # The generator's path: its mount unit, and how long its check ran.
+  kv boot.generated "$([ -e /run/systemd/generator/var-lib-containerd.mount ] && echo yes || echo no)"
+  local cs ce
+  cs=$(prop datavol-check@containerd.service ExecMainStartTimestampMonotonic)
+  ce=$(prop datavol-check@containerd.service ExecMainExitTimestampMonotonic)
+  if [ "${cs:-0}" -gt 0 ] && [ "${ce:-0}" -ge "$cs" ]; then kv boot.check_took "$(((ce - cs) / 1000)) ms"; else kv boot.check_took -; fi
   kv boot.late_took "$(journalctl -b -o cat -u datavol.service | sed -n 's/.*ready on [^ ]* (\(.*\))$/\1/p' | tail -1)"
 }

@@ -46,7 +46,7 @@ pub fn migrate(
             if copy && dir.is_dir() {
                 ds.copied = copy_verified(vol, devs, dir, &staging, root, opts)?;
             }
-            super::underneath::note_baseline(vol, devs, dir, opts);
+            super::underneath::note_baseline(vol, devs, dir, &opts.state_dir);
             failpoint("verified");
             ds.phase = Phase::Verified;
             st.directories.insert(dir.clone(), ds.clone());

@@ -94,7 +94,7 @@ fn migrate_root(
         if have_src {
             st.copied = copy_verified(vol, devs, src, &staging, root, opts)?;
         }
-        super::underneath::note_baseline(vol, devs, src, opts);
+        super::underneath::note_baseline(vol, devs, src, &opts.state_dir);
         failpoint("verified");
         st.phase = Phase::Verified;
         marker::write(root, st)?;

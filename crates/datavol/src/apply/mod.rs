@@ -15,6 +15,7 @@ pub mod migrate;
 pub mod mount;
 pub mod options;
 pub mod prewarm;
+pub mod reconcile;
 pub mod services;
 pub mod took;
 pub mod underneath;
@@ -27,18 +28,8 @@ use crate::vlog;
 pub use error::{ApplyError, VolumeError};
 pub use options::Options;
 
-/// How long the early pass waits for a disk that is not there yet.
-const EARLY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 use std::time::Instant;
 pub use took::Took;
-
-/// What became of a volume.
-#[derive(Debug)]
-pub enum Done {
-    Ready(Took),
-    /// `--early` left it to `datavol.service`: why.
-    Left(String),
-}
 
 /// Decides about one volume and carries the decision out. An array that
 /// had to be assembled is looked at again, once, as it then is.
@@ -47,7 +38,7 @@ pub fn run(
     run: &mut Run,
     opts: &Options,
     bus: &mut Bus,
-) -> Result<Done, VolumeError> {
+) -> Result<Took, VolumeError> {
     let policy = Policy {
         mode: Mode::Apply,
         stop_services: opts.stop_services,
@@ -56,39 +47,8 @@ pub fn run(
         volume: vol.name.clone(),
         error: Box::new(error),
     };
-    if opts.early {
-        if vol.raid.is_some() {
-            return Ok(Done::Left(
-                "a RAID array is assembled by udev later in boot".into(),
-            ));
-        }
-        let recorded = crate::record::history::load(&opts.state_dir, &vol.name)
-            .is_ok_and(|h| h.committed.is_some());
-        if !recorded {
-            return Ok(Done::Left(
-                "no committed filesystem recorded for it yet".into(),
-            ));
-        }
-    }
-    // The early pass holds local-fs.target: it looks for the disk briefly
-    // and leaves a late one to datavol.service, which waits device_timeout.
-    let early_vol;
-    let looked_at = if opts.early {
-        early_vol = Volume {
-            device_timeout: vol.device_timeout.min(EARLY_WAIT),
-            ..vol.clone()
-        };
-        &early_vol
-    } else {
-        vol
-    };
-    let (mut decision, mut facts) = plan::decide(looked_at, run, policy, bus);
-    if opts.early {
-        if let Some(why) = not_early(&decision, &facts) {
-            run.unclaim(&vol.name);
-            return Ok(Done::Left(why));
-        }
-    }
+    reconcile::stale_mount(vol, run, bus).map_err(err)?;
+    let (mut decision, mut facts) = plan::decide(vol, run, policy, bus);
     if decision.action() == Some(&Action::Assemble) {
         log_decision(vol, &decision);
         let members = assemble_members(&facts);
@@ -98,29 +58,13 @@ pub fn run(
         run.unclaim(&vol.name);
         (decision, facts) = plan::decide(vol, run, policy, bus);
     }
-    underneath::report(vol, &decision, &facts, opts);
+    underneath::report(vol, &decision, &facts, &opts.state_dir);
     let mut took = Took {
         facts: facts.took,
         ..Took::default()
     };
     act(vol, &decision, &facts, run, opts, bus, &mut took).map_err(err)?;
-    Ok(Done::Ready(took))
-}
-
-/// The early pass only mounts a filesystem the root disk's record and its
-/// superblock agree on (or keeps one mounted); anything that could copy,
-/// format, refuse or wait long is datavol.service's, after cloud-init.
-fn not_early(d: &Decision, f: &Facts) -> Option<String> {
-    let recorded = f
-        .disk()
-        .and_then(|disk| disk.fs.as_ref())
-        .is_some_and(|v| matches!(v, Ok(view) if view.marker == plan::facts::MarkerRead::Recorded));
-    match d.action() {
-        Some(Action::Keep { .. }) => None,
-        Some(Action::Mount { .. }) if recorded => None,
-        Some(a) => Some(format!("{}: {}", a.describe(), d.reason)),
-        None => Some(d.reason.clone()),
-    }
+    Ok(took)
 }
 
 /// After acting, the volume must be mounted as configured with its own
@@ -157,7 +101,7 @@ fn check_mounted(
         Verdict::Act {
             action: Action::Keep { uuid: found },
         } if found == uuid => {
-            note_committed(vol, uuid, opts);
+            note_committed(vol, uuid, decision.device.as_ref().map(|d| d.node.as_path()), opts);
             Ok(())
         }
         Verdict::Act {
@@ -261,7 +205,7 @@ fn act(
         let t = Instant::now();
         result = match &action {
             Action::Keep { .. } => {
-                note_committed(vol, uuid, opts);
+                note_committed(vol, uuid, decision.device.as_ref().map(|d| d.node.as_path()), opts);
                 Ok(uuid.clone())
             }
             _ => confirm(vol, uuid, run, opts, bus).map(|()| uuid.clone()),
@@ -275,11 +219,6 @@ fn act(
 /// Once the volume is ready: grow it if classify planned that, then start
 /// its pre-warm in the background.
 fn ready(vol: &Volume, d: &Decision, opts: &Options, bus: &mut Bus) -> Result<(), ApplyError> {
-    // The early pass only mounts; datavol.service keeps the volume later
-    // and does both then.
-    if opts.early {
-        return Ok(());
-    }
     // A new array's decision names its first member: fine for both, as
     // nothing grows after a format, and its fresh marker has no pre-warm.
     let Some(dev) = d.device.as_ref() else {
@@ -295,12 +234,20 @@ fn ready(vol: &Volume, d: &Decision, opts: &Options, bus: &mut Bus) -> Result<()
     grown
 }
 
-fn note_committed(vol: &Volume, uuid: &str, opts: &Options) {
+/// `node` is the device checked and mounted; its stable link is what the
+/// generator names on the next boot.
+fn note_committed(vol: &Volume, uuid: &str, node: Option<&std::path::Path>, opts: &Options) {
+    let device = match node.map(crate::discover::links::what_for) {
+        Some((link, true)) if vol.raid.is_none() => Some(link),
+        _ => None,
+    };
     let c = crate::record::history::Committed {
+        device,
         uuid: uuid.to_string(),
         fstype: vol.filesystem.to_string(),
         source: vol.mount_point.clone(),
         directories: vol.directories.clone(),
+        instance: crate::record::instance::current().ok(),
     };
     if let Err(e) = crate::record::history::record_committed(&opts.state_dir, &vol.name, c) {
         log::warn!(

@@ -24,7 +24,7 @@ const MOUNT_TIMEOUT: Duration = Duration::from_secs(300);
 /// by-id links are derived from its superblock (a clone's too), while this
 /// name is the array datavol assembled from the members it checked; a
 /// second array of that name gets another node from mdadm.
-fn what(vol: &Volume, node: &Path, devs: &str) -> PathBuf {
+pub fn what(vol: &Volume, node: &Path, devs: &str) -> PathBuf {
     let md = crate::discover::raid::md_path(vol);
     let (what, linked) = match vol.raid {
         Some(_) if std::fs::canonicalize(&md).is_ok_and(|m| m == node) => (md, true),
@@ -43,38 +43,36 @@ fn what(vol: &Volume, node: &Path, devs: &str) -> PathBuf {
     what
 }
 
-/// The units a volume needs, each with the filesystem path its mount must show.
-fn mount_specs(
-    vol: &Volume,
-    uuid: &str,
-    device: &Path,
-) -> Result<Vec<(MountSpec, PathBuf)>, ApplyError> {
-    if vol.directories.is_empty() {
-        return Ok(vec![(
-            MountSpec::new(vol, uuid, device),
-            PathBuf::from("/"),
-        )]);
-    }
-    let parent =
-        unit::mount_unit_name(&vol.mount_point).ok_or_else(|| unit::UnitError::BadPath {
-            volume: vol.name.clone(),
-            path: vol.mount_point.clone(),
-        })?;
-    let mut v = vec![(
-        MountSpec::volume_root(vol, uuid, device),
-        PathBuf::from("/"),
-    )];
-    for d in &vol.directories {
-        v.push((
-            MountSpec::bind(vol, uuid, d, &parent),
-            Path::new("/").join(Volume::dir_subpath(d)),
-        ));
-    }
-    Ok(v)
-}
-
 fn read_mounts() -> Result<Vec<mountinfo::MountEntry>, ApplyError> {
     mountinfo::read().map_err(|e| ApplyError::io("reading /proc/self/mountinfo", e))
+}
+
+/// Units an older datavol wrote to /etc/systemd/system would shadow ours
+/// and the generator's: removed, when datavol writes to the default place.
+fn remove_legacy(
+    vol: &Volume,
+    devs: &str,
+    specs: &[(MountSpec, PathBuf)],
+    opts: &Options,
+) -> Result<bool, ApplyError> {
+    if opts.unit_dir != Path::new(unit::DEFAULT_UNIT_DIR) {
+        return Ok(false);
+    }
+    let mut removed = false;
+    for (spec, _) in specs {
+        if unit::remove_legacy(Path::new(unit::LEGACY_UNIT_DIR), spec)? {
+            vlog!(
+                info,
+                vol.name.as_str(),
+                devs,
+                "unit",
+                "removed the unit an older datavol wrote to {}; the generator's takes over",
+                unit::LEGACY_UNIT_DIR
+            );
+            removed = true;
+        }
+    }
+    Ok(removed)
 }
 
 /// Writes the units; returns whether any changed.
@@ -100,6 +98,12 @@ fn write_units(
         changed |= c;
     }
     failpoint("unit-written");
+    raise_flags(vol, specs)?;
+    Ok(changed)
+}
+
+/// The ready flags the units' condition waits for: the volume is checked.
+pub fn raise_flags(vol: &Volume, specs: &[(MountSpec, PathBuf)]) -> Result<(), ApplyError> {
     for (spec, _) in specs {
         let flag = spec.ready_flag().ok_or_else(|| unit::UnitError::BadPath {
             volume: vol.name.clone(),
@@ -112,7 +116,7 @@ fn write_units(
             std::fs::write(&flag, b"").map_err(|e| ApplyError::io(flag.display(), e))?;
         }
     }
-    Ok(changed)
+    Ok(())
 }
 
 /// Writes the volume's units, then starts those not mounted yet, parent
@@ -129,14 +133,24 @@ pub fn mount(
     took: &mut Took,
 ) -> Result<(), ApplyError> {
     let t = Instant::now();
-    let specs = mount_specs(vol, uuid, &what(vol, Path::new(devs), devs))?;
-    if write_units(vol, devs, &specs, opts)? {
-        bus.get()?.reload()?;
+    let specs = unit::specs(vol, uuid, &what(vol, Path::new(devs), devs))?;
+    // Mounted as configured (a healthy reboot: datavol-generator's unit):
+    // nothing to write, no reload on containerd's path.
+    let mounts = read_mounts()?;
+    let in_place = specs.iter().all(|(spec, root)| {
+        mountinfo::mounted_at(&mounts, &spec.mount_point)
+            .is_some_and(|m| (m.major, m.minor) == majmin && &m.root == root)
+    });
+    if !in_place {
+        let legacy = remove_legacy(vol, devs, &specs, opts)?;
+        if write_units(vol, devs, &specs, opts)? || legacy {
+            bus.get()?.reload()?;
+        }
     }
     took.units = t.elapsed();
     let t = Instant::now();
     let mut started = Vec::new();
-    if let Err(e) = start_all(vol, devs, majmin, &specs, bus, &mut started) {
+    if let Err(e) = start_all(vol, devs, majmin, &specs, mounts, bus, &mut started) {
         return Err(stopped(vol, &started, bus, e));
     }
     took.mount = t.elapsed();
@@ -151,11 +165,11 @@ fn start_all(
     devs: &str,
     majmin: (u32, u32),
     specs: &[(MountSpec, PathBuf)],
+    mut mounts: Vec<mountinfo::MountEntry>,
     bus: &mut Bus,
     started: &mut Vec<String>,
 ) -> Result<(), ApplyError> {
     // Only a start changes the table here: read it again after one only.
-    let mut mounts = read_mounts()?;
     for (spec, root) in specs {
         let at = &spec.mount_point;
         let here = |m: &mountinfo::MountEntry| (m.major, m.minor) == majmin && &m.root == root;

@@ -9,8 +9,4 @@ pub struct Options {
     /// Stop the services using a directory, and restart them afterwards.
     pub stop_services: bool,
     pub copy_workers: usize,
-    /// `apply --early` (datavol-early.service, before local-fs.target):
-    /// only mount what the root disk's record and the superblock agree is
-    /// a committed volume; leave everything else to `datavol.service`.
-    pub early: bool,
 }

@@ -3,7 +3,6 @@
 //! mount, saying what the mount would hide and recording it for status
 //! and metrics.
 
-use super::options::Options;
 use crate::catalog;
 use crate::config::{HiddenPolicy, Volume};
 use crate::plan::facts::PathKind;
@@ -14,7 +13,7 @@ use std::path::Path;
 
 /// Records `src` as datavol copied it (or found it missing). A failure is
 /// logged: the next mounts then cannot tell what a degraded boot wrote.
-pub fn note_baseline(vol: &Volume, devs: &str, src: &Path, opts: &Options) {
+pub fn note_baseline(vol: &Volume, devs: &str, src: &Path, state_dir: &Path) {
     let name = vol.name.as_str();
     // Covered (a volume mounted but not committed): what lies under it
     // cannot be seen from here; the look before the next mount has no
@@ -27,7 +26,7 @@ pub fn note_baseline(vol: &Volume, devs: &str, src: &Path, opts: &Options) {
     }
     let now = crate::record::marker::now();
     let done = crate::plan::underneath::baseline(src, now).and_then(|b| {
-        history::record_baseline(&opts.state_dir, name, src, b).map_err(|e| e.to_string())
+        history::record_baseline(state_dir, name, src, b).map_err(|e| e.to_string())
     });
     if let Err(e) = done {
         vlog!(
@@ -44,7 +43,8 @@ pub fn note_baseline(vol: &Volume, devs: &str, src: &Path, opts: &Options) {
 /// Says, before anything is mounted, what the decision would hide (one
 /// line each, with its catalog id), and records every look for status and
 /// metrics.
-pub fn report(vol: &Volume, d: &Decision, f: &Facts, opts: &Options) {
+/// `state_dir` holds the records (apply's, or the check unit's).
+pub fn report(vol: &Volume, d: &Decision, f: &Facts, state_dir: &Path) {
     let name = vol.name.as_str();
     let now = crate::record::marker::now();
     for p in &f.paths {
@@ -58,7 +58,7 @@ pub fn report(vol: &Volume, d: &Decision, f: &Facts, opts: &Options) {
             .any(|h| h.path == p.path)
             .then(|| look.hidden(now))
             .flatten();
-        if let Err(e) = history::record_hidden(&opts.state_dir, name, &p.path, found) {
+        if let Err(e) = history::record_hidden(state_dir, name, &p.path, found) {
             log::warn!("volume {name}: cannot record what is hidden: {e}");
         }
     }
@@ -67,7 +67,7 @@ pub fn report(vol: &Volume, d: &Decision, f: &Facts, opts: &Options) {
         .as_ref()
         .map(|d| d.node.display().to_string())
         .unwrap_or_default();
-    first_baseline(vol, &dev, d, f, opts);
+    first_baseline(vol, &dev, d, f, state_dir);
     for h in &d.hidden {
         let what = match &h.error {
             None => format!(
@@ -95,7 +95,7 @@ pub fn report(vol: &Volume, d: &Decision, f: &Facts, opts: &Options) {
 /// A directory mounted over without a baseline (a volume seeded by an
 /// older datavol, or adopted): its baseline now, right before the mount,
 /// so the next boot that runs without the disk is noticed.
-fn first_baseline(vol: &Volume, devs: &str, d: &Decision, f: &Facts, opts: &Options) {
+fn first_baseline(vol: &Volume, devs: &str, d: &Decision, f: &Facts, state_dir: &Path) {
     if !matches!(
         d.action(),
         Some(Action::Mount { .. } | Action::Adopt { .. })
@@ -105,7 +105,7 @@ fn first_baseline(vol: &Volume, devs: &str, d: &Decision, f: &Facts, opts: &Opti
     for p in f.sources(vol) {
         let here = matches!(p.kind, PathKind::Directory | PathKind::Missing);
         if here && f.record.underneath(&p.path).is_none() {
-            note_baseline(vol, devs, &p.path, opts);
+            note_baseline(vol, devs, &p.path, state_dir);
         }
     }
 }

@@ -22,14 +22,9 @@ const VOLUME_SLACK: Duration = Duration::from_secs(15 * 60);
 pub fn run(cfg: &Config, opts: &Options) -> ExitCode {
     let mut record = LastRun::now(runs::APPLY, 0);
     let failure = apply_all(cfg, opts, &mut record.volumes);
-    // The early pass runs before local-fs.target, where the metrics
-    // directory may not be mounted yet; datavol.service records the boot's
-    // outcome right after it.
-    if !opts.early {
-        record.exit_code = failure.map_or(0, Failure::code);
-        record.finished_at = crate::record::marker::now();
-        crate::metrics::finish(cfg, &opts.state_dir, &record);
-    }
+    record.exit_code = failure.map_or(0, Failure::code);
+    record.finished_at = crate::record::marker::now();
+    crate::metrics::finish(cfg, &opts.state_dir, &record);
     // Last, once everything is done: containerd starts on READY=1.
     notify::finish(failure.is_none(), &summary(&record.volumes, failure));
     failure.map_or(ExitCode::SUCCESS, Failure::exit_code)
@@ -64,25 +59,19 @@ fn apply_all(cfg: &Config, opts: &Options, outcomes: &mut Vec<VolumeOutcome>) ->
             return Some(Failure::Failed);
         }
     };
-    let mut bus = Bus::prefer(if opts.early {
-        crate::systemd::bus::Prefer::Private
-    } else {
-        crate::systemd::bus::Prefer::Bus
-    });
+    let mut bus = Bus::new();
     let mut first_failure: Option<Failure> = None;
     for vol in &cfg.volumes {
         notify::keep_alive(
             vol.device_timeout + VOLUME_SLACK,
             &format!("volume {}: looking at {}", vol.name, vol.device_text()),
         );
-        let result = report(vol, apply::run(vol, &mut run, opts, &mut bus), opts);
-        if let Some(Err(f)) = result {
+        let result = report(vol, apply::run(vol, &mut run, opts, &mut bus));
+        if let Err(f) = result {
             first_failure.get_or_insert(f);
         }
         let refreshed = run.refresh_mounts();
-        if let Some(r) = result {
-            outcomes.push(outcome(vol, r, &run));
-        }
+        outcomes.push(outcome(vol, result, &run));
         if let Err(e) = refreshed {
             log::error!("cannot read the mount table: {e}; stopping before the next volume");
             first_failure.get_or_insert(Failure::Failed);
@@ -92,38 +81,23 @@ fn apply_all(cfg: &Config, opts: &Options, outcomes: &mut Vec<VolumeOutcome>) ->
     first_failure
 }
 
-/// The volume's `stage=result` line; its final result, unless the early
-/// pass left it to datavol.service.
-fn report(
-    vol: &Volume,
-    done: Result<apply::Done, apply::VolumeError>,
-    opts: &Options,
-) -> Option<Result<(), Failure>> {
+/// The volume's `stage=result` line; its result.
+fn report(vol: &Volume, done: Result<apply::Took, apply::VolumeError>) -> Result<(), Failure> {
     let dev = vol.device_text();
     let (name, devs) = (vol.name.as_str(), dev.as_str());
     match done {
-        Ok(apply::Done::Left(why)) => {
-            let msg = format!("volume {name}: left for datavol.service: {why}");
-            crate::vlog!(info, name, devs, "result", "{msg}");
-            None
-        }
-        Ok(apply::Done::Ready(took)) => {
+        Ok(took) => {
             let msg = format!(
                 "volume {name}: ready on {} ({took})",
                 vol.mount_point.display()
             );
             catalog::volume_result(Level::Info, catalog::READY, name, devs, &msg);
-            Some(Ok(()))
-        }
-        Err(e) if opts.early => {
-            // The early pass never fails the boot: datavol.service decides again and reports.
-            crate::vlog!(warn, name, devs, "result", "{e}; left for datavol.service");
-            None
+            Ok(())
         }
         Err(e) => {
             let id = catalog::for_failure(e.failure());
             catalog::volume_result(Level::Error, id, name, devs, &e.to_string());
-            Some(Err(e.failure()))
+            Err(e.failure())
         }
     }
 }

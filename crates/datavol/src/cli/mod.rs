@@ -2,6 +2,7 @@
 //! verb. Exit codes are in [`crate::error::exit`] and datavol(8).
 
 mod apply;
+mod check;
 mod check_images;
 mod copy;
 mod gate;
@@ -61,9 +62,6 @@ pub enum Command {
         /// Parallel file copiers.
         #[arg(long, default_value_t = 8)]
         workers: usize,
-        /// Only mount volumes the root disk's record and the disk agree are committed (datavol-early.service).
-        #[arg(long)]
-        early: bool,
     },
     /// Show what apply would do and why; changes nothing.
     Plan {
@@ -91,6 +89,8 @@ pub enum Command {
         #[arg(long)]
         no_verify: bool,
     },
+    /// Check a volume before the mount datavol-generator made for it runs (datavol-check@VOLUME.service).
+    Check { volume: String },
     /// Exit non-zero when a required volume is not mounted (containerd's ExecStartPre).
     Gate,
     /// Make sure the [sandbox] images are in containerd's store and pinned, restoring them from the archive (containerd's ExecStartPost).
@@ -188,6 +188,14 @@ pub fn run(cli: Cli) -> ExitCode {
             no_verify,
         } => return copy::run(src, dst, *workers, *no_verify),
         Command::Identify { devices, json } => return identify::run(devices, *json),
+        Command::Check { volume } => match load(&cli) {
+            Ok(cfg) if check::already_checked(&cfg, volume) => {
+                log::info!("volume {volume}: datavol checked it this boot already");
+                Ok(ExitCode::SUCCESS)
+            }
+            _ => prepare(&cli, lock::Access::Shared)
+                .map(|(cfg, _lock)| check::run(&cfg, &cli.state_dir, volume)),
+        },
         // A config error stops containerd only when a required volume is affected.
         Command::Gate => Ok(match config::load_dir(&cli.config_dir) {
             Ok(cfg) => gate::run(&cfg),
@@ -224,14 +232,12 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Apply {
             stop_services,
             workers,
-            early,
         } => prepare(&cli, lock::Access::Exclusive).map(|(cfg, _lock)| {
             let opts = crate::apply::Options {
                 unit_dir: cli.unit_dir.clone(),
                 stop_services: *stop_services,
                 copy_workers: *workers,
                 state_dir: cli.state_dir.clone(),
-                early: *early,
             };
             apply::run(&cfg, &opts)
         }),

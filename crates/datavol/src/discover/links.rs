@@ -61,27 +61,41 @@ pub fn choose(node: &Path, links: &[(PathBuf, PathBuf)]) -> Option<PathBuf> {
 /// Every by-id and by-path link that resolves to the device `node` is:
 /// `(link, node)`; other links keep the node they resolve to.
 pub fn links_to(node: &Path) -> Vec<(PathBuf, PathBuf)> {
-    links_in(&[BY_ID, BY_PATH], node)
+    links_under(&crate::record::instance::root(), node)
 }
 
-fn links_in(dirs: &[&str], node: &Path) -> Vec<(PathBuf, PathBuf)> {
+/// [`links_to`] with /dev/disk read under `root`.
+fn links_under(root: &Path, node: &Path) -> Vec<(PathBuf, PathBuf)> {
     let Ok(rdev) = std::fs::metadata(node).map(|m| m.rdev()) else {
         return Vec::new();
     };
     let mut v = Vec::new();
-    for dir in dirs {
-        let Ok(rd) = std::fs::read_dir(dir) else {
+    for dir in [BY_ID, BY_PATH] {
+        let Ok(rd) = std::fs::read_dir(root.join(dir.trim_start_matches('/'))) else {
             continue;
         };
-        for link in rd.flatten().map(|e| e.path()) {
-            let Ok(target) = std::fs::canonicalize(&link) else {
+        for e in rd.flatten() {
+            let Ok(target) = std::fs::canonicalize(e.path()) else {
                 continue;
             };
             let same = std::fs::metadata(&target).is_ok_and(|m| m.rdev() == rdev);
+            let link = Path::new(dir).join(e.file_name());
             v.push((link, if same { node.to_path_buf() } else { target }));
         }
     }
     v
+}
+
+/// The device node a link chosen by [`choose`] leads to now.
+pub fn resolve(link: &Path) -> std::io::Result<PathBuf> {
+    std::fs::canonicalize(rooted(link))
+}
+
+/// `/dev/disk/...` as seen under `DATAVOL_ROOT` (the tests' link tree; the
+/// links name real device nodes), or as it is.
+fn rooted(p: &Path) -> PathBuf {
+    let root = crate::record::instance::root();
+    root.join(p.strip_prefix("/").unwrap_or(p))
 }
 
 /// The unit's What= for the device `node`: its best hardware link, or
@@ -182,24 +196,26 @@ mod tests {
         );
     }
 
+    const BY_ID_A: &str = "/dev/disk/by-id/virtio-a";
+
     /// Links are followed to their device: one reaching the checked node's
     /// device number by another path counts as a link to the node.
     #[test]
     fn links_resolve_by_device_number() {
         let d = tempfile::tempdir().expect("tempdir");
-        let dir = d.path().join("by-id");
-        std::fs::create_dir(&dir).expect("mkdir");
+        let dir = d.path().join("dev/disk/by-id");
+        std::fs::create_dir_all(&dir).expect("mkdir");
         let alias = d.path().join("null-alias");
         std::os::unix::fs::symlink("/dev/null", &alias).expect("link");
         std::os::unix::fs::symlink(&alias, dir.join("virtio-a")).expect("link");
         std::os::unix::fs::symlink("/dev/zero", dir.join("virtio-b")).expect("link");
-        let mut got = links_in(&[dir.to_str().expect("utf-8")], Path::new("/dev/null"));
+        let mut got = links_under(d.path(), Path::new("/dev/null"));
         got.sort();
         assert_eq!(
             got,
             vec![
-                (dir.join("virtio-a"), PathBuf::from("/dev/null")),
-                (dir.join("virtio-b"), PathBuf::from("/dev/zero")),
+                (BY_ID_A.into(), PathBuf::from("/dev/null")),
+                ("/dev/disk/by-id/virtio-b".into(), PathBuf::from("/dev/zero")),
             ]
         );
     }

@@ -490,6 +490,24 @@ impl Facts {
     }
 }
 
+/// The record as far as it is this instance's: a committed filesystem seen
+/// on another instance (a baked AMI), or on one not known, is not trusted;
+/// the volume is then looked at as on a first boot, and confirm records it
+/// again for this instance.
+fn this_instance(mut record: History) -> History {
+    let here = crate::record::instance::current();
+    if let Some(c) = &record.committed {
+        if !here.as_ref().is_ok_and(|i| c.on(i)) {
+            log::debug!(
+                "volume {}: the committed filesystem was recorded on another instance (or one not known): not trusted",
+                record.volume
+            );
+            record.committed = None;
+        }
+    }
+    record
+}
+
 /// Gathers the volume's facts, waiting up to `wait` for its device.
 pub fn gather(vol: &Volume, run: &Run, wait: Duration) -> Facts {
     let record = crate::record::history::load(&run.state_dir, &vol.name).unwrap_or_else(|e| {
@@ -499,6 +517,12 @@ pub fn gather(vol: &Volume, run: &Run, wait: Duration) -> Facts {
         );
         History::empty(&vol.name)
     });
+    gather_from(vol, run, wait, this_instance(record))
+}
+
+/// The facts, from the root-disk record given: `datavol check` gives one
+/// without the committed filesystem, so every fact is read from the disk.
+pub fn gather_from(vol: &Volume, run: &Run, wait: Duration, record: History) -> Facts {
     let (device, took) = device_facts(vol, wait, &run.mounts, &record);
     let mut f = Facts {
         device,

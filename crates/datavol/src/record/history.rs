@@ -86,6 +86,22 @@ pub struct Committed {
     /// Served directories committed on it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub directories: Vec<PathBuf>,
+    /// The instance that saw it committed; only that instance's generator
+    /// trusts it (record/instance.rs). None: not known when it was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<super::instance::Instance>,
+    /// The checked disk by a path a clone cannot share (discover/links.rs):
+    /// the generated unit's What=. None: the disk had no such link (only a
+    /// kernel name, which may change between boots), or an older datavol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<PathBuf>,
+}
+
+impl Committed {
+    /// Whether this record was made on the instance `here`.
+    pub fn on(&self, here: &super::instance::Instance) -> bool {
+        self.instance.as_ref() == Some(here)
+    }
 }
 
 impl History {

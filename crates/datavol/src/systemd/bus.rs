@@ -1,11 +1,9 @@
 //! The few systemd Manager calls datavol needs, over D-Bus with zbus.
 //!
-//! Where: `DBUS_SYSTEM_BUS_ADDRESS` when set (the tests' bus), else, as
-//! root under systemd, systemd's own socket `/run/systemd/private` (as
-//! systemctl does: it answers early in boot, before dbus.service runs, and
-//! datavol runs before that; private.rs), else the system bus with zbus.
+//! Where: `DBUS_SYSTEM_BUS_ADDRESS` when set (the tests' bus), else the
+//! system bus. One transport: nothing that runs before dbus.socket talks to
+//! systemd (the healthy reboot is datavol-generator's, generator.rs).
 
-use super::private::{self, Private, PrivateError};
 use std::pin::Pin;
 use std::time::Duration;
 use zbus::export::futures_core::Stream;
@@ -46,16 +44,9 @@ pub enum BusError {
 }
 
 pub struct Systemd {
-    link: Link,
-}
-
-enum Link {
-    Bus {
-        conn: Connection,
-        /// systemd answers a second Subscribe on one connection with an error.
-        subscribed: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    },
-    Private(std::sync::Mutex<Private>),
+    conn: Connection,
+    /// systemd answers a second Subscribe on one connection with an error.
+    subscribed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 async fn next<S: Stream + Unpin>(s: &mut S) -> Option<S::Item> {
@@ -83,23 +74,8 @@ fn with_timeout<T: Send + 'static>(
 }
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long a non-early run waits for dbus.socket before it settles for
-/// systemd's private socket.
+/// How long datavol.service waits for dbus.socket to listen.
 const BUS_WAIT: Duration = Duration::from_secs(30);
-
-/// Which link to prefer when both could serve.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Prefer {
-    /// The early pass: before dbus exists, systemd's own socket.
-    Private,
-    /// Everything else: the system bus, waited for a while once it is
-    /// asked for (dbus.socket listens shortly after local-fs.target); the
-    /// private socket only if it does not come. systemd answered a private
-    /// GetUnit not at all, twice in some thirty boots, right when
-    /// dbus.service started; the bus has no such moment.
-    #[default]
-    Bus,
-}
 
 const SYSTEM_BUS: &str = "/run/dbus/system_bus_socket";
 
@@ -116,20 +92,13 @@ fn wait_for_bus(timeout: Duration) -> bool {
 }
 
 impl Systemd {
-    pub fn connect(prefer: Prefer) -> Result<Self, BusError> {
+    pub fn connect() -> Result<Self, BusError> {
         let explicit = std::env::var_os("DBUS_SYSTEM_BUS_ADDRESS").is_some();
-        let private = !explicit
-            && Private::available()
-            && (prefer == Prefer::Private || !wait_for_bus(BUS_WAIT));
-        if private {
-            let conn = Private::connect(CALL_TIMEOUT).map_err(|e| BusError::Connect {
-                via: private::PATH.into(),
-                source: zbus::Error::Failure(e.to_string()),
-            })?;
-            log::debug!("connected to systemd via {}", private::PATH);
-            return Ok(Systemd {
-                link: Link::Private(std::sync::Mutex::new(conn)),
-            });
+        if !explicit && !wait_for_bus(BUS_WAIT) {
+            log::warn!(
+                "{SYSTEM_BUS} did not appear within {}s; trying anyway",
+                BUS_WAIT.as_secs()
+            );
         }
         let conn = with_timeout("connect", "", CALL_TIMEOUT, async move {
             Connection::system()
@@ -140,68 +109,18 @@ impl Systemd {
                 })
         })?;
         Ok(Systemd {
-            link: Link::Bus {
-                conn,
-                subscribed: Default::default(),
-            },
+            conn,
+            subscribed: Default::default(),
         })
-    }
-
-    /// Runs `f` on the private link, mapping its error to the call's. A call
-    /// that got no answer, or whose connection systemd dropped, is tried
-    /// once more on a new connection: every call datavol makes is safe to
-    /// repeat (StartUnit "replace" of a started unit is a no-op).
-    fn private<T>(
-        conn: &std::sync::Mutex<Private>,
-        call: &'static str,
-        unit: &str,
-        mut f: impl FnMut(&mut Private) -> Result<T, PrivateError>,
-    ) -> Result<T, BusError> {
-        let map = |e: PrivateError| match e {
-            PrivateError::Timeout(d) => BusError::Timeout {
-                call,
-                unit: unit.to_string(),
-                secs: d.as_secs(),
-            },
-            e => BusError::Call {
-                call,
-                unit: unit.to_string(),
-                source: zbus::Error::Failure(e.to_string()),
-            },
-        };
-        let mut c = conn.lock().map_err(|_| BusError::Call {
-            call,
-            unit: unit.to_string(),
-            source: zbus::Error::Failure("connection lock poisoned".into()),
-        })?;
-        match f(&mut c) {
-            Err(e @ (PrivateError::Timeout(_) | PrivateError::Closed)) => {
-                log::warn!(
-                    "systemd {call} {unit} over {}: {e}; trying again on a new connection",
-                    private::PATH
-                );
-                *c = Private::connect(CALL_TIMEOUT).map_err(map)?;
-                f(&mut c).map_err(map)
-            }
-            r => r.map_err(map),
-        }
     }
 
     /// ActiveState of `unit`, or None when systemd has not loaded it.
     pub fn active_state(&self, unit: &str) -> Result<Option<String>, BusError> {
-        match &self.link {
-            Link::Private(conn) => Self::private(conn, "GetUnit", unit, |c| {
-                c.active_state(unit, CALL_TIMEOUT)
-            }),
-            Link::Bus { conn, .. } => bus_active_state(conn.clone(), unit),
-        }
+        bus_active_state(self.conn.clone(), unit)
     }
 
     pub fn reload(&self) -> Result<(), BusError> {
-        match &self.link {
-            Link::Private(conn) => Self::private(conn, "Reload", "", |c| c.reload(RELOAD_TIMEOUT)),
-            Link::Bus { conn, .. } => bus_call(conn, "Reload", "", RELOAD_TIMEOUT, ()),
-        }
+        bus_call(&self.conn, "Reload", "", RELOAD_TIMEOUT, ())
     }
 
     /// StartUnit(unit, "replace") and wait for its job to end.
@@ -212,15 +131,8 @@ impl Systemd {
     /// StartUnit(unit, "replace") without waiting for its job: systemd has
     /// queued it when this returns (a background job nothing waits for).
     pub fn start_unit_nowait(&self, unit: &str) -> Result<(), BusError> {
-        match &self.link {
-            Link::Private(conn) => Self::private(conn, "StartUnit", unit, |c| {
-                c.start_unit_nowait(unit, CALL_TIMEOUT)
-            }),
-            Link::Bus { conn, .. } => {
-                let args = (unit.to_string(), "replace");
-                bus_call(conn, "StartUnit", unit, CALL_TIMEOUT, args)
-            }
-        }
+        let args = (unit.to_string(), "replace");
+        bus_call(&self.conn, "StartUnit", unit, CALL_TIMEOUT, args)
     }
 
     pub fn stop_unit(&self, unit: &str, timeout: Duration) -> Result<(), BusError> {
@@ -228,15 +140,13 @@ impl Systemd {
     }
 
     fn run_job(&self, call: &'static str, unit: &str, timeout: Duration) -> Result<(), BusError> {
-        let result = match &self.link {
-            Link::Private(conn) => Self::private(conn, call, unit, |c| {
-                c.subscribe_once(CALL_TIMEOUT)?;
-                c.run_job(call, unit, timeout)
-            })?,
-            Link::Bus { conn, subscribed } => {
-                bus_run_job(conn.clone(), subscribed.clone(), call, unit, timeout)?
-            }
-        };
+        let result = bus_run_job(
+            self.conn.clone(),
+            self.subscribed.clone(),
+            call,
+            unit,
+            timeout,
+        )?;
         if result == "done" {
             Ok(())
         } else {
@@ -388,21 +298,16 @@ fn bus_run_job(
 #[derive(Default)]
 pub struct Bus {
     conn: Option<Systemd>,
-    prefer: Prefer,
 }
 
 impl Bus {
     pub fn new() -> Self {
-        Bus::prefer(Prefer::Bus)
-    }
-
-    pub fn prefer(prefer: Prefer) -> Self {
-        Bus { conn: None, prefer }
+        Bus { conn: None }
     }
 
     pub fn get(&mut self) -> Result<&Systemd, BusError> {
         if self.conn.is_none() {
-            self.conn = Some(Systemd::connect(self.prefer)?);
+            self.conn = Some(Systemd::connect()?);
         }
         match &self.conn {
             Some(c) => Ok(c),

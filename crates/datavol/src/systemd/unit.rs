@@ -6,9 +6,15 @@ use crate::config::{escape_path, Volume};
 use crate::sys::fsutil;
 use std::path::{Path, PathBuf};
 
-/// Where mount units go unless `--unit-dir` says otherwise. /etc, not /run:
-/// the unit must outlive a reboot so a healthy boot rewrites nothing.
-pub const DEFAULT_UNIT_DIR: &str = "/etc/systemd/system";
+/// Where mount units go unless `--unit-dir` says otherwise. /run, not /etc:
+/// every later boot's mount is datavol-generator's (/run/systemd/generator),
+/// and a unit in /etc would shadow it (unit precedence is /etc > /run >
+/// generator). A healthy reboot keeps the generator's mount and writes none.
+pub const DEFAULT_UNIT_DIR: &str = "/run/systemd/system";
+/// Where datavol before the generator wrote its units; they are removed
+/// (recognised by their header) so the generator's take over.
+pub const LEGACY_UNIT_DIR: &str = "/etc/systemd/system";
+const HEADER: &str = "# Written by datavol for volume ";
 /// datavol creates a flag here once a volume is verified this boot. The mount
 /// unit's condition on it stops anything that pulls the unit in early from
 /// mounting an unchecked (say, blank instance-store) disk before datavol ran.
@@ -79,6 +85,34 @@ impl MountSpec {
     pub fn ready_flag(&self) -> Option<PathBuf> {
         mount_unit_name(&self.mount_point).map(|n| Path::new(READY_DIR).join(n))
     }
+}
+
+/// The units a volume needs, each with the filesystem path its mount must
+/// show: apply writes them, the generator emits them, check raises their flags.
+/// `device` is the What= path of the checked disk (apply/mount.rs `what`).
+pub fn specs(
+    vol: &Volume,
+    uuid: &str,
+    device: &Path,
+) -> Result<Vec<(MountSpec, PathBuf)>, UnitError> {
+    if vol.directories.is_empty() {
+        return Ok(vec![(MountSpec::new(vol, uuid, device), PathBuf::from("/"))]);
+    }
+    let parent = mount_unit_name(&vol.mount_point).ok_or_else(|| UnitError::BadPath {
+        volume: vol.name.clone(),
+        path: vol.mount_point.clone(),
+    })?;
+    let mut v = vec![(
+        MountSpec::volume_root(vol, uuid, device),
+        PathBuf::from("/"),
+    )];
+    for d in &vol.directories {
+        v.push((
+            MountSpec::bind(vol, uuid, d, &parent),
+            Path::new("/").join(Volume::dir_subpath(d)),
+        ));
+    }
+    Ok(v)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -152,7 +186,7 @@ pub fn render(spec: &MountSpec) -> Result<String, UnitError> {
     })?;
     let mut u = String::new();
     u.push_str(&format!(
-        "# Written by datavol for volume {}. Do not edit: datavol rewrites it.\n",
+        "{HEADER}{}. Do not edit: datavol rewrites it.\n",
         spec.volume
     ));
     u.push_str("# datavol.service starts this unit after it checked the disk; it must not\n");
@@ -187,6 +221,28 @@ pub fn render(spec: &MountSpec) -> Result<String, UnitError> {
         }
     }
     Ok(u)
+}
+
+/// Removes the unit an older datavol left for `spec` in `legacy_dir`, where
+/// it would shadow the generator's; a file datavol did not write is left.
+/// Returns whether one was removed (systemd must then reload).
+pub fn remove_legacy(legacy_dir: &Path, spec: &MountSpec) -> Result<bool, UnitError> {
+    let Some(name) = mount_unit_name(&spec.mount_point) else {
+        return Ok(false);
+    };
+    let path = legacy_dir.join(name);
+    let ours = std::fs::read(&path).is_ok_and(|b| b.starts_with(HEADER.as_bytes()));
+    if !ours {
+        return Ok(false);
+    }
+    let werr = |source| UnitError::Write {
+        volume: spec.volume.clone(),
+        path: path.clone(),
+        source,
+    };
+    std::fs::remove_file(&path).map_err(werr)?;
+    fsutil::sync_dir(legacy_dir).map_err(werr)?;
+    Ok(true)
 }
 
 /// Writes the unit durably; returns whether anything changed.

@@ -37,6 +37,18 @@ pub fn require_root() {
     }
 }
 
+/// What `systemd-analyze verify` says about the units themselves: not a
+/// dependency this host has no unit for, nor the man page or binary it lacks.
+pub fn analyze_own(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter(|l| !(l.contains("Unit ") && l.contains(" not found")))
+        .filter(|l| !l.contains("Command 'man "))
+        .filter(|l| !l.contains("/usr/bin/datavol"))
+        .collect()
+}
+
 pub fn sh(cmd: &str) -> Output {
     let out = Command::new("sh")
         .args(["-c", cmd])
@@ -178,9 +190,15 @@ impl Sandbox {
             .tempdir()
             .expect("tempdir");
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).ok();
-        for d in ["etc/conf.d", "units"] {
+        for d in ["etc/conf.d", "units", "root/etc", "root/sys/class/dmi/id"] {
             std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
         }
+        // The instance datavol binds its records to (record/instance.rs).
+        std::fs::write(
+            dir.path().join("root/etc/machine-id"),
+            "0123456789abcdef0123456789abcdef\n",
+        )
+        .expect("machine-id");
         let holder = Command::new("unshare")
             .args(["--mount", "--propagation", "private", "sleep", "infinity"])
             .spawn()
@@ -226,6 +244,7 @@ impl Sandbox {
             .arg("-m")
             .arg("--")
             .arg(systemd_double())
+            .env("DATAVOL_ROOT", sb.root())
             .args(["--bus", &sb.bus, "--unit-dir"])
             .arg(sb.unit_dir())
             .arg("--log")
@@ -234,6 +253,7 @@ impl Sandbox {
             cmd.args(["--active", a]);
         }
         sb.double = Some(cmd.spawn().expect("systemd-double"));
+        sb.set_instance("ec2a0000-0000-4000-8000-000000000001");
         sb.wait_for(|| sb.calls().contains("ready"), "systemd double");
         sb
     }
@@ -262,9 +282,30 @@ impl Sandbox {
         std::fs::read_to_string(self.calls_path()).unwrap_or_default()
     }
 
+    /// What datavol reads as `/` for the instance identity.
+    pub fn root(&self) -> PathBuf {
+        self.path("root")
+    }
+
+    /// Boots "another instance": a new DMI product UUID, the same machine-id.
+    pub fn set_instance(&self, product_uuid: &str) {
+        std::fs::write(
+            self.root().join("sys/class/dmi/id/product_uuid"),
+            format!("{product_uuid}\n"),
+        )
+        .expect("product_uuid");
+    }
+
     pub fn add_loop(&mut self, name: &str, mib: u64) -> String {
         let l = LoopDev::new(self.dir.path(), name, mib);
         let d = l.dev();
+        // Its hardware link, as udev would make it, under DATAVOL_ROOT
+        // (discover/links.rs): the unit's What= and the record's device.
+        let ids = self.root().join("dev/disk/by-id");
+        std::fs::create_dir_all(&ids).expect("by-id");
+        let link = ids.join(format!("virtio-dvtest-{name}"));
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&d, &link).expect("by-id link");
         self.loops.push(l);
         d
     }
@@ -324,7 +365,8 @@ impl Sandbox {
     pub fn datavol_cmd(&self, args: &[&str]) -> Command {
         let mut c = self.nsenter();
         c.arg("env")
-            .arg(format!("DBUS_SYSTEM_BUS_ADDRESS={}", self.bus));
+            .arg(format!("DBUS_SYSTEM_BUS_ADDRESS={}", self.bus))
+            .arg(format!("DATAVOL_ROOT={}", self.root().display()));
         self.datavol_args(&mut c, args);
         c
     }
@@ -336,6 +378,7 @@ impl Sandbox {
         c.arg("/usr/bin/env")
             .arg("-i")
             .arg(format!("DBUS_SYSTEM_BUS_ADDRESS={}", self.bus))
+            .arg(format!("DATAVOL_ROOT={}", self.root().display()))
             .arg("PATH=/nonexistent");
         self.datavol_args(&mut c, args);
         let o = c.output().expect("run datavol");

@@ -62,7 +62,7 @@ refused() {
   grep -qE "$pat" <<<"$out" || { echo "no /$pat/ in: $out"; return 1; }
   [ "$before" = "$after" ] || { echo "changed: $before => $after"; return 1; }
   not_mountpoint "$T" || return 1
-  [ ! -e "/etc/systemd/system/$(systemd-escape --path "$T").mount" ] || { echo "a unit was written"; return 1; }
+  [ ! -e "/run/systemd/system/$(systemd-escape --path "$T").mount" ] || { echo "a unit was written"; return 1; }
 }
 
 # Selectors that must not take QEMU's controller for an EBS or instance-store disk.

@@ -4,7 +4,7 @@
 check device_timeout_exit prop_is datavol.service ExecMainStatus 4
 check_not containerd_active systemctl is-active containerd.service
 check not_mounted not_mountpoint /var/lib/containerd
-check no_mount_unit test ! -e /etc/systemd/system/var-lib-containerd.mount
+check no_mount_unit test ! -e /run/systemd/system/var-lib-containerd.mount
 check gate_ran sh -c 'journalctl -b -u containerd.service -o cat | grep -q .'
 collect
 finish
