@@ -231,3 +231,51 @@ fn prewarm_of_a_volume_that_is_not_mounted_is_refused() {
     assert_eq!(code, Some(64), "{err}");
     assert!(err.contains("hint:"), "{err}");
 }
+
+/// A resume record that cannot be right (an offset O_DIRECT refuses, one
+/// past the device, another device's) is named in a warning and the run
+/// starts from zero: it reads the whole device and finishes.
+fn a_prewarm_record_that_cannot_be_right_is_not_resumed(what: &str, done: u64, other: bool) {
+    let (sb, _, src) = volume(300, "xfs", "prewarm = true");
+    apply_ok(&sb);
+    let uuid = status(&sb)["uuid"].as_str().expect("uuid").to_string();
+    let backing = sb.loops[0].backing.display().to_string();
+    let device = match other {
+        true => "serial:vol0other".to_string(),
+        false => format!("loop:{backing}"),
+    };
+    let record = serde_json::json!({
+        "volume": "containerd", "uuid": uuid, "device": device,
+        "phase": "device", "done": done, "bytes": 200u64 << 20, "seconds": 2.0,
+        "started_at": 1, "updated_at": 2
+    });
+    std::fs::write(sb.path("state/containerd.prewarm.json"), record.to_string()).expect("write");
+    let (code, out, err) = sb.datavol(&["prewarm", "containerd"]);
+    assert_eq!(code, Some(0), "{what}: {out}{err}");
+    assert!(
+        err.contains("containerd.prewarm.json") && err.contains("starting from zero"),
+        "{what}: {err}"
+    );
+    assert!(!err.contains("resuming"), "{what}: {err}");
+    assert!(err.contains("from 0 MiB on"), "{what}: {err}");
+    // The whole device (and the blobs before it), none of the record's.
+    let bytes = marker(&sb, &src)["prewarm"]["bytes"]
+        .as_u64()
+        .expect("bytes");
+    assert!((300 << 20..400 << 20).contains(&bytes), "{what}: {bytes}");
+}
+
+#[test]
+fn a_prewarm_record_with_an_unaligned_offset_is_not_resumed() {
+    a_prewarm_record_that_cannot_be_right_is_not_resumed("unaligned", (200 << 20) + 100, false);
+}
+
+#[test]
+fn a_prewarm_record_past_the_device_is_not_resumed() {
+    a_prewarm_record_that_cannot_be_right_is_not_resumed("past the end", 1 << 40, false);
+}
+
+#[test]
+fn a_prewarm_record_of_another_device_is_not_resumed() {
+    a_prewarm_record_that_cannot_be_right_is_not_resumed("another device", 200 << 20, true);
+}

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 /// O_DIRECT needs the buffer, offset and length aligned to the logical
 /// block size; 4096 covers every device.
-const ALIGN: usize = 4096;
+pub const ALIGN: usize = 4096;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {

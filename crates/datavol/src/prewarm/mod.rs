@@ -128,7 +128,7 @@ pub fn run(vol: &Volume, opts: &Options) -> Result<(), PrewarmError> {
         vlog!(info, name, devs.as_str(), "prewarm", "already pre-warmed at {} (epoch s), {} bytes in {:.0}s; nothing to do (--again reads it again)", p.done_at, p.bytes, p.seconds);
         return Ok(());
     }
-    let mut rec = match progress::load(&opts.state_dir, name, &t.uuid, &t.identity) {
+    let mut rec = match resumable(vol, &t, opts) {
         Some(r) if !opts.again => {
             vlog!(
                 info,
@@ -148,6 +148,10 @@ pub fn run(vol: &Volume, opts: &Options) -> Result<(), PrewarmError> {
             what: "listing containerd's blobs".into(),
             source,
         })?;
+        if let Some(why) = progress::invalid_blobs(&rec, blobs.len()) {
+            distrust(vol, opts, &why);
+            rec = Record::fresh(name, &t.uuid, t.identity.clone());
+        }
         let start = (
             usize::try_from(rec.done)
                 .unwrap_or(usize::MAX)
@@ -177,6 +181,43 @@ pub fn run(vol: &Volume, opts: &Options) -> Result<(), PrewarmError> {
     let from = (0, rec.done);
     phase(vol, &devs, &mut rec, &whole, from, opts)?;
     finish(vol, &t, &rec, opts)
+}
+
+/// The stored record if it is one this run can resume; a record that is
+/// there but cannot be resumed is named in a warning (starting over only
+/// costs reads, resuming a wrong one fails every run or skips the device).
+fn resumable(vol: &Volume, t: &Target, opts: &Options) -> Option<Record> {
+    let r = match progress::read(&opts.state_dir, &vol.name) {
+        Ok(r) => r?,
+        Err(why) => {
+            distrust(vol, opts, &why);
+            return None;
+        }
+    };
+    let align = (engine::ALIGN as u64).max(progress::logical_block_size(t.dev.major, t.dev.minor));
+    let want = progress::Want {
+        volume: &vol.name,
+        uuid: &t.uuid,
+        device: &t.identity,
+        size: t.dev.size_bytes,
+        align,
+    };
+    match progress::invalid(&r, &want) {
+        None => Some(r),
+        Some(why) => {
+            distrust(vol, opts, &why);
+            None
+        }
+    }
+}
+
+fn distrust(vol: &Volume, opts: &Options, why: &str) {
+    let p = progress::path(&opts.state_dir, &vol.name);
+    log::warn!(
+        "volume {}: pre-warm record {}: {why}; starting from zero",
+        vol.name,
+        p.display()
+    );
 }
 
 /// Reads `sources` from `start`, logging and recording progress.
