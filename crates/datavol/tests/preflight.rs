@@ -279,6 +279,28 @@ fn a_healthy_reboot_spawns_nothing_and_checks_the_marker_through_the_mount() {
 }
 
 #[test]
+fn defect3_a_partition_table_written_after_seeding_is_refused_on_a_healthy_reboot() {
+    // Issue #18 defect 3: the fast path read only the superblock, so a
+    // partition table written onto the seeded disk later went unseen and
+    // the disk was mounted read-write. Now a cheap look at the known
+    // offsets sends it to the full probe, which refuses it.
+    for label in ["dos", "gpt"] {
+        let (sb, dev, src, _) = seeded(400);
+        reboot(&sb, &src);
+        sh(&format!(
+            "printf 'label: {label}\\n' | sfdisk -q --no-reread --wipe never {dev}"
+        ));
+        let before = sb.loops[0].checksum();
+        let (code, out, err) = sb.datavol(&["apply"]);
+        assert_eq!(code, Some(3), "{label}: {out}{err}");
+        assert!(err.contains("probing it in full"), "{label}: {err}");
+        assert!(err.contains("hint:"), "{label}: {err}");
+        assert_eq!(sb.mount_source(&src), None, "{label}: mounted: {err}");
+        assert_eq!(before, sb.loops[0].checksum(), "{label}: the disk changed");
+    }
+}
+
+#[test]
 fn a_record_that_disagrees_with_the_marker_is_unmounted_and_refused() {
     let (sb, _, src, _) = seeded(400);
     // Someone rewrote the marker: it now says the volume was seeded elsewhere.
@@ -499,4 +521,31 @@ fn the_check_does_not_wait_for_the_apply_that_started_its_mount() {
         "the check waited {:?}",
         t.elapsed()
     );
+}
+
+#[test]
+fn an_adopted_filesystem_whose_datavol_is_a_symlink_is_refused() {
+    // Issue #18: the marker would be written at the link's target, on the
+    // root disk, and every later check would read it from there.
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    let target = sb.path("elsewhere");
+    std::fs::create_dir_all(&target).expect("mkdir");
+    let mnt = sb.path("mkfs-mnt");
+    std::fs::create_dir_all(&mnt).expect("mkdir");
+    sh(&format!(
+        "mkfs.xfs -q {dev} && mount {dev} {m} && echo data > {m}/file && ln -s {t} {m}/.datavol && umount {m}",
+        m = mnt.display(),
+        t = target.display()
+    ));
+    let (src, _) = sb.node_tree();
+    sb.write_config(&config(&dev, &src, "adopt_existing = true"));
+    assert_refused_unchanged(&sb, &src, "/.datavol");
+    let (_, _, err) = sb.datavol(&["apply"]);
+    assert!(
+        err.contains("symbolic link") && err.contains("hint:"),
+        "{err}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&target).expect("read").collect();
+    assert!(left.is_empty(), "written at the link's target: {left:?}");
 }

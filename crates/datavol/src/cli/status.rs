@@ -186,7 +186,7 @@ pub fn volume_status(v: &Volume, run: &Run) -> VolumeStatus {
     match &d.fs {
         Some(Ok(view)) => match &view.marker {
             MarkerRead::Found(st) => s.migration = Some(st.as_ref().clone()),
-            MarkerRead::Corrupt(e) => s.error = Some(e.clone()),
+            MarkerRead::Corrupt(e) | MarkerRead::Linked(e) => s.error = Some(e.clone()),
             MarkerRead::Absent | MarkerRead::Recorded => {}
         },
         Some(Err(e)) => s.error = Some(e.clone()),

@@ -1,5 +1,6 @@
 //! Which block device a volume is, and what is on it, read without writing.
 pub mod device;
+pub mod foreign;
 pub mod identity;
 pub mod links;
 pub mod nvme;

@@ -445,6 +445,10 @@ fn marker_state<'a>(vol: &Volume, d: &'a Disk, v: &mut Verdicts) -> Option<&'a S
             v.refuse(Reason::MarkerCorrupt { error: e.clone() });
             None
         }
+        MarkerRead::Linked(what) => {
+            v.refuse(Reason::StateDirUnsafe { what: what.clone() });
+            None
+        }
         // Only for a filesystem not mounted yet; here it is: the same as none.
         MarkerRead::Absent | MarkerRead::Recorded => {
             v.refuse(Reason::NoMarker {
@@ -562,6 +566,10 @@ fn own_filesystem(
     match &view.marker {
         MarkerRead::Corrupt(e) => {
             v.refuse(Reason::MarkerCorrupt { error: e.clone() });
+            None
+        }
+        MarkerRead::Linked(what) => {
+            v.refuse(Reason::StateDirUnsafe { what: what.clone() });
             None
         }
         MarkerRead::Recorded => Some((

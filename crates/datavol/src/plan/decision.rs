@@ -99,6 +99,10 @@ pub enum Reason {
     MarkerCorrupt {
         error: String,
     },
+    /// `/.datavol` on the filesystem is a link or not a directory.
+    StateDirUnsafe {
+        what: String,
+    },
     NoUuid {
         fstype: String,
     },
@@ -217,6 +221,7 @@ impl fmt::Display for Reason {
             OtherVolume { owner } => write!(f, "the filesystem belongs to datavol volume {owner:?}; hint: fix the device of one of the two volumes"),
             NoMarker { fstype } => write!(f, "device holds a {fstype} filesystem datavol did not make (no marker); hint: set adopt_existing = true to mount it as it is (an image-cache snapshot), or {WIPE_HINT}"),
             LabelledNotEmpty { label } => write!(f, "device holds a filesystem labelled {label:?} with files but no datavol marker, and this node never formatted it; refusing to mix a copy into it; hint: inspect it, and wipe it by hand if it is disposable"),
+            StateDirUnsafe { what } => write!(f, "on the filesystem, {what}; datavol never reads or writes its marker through a link (it would land on another disk); hint: inspect the filesystem, and remove that /.datavol if nothing needs it"),
             MarkerCorrupt { error } => write!(f, "datavol's marker on the filesystem is unreadable ({error}); hint: this filesystem was changed by something else; inspect it before going on"),
             NoUuid { fstype } => write!(f, "the {fstype} filesystem has no UUID, so no mount unit can name it; hint: give it one (xfs_admin -U generate, tune2fs -U random)"),
             SeededFrom { recorded, configured } => write!(f, "the volume was seeded from {} but is now configured for {}; mounting it there would hide that directory's own content; hint: set mount_point back to {}, or to move the volume, wipe it (wipefs -a) so datavol seeds it again from {}", recorded.display(), configured.display(), recorded.display(), configured.display()),

@@ -10,7 +10,7 @@ use crate::discover::device::{self, Device, DeviceError, Usage};
 use crate::discover::probe::{self, Probe};
 use crate::discover::raid::{self, MdSuper};
 use crate::discover::selector::NvmeMiss;
-use crate::discover::{superblock, twins, udev};
+use crate::discover::{foreign, superblock, twins, udev};
 use crate::record::history::History;
 use crate::record::marker::{self, State};
 use crate::sys::fsutil;
@@ -109,6 +109,10 @@ pub enum MarkerRead {
     Absent,
     Found(Box<State>),
     Corrupt(String),
+    /// Not read: `/.datavol` is a link or not a directory, or holds a
+    /// linked state file or staging directory (what, for the refusal).
+    /// datavol would write its marker through it, onto another disk.
+    Linked(String),
     /// Not read yet: the root disk's record says this filesystem is the
     /// volume's, committed, seeded from its mount point. apply mounts it
     /// and reads the marker through the real mount before it finishes.
@@ -245,9 +249,11 @@ fn path_facts(path: &Path, mounts: &[MountEntry]) -> PathFacts {
 /// else through a mount that cannot write.
 fn inspect(vol: &Volume, dev: &Device, mounted_at: Option<&Path>) -> Result<FsView, String> {
     let view = |root: &Path| -> Result<FsView, String> {
+        // A link is the fact; nothing is read through it.
         let marker = match marker::read(root) {
             Ok(Some(s)) => MarkerRead::Found(Box::new(s)),
             Ok(None) => MarkerRead::Absent,
+            Err(marker::StateError::Linked { what, .. }) => MarkerRead::Linked(what),
             Err(e @ marker::StateError::Corrupt { .. }) => MarkerRead::Corrupt(e.to_string()),
             Err(e) => return Err(e.to_string()),
         };
@@ -286,7 +292,8 @@ pub fn only_ours(root: &Path) -> std::io::Result<bool> {
 /// filesystem the root disk's record says is this volume's, committed,
 /// seeded from its mount point. Then no process is spawned and nothing is
 /// mounted to look: the probe is the superblock, the marker is read later
-/// through the real mount.
+/// through the real mount. A trace of another signature (a partition table
+/// written since) takes the full probe instead, which refuses it.
 fn recorded(vol: &Volume, dev: &Device, record: &History) -> Option<superblock::Superblock> {
     let c = record.committed.as_ref()?;
     let sb = superblock::read(&dev.node).ok()??;
@@ -294,7 +301,22 @@ fn recorded(vol: &Volume, dev: &Device, record: &History) -> Option<superblock::
         && sb.uuid == c.uuid
         && c.source == vol.mount_point
         && vol.directories.iter().all(|d| c.directories.contains(d));
-    ours.then_some(sb)
+    if !ours {
+        return None;
+    }
+    match foreign::read(&dev.node) {
+        Ok(found) if found.is_empty() => Some(sb),
+        Ok(found) => {
+            log::info!(
+                "volume {}: {} shows {}; probing it in full",
+                vol.name,
+                dev.node.display(),
+                found.join(", ")
+            );
+            None
+        }
+        Err(_) => None,
+    }
 }
 
 /// The device's facts. Looks inside only a filesystem of the configured

@@ -281,6 +281,21 @@ fn a_corrupt_marker_is_refused_not_taken_for_none() {
 }
 
 #[test]
+fn a_linked_state_dir_is_refused_when_adopting_and_with_a_marker() {
+    // Issue #18: the marker would be written to, and read from, the link's
+    // target on the root disk.
+    let linked = MarkerRead::Linked("/.datavol is a symbolic link to /var, not a directory".into());
+    for only_ours in [false, true] {
+        let f = facts(xfs(None), view(linked.clone(), only_ours));
+        refused_for(
+            &vol("adopt_existing = true"),
+            &f,
+            |r| matches!(r, Reason::StateDirUnsafe { what } if what.contains("symbolic link")),
+        );
+    }
+}
+
+#[test]
 fn a_filesystem_without_uuid_is_refused_as_such() {
     let p = Probe::Signature {
         fstype: "xfs".into(),

@@ -166,11 +166,18 @@ pub enum StateError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("{path}: {what}; datavol never reads or writes its marker through a link (it would land on another disk); hint: inspect the filesystem, and remove that /.datavol if nothing needs it")]
+    Linked { path: PathBuf, what: String },
 }
 
+/// Reads the marker, never through a link: on a disk datavol did not make
+/// (adopted) a link at `/.datavol` would lead to the root disk.
 pub fn read(root: &Path) -> Result<Option<State>, StateError> {
     let path = dir(root).join(STATE_FILE);
-    match std::fs::read(&path) {
+    if let Some(what) = state_dir_problem(root) {
+        return Err(StateError::Linked { path, what });
+    }
+    match fsutil::read_regular(&path) {
         Ok(b) => serde_json::from_slice(&b)
             .map(Some)
             .map_err(|source| StateError::Corrupt { path, source }),
@@ -179,13 +186,88 @@ pub fn read(root: &Path) -> Result<Option<State>, StateError> {
     }
 }
 
+/// Writes the marker durably (temp file, fsync, rename, fsync the
+/// directory), never through a link. The filesystem is mounted where only
+/// datavol works on it, so the look before the write stays true.
 pub fn write(root: &Path, state: &State) -> Result<(), StateError> {
     let d = dir(root);
     let io = |source| StateError::Io {
         path: d.clone(),
         source,
     };
+    let linked = |what| StateError::Linked {
+        path: d.clone(),
+        what,
+    };
+    if let Some(what) = state_dir_problem(root) {
+        return Err(linked(what));
+    }
     fsutil::create_dir_durable(&d, 0o700).map_err(io)?;
+    if let Some(what) = state_dir_problem(root) {
+        return Err(linked(what));
+    }
     let data = serde_json::to_vec_pretty(state).map_err(|e| io(std::io::Error::other(e)))?;
     fsutil::write_atomic(&d.join(STATE_FILE), &data, 0o600).map_err(io)
+}
+
+/// What is wrong at `/.datavol` for datavol to use it, if anything: a link
+/// or another non-directory there, or a link at its state file or staging
+/// directory. Nothing there is fine (datavol makes it).
+pub fn state_dir_problem(root: &Path) -> Option<String> {
+    let kind = |p: &Path| -> Option<String> {
+        let m = std::fs::symlink_metadata(p).ok()?;
+        let ft = m.file_type();
+        if ft.is_symlink() {
+            let to =
+                std::fs::read_link(p).map_or_else(|e| e.to_string(), |t| t.display().to_string());
+            return Some(format!("a symbolic link to {to}"));
+        }
+        (!ft.is_dir() && !ft.is_file()).then(|| "neither a directory nor a file".into())
+    };
+    let at = |name: &str| format!("/{STATE_DIR}/{name}");
+    let d = dir(root);
+    match std::fs::symlink_metadata(&d) {
+        Err(_) => None,
+        Ok(m) if m.file_type().is_symlink() || !m.is_dir() => {
+            let what = kind(&d).unwrap_or_else(|| "a file".into());
+            Some(format!("/{STATE_DIR} is {what}, not a directory"))
+        }
+        Ok(_) => [STATE_FILE, STAGING].into_iter().find_map(|n| {
+            let p = d.join(n);
+            let what = kind(&p)?;
+            Some(format!("{} is {what}", at(n)))
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_marker_is_never_read_or_written_through_a_link() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let (root, elsewhere) = (t.path().join("root"), t.path().join("elsewhere"));
+        std::fs::create_dir_all(&root).expect("mkdir");
+        std::fs::create_dir_all(&elsewhere).expect("mkdir");
+        let st = State::new("containerd", Path::new("/var/lib/containerd"));
+        write(&root, &st).expect("write");
+        assert_eq!(read(&root).expect("read"), Some(st.clone()));
+        assert_eq!(state_dir_problem(&root), None);
+        std::fs::remove_dir_all(dir(&root)).expect("rm");
+        std::os::unix::fs::symlink(&elsewhere, dir(&root)).expect("link");
+        assert!(write(&root, &st).is_err());
+        assert!(read(&root).is_err());
+        assert_eq!(std::fs::read_dir(&elsewhere).expect("ls").count(), 0);
+        let why = state_dir_problem(&root).expect("a problem");
+        assert!(why.contains("symbolic link to"), "{why}");
+        // A linked state file inside a real directory.
+        std::fs::remove_file(dir(&root)).expect("rm");
+        std::fs::create_dir(dir(&root)).expect("mkdir");
+        std::os::unix::fs::symlink(elsewhere.join("x"), dir(&root).join(STATE_FILE)).expect("link");
+        assert!(read(&root).is_err());
+        assert!(state_dir_problem(&root)
+            .expect("a problem")
+            .contains("state.json"));
+    }
 }
