@@ -18,7 +18,7 @@ pub fn build_debug(packages: &[&str]) -> Result<PathBuf, String> {
 
 pub fn run(_args: &[String]) -> Result<(), String> {
     require_root("cargo xtask demo")?;
-    crate::preflight::check("cargo xtask demo", &[crate::preflight::needs::DEMO])?;
+    crate::setup::ensure("cargo xtask demo", &[crate::preflight::needs::DEMO])?;
     let bin = build_debug(&["datavol", "datavol-systemd-double"])?;
     let script = workspace_root().join("xtask/demo.sh");
     run_shown(

@@ -1,5 +1,6 @@
 //! `cargo xtask setup`: installs every package in xtask/debian-packages.txt
-//! with apt-get, as root. The README's set-up line and .ci/run both run it.
+//! with apt-get, as root. `demo` and `test` do the same first when a program
+//! they need is missing (`ensure`), so a fresh machine needs only them.
 //!
 //! Trap it handles: some Debian 12 machine images ship qemu-utils from
 //! bookworm-backports, whose Breaks: stop bookworm's qemu-system-x86 from
@@ -97,6 +98,36 @@ pub fn run(args: &[String]) -> Result<(), String> {
         ));
     }
     require_root("cargo xtask setup")?;
+    install()?;
+    preflight::check(
+        "cargo xtask setup",
+        &[
+            preflight::needs::CARGO_TEST,
+            preflight::needs::RPM_CHECK,
+            preflight::needs::VM,
+            preflight::needs::BENCH,
+            preflight::needs::DEMO,
+        ],
+    )?;
+    eprintln!("xtask setup: every package in xtask/debian-packages.txt is installed");
+    Ok(())
+}
+
+/// For `demo` and `test` (run as root): when a program they need is
+/// missing, installs the package list as `setup` does, then checks again.
+/// A fresh machine needs no command before them.
+pub fn ensure(task: &str, groups: &[&[&str]]) -> Result<(), String> {
+    let Err(missing) = preflight::check(task, groups) else {
+        return Ok(());
+    };
+    eprintln!("xtask: {missing}");
+    eprintln!("xtask: {task}: installing xtask/debian-packages.txt with apt-get first");
+    install()?;
+    preflight::check(task, groups)
+}
+
+/// apt-get update and install of every package in the list.
+fn install() -> Result<(), String> {
     let codename = codename()?;
     let apt = |args: &[String]| -> Result<(), String> {
         run_shown(
@@ -115,19 +146,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         cmd.push("--allow-downgrades".into());
     }
     cmd.extend(pkgs);
-    apt(&cmd)?;
-    preflight::check(
-        "cargo xtask setup",
-        &[
-            preflight::needs::CARGO_TEST,
-            preflight::needs::RPM_CHECK,
-            preflight::needs::VM,
-            preflight::needs::BENCH,
-            preflight::needs::DEMO,
-        ],
-    )?;
-    eprintln!("xtask setup: every package in xtask/debian-packages.txt is installed");
-    Ok(())
+    apt(&cmd)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! failpoints compiled in for the crash tests), then the VM boot tests.
 //! `--no-vm` skips the VM part, for a quick local loop.
 
-use crate::preflight::{self, needs};
+use crate::preflight::needs;
 use crate::util::{cargo, require_root, run_shown};
 use std::time::Instant;
 
@@ -14,7 +14,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if !no_vm {
         groups.push(needs::VM);
     }
-    preflight::check("cargo xtask test", &groups)?;
+    crate::setup::ensure("cargo xtask test", &groups)?;
     crate::rpm::run(&["--check".into()])?; // the RPM and the man pages (packaging/README.md)
     let t = Instant::now();
     run_shown(cargo().args(["test", "--workspace", "--features", "datavol/failpoints"]))?;

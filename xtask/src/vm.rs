@@ -252,10 +252,10 @@ fn cache_dir() -> Result<PathBuf, String> {
     Ok(cache)
 }
 
-/// Root, and every host program the rig runs (`cargo xtask setup` installs them).
+/// Root, and every host program the rig runs (installed when missing).
 fn host_tools() -> Result<(), String> {
     crate::util::require_root("cargo xtask vm-test")?;
-    crate::preflight::check("cargo xtask vm-test", &[crate::preflight::needs::VM])
+    crate::setup::ensure("cargo xtask vm-test", &[crate::preflight::needs::VM])
 }
 
 /// The package `cargo xtask rpm` last wrote for this host (for --no-build).

@@ -101,13 +101,16 @@ fn start_mount(unit_dir: &str, name: &str) -> Result<bool, String> {
                 .to_string()
         }
         // The tests' /dev/disk links live under DATAVOL_ROOT.
-        None => match (what.strip_prefix("/dev/disk/"), std::env::var_os("DATAVOL_ROOT")) {
-            (Some(rel), Some(root)) => std::fs::canonicalize(
-                std::path::Path::new(&root).join("dev/disk").join(rel),
-            )
-            .map_err(|e| format!("{what}: {e}"))?
-            .display()
-            .to_string(),
+        None => match (
+            what.strip_prefix("/dev/disk/"),
+            std::env::var_os("DATAVOL_ROOT"),
+        ) {
+            (Some(rel), Some(root)) => {
+                std::fs::canonicalize(std::path::Path::new(&root).join("dev/disk").join(rel))
+                    .map_err(|e| format!("{what}: {e}"))?
+                    .display()
+                    .to_string()
+            }
             _ => what,
         },
     };

@@ -205,7 +205,12 @@ fn act(
         let t = Instant::now();
         result = match &action {
             Action::Keep { .. } => {
-                note_committed(vol, uuid, decision.device.as_ref().map(|d| d.node.as_path()), opts);
+                note_committed(
+                    vol,
+                    uuid,
+                    decision.device.as_ref().map(|d| d.node.as_path()),
+                    opts,
+                );
                 Ok(uuid.clone())
             }
             _ => confirm(vol, uuid, run, opts, bus).map(|()| uuid.clone()),

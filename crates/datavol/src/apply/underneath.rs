@@ -25,9 +25,8 @@ pub fn note_baseline(vol: &Volume, devs: &str, src: &Path, state_dir: &Path) {
         return;
     }
     let now = crate::record::marker::now();
-    let done = crate::plan::underneath::baseline(src, now).and_then(|b| {
-        history::record_baseline(state_dir, name, src, b).map_err(|e| e.to_string())
-    });
+    let done = crate::plan::underneath::baseline(src, now)
+        .and_then(|b| history::record_baseline(state_dir, name, src, b).map_err(|e| e.to_string()));
     if let Err(e) = done {
         vlog!(
             warn,

@@ -103,8 +103,7 @@ fn check(vol: &Volume, state_dir: &Path) -> Result<String, String> {
             checked.map_or("none".into(), |p| p.display().to_string())
         ));
     }
-    let specs =
-        crate::systemd::unit::specs(vol, &uuid, recorded).map_err(|e| e.to_string())?;
+    let specs = crate::systemd::unit::specs(vol, &uuid, recorded).map_err(|e| e.to_string())?;
     crate::apply::mount::raise_flags(vol, &specs).map_err(|e| e.to_string())?;
     Ok(uuid)
 }

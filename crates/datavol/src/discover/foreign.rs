@@ -70,7 +70,10 @@ mod tests {
         let mut head = vec![0u8; HEAD];
         head[510] = 0x55;
         head[511] = 0xAA;
-        assert_eq!(found(&head, &[]), ["a DOS partition table (0x55AA at byte 510)"]);
+        assert_eq!(
+            found(&head, &[]),
+            ["a DOS partition table (0x55AA at byte 510)"]
+        );
         let mut head = vec![0u8; HEAD];
         head[512..520].copy_from_slice(b"EFI PART");
         assert_eq!(found(&head, &[]), ["a GPT header (sector 1)"]);

@@ -215,7 +215,10 @@ mod tests {
             got,
             vec![
                 (BY_ID_A.into(), PathBuf::from("/dev/null")),
-                ("/dev/disk/by-id/virtio-b".into(), PathBuf::from("/dev/zero")),
+                (
+                    "/dev/disk/by-id/virtio-b".into(),
+                    PathBuf::from("/dev/zero")
+                ),
             ]
         );
     }

@@ -96,7 +96,10 @@ pub fn specs(
     device: &Path,
 ) -> Result<Vec<(MountSpec, PathBuf)>, UnitError> {
     if vol.directories.is_empty() {
-        return Ok(vec![(MountSpec::new(vol, uuid, device), PathBuf::from("/"))]);
+        return Ok(vec![(
+            MountSpec::new(vol, uuid, device),
+            PathBuf::from("/"),
+        )]);
     }
     let parent = mount_unit_name(&vol.mount_point).ok_or_else(|| UnitError::BadPath {
         volume: vol.name.clone(),
