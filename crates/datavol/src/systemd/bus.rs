@@ -75,7 +75,7 @@ fn with_timeout<T: Send + 'static>(
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long datavol.service waits for dbus.socket to listen.
-const BUS_WAIT: Duration = Duration::from_secs(30);
+const BUS_WAIT: Duration = Duration::from_secs(90);
 
 const SYSTEM_BUS: &str = "/run/dbus/system_bus_socket";
 
