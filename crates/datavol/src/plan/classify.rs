@@ -441,12 +441,8 @@ fn marker_state<'a>(vol: &Volume, d: &'a Disk, v: &mut Verdicts) -> Option<&'a S
     };
     match &view.marker {
         MarkerRead::Found(s) => seeded_here(vol, s, v).then_some(s.as_ref()),
-        MarkerRead::Corrupt(e) => {
-            v.refuse(Reason::MarkerCorrupt { error: e.clone() });
-            None
-        }
-        MarkerRead::Linked(what) => {
-            v.refuse(Reason::StateDirUnsafe { what: what.clone() });
+        MarkerRead::Corrupt(_) | MarkerRead::Linked(_) => {
+            v.refuse(unusable_marker(&view.marker));
             None
         }
         // Only for a filesystem not mounted yet; here it is: the same as none.
@@ -564,12 +560,8 @@ fn own_filesystem(
     let fs = vol.filesystem;
     let uuid = uuid.to_string();
     match &view.marker {
-        MarkerRead::Corrupt(e) => {
-            v.refuse(Reason::MarkerCorrupt { error: e.clone() });
-            None
-        }
-        MarkerRead::Linked(what) => {
-            v.refuse(Reason::StateDirUnsafe { what: what.clone() });
+        MarkerRead::Corrupt(_) | MarkerRead::Linked(_) => {
+            v.refuse(unusable_marker(&view.marker));
             None
         }
         MarkerRead::Recorded => Some((
@@ -884,4 +876,16 @@ fn create_array(vol: &Volume, f: &Facts, r: &RaidFacts, p: Policy, list: &str) -
         d.raid_create = Some(r.members.iter().map(|m| m.dev.clone()).collect());
     }
     d
+}
+
+/// The refusal for a marker datavol cannot use: unreadable, or reached
+/// through a link.
+fn unusable_marker(m: &MarkerRead) -> Reason {
+    match m {
+        MarkerRead::Linked(what) => Reason::StateDirUnsafe { what: what.clone() },
+        MarkerRead::Corrupt(e) => Reason::MarkerCorrupt { error: e.clone() },
+        _ => Reason::MarkerCorrupt {
+            error: "not read".into(),
+        },
+    }
 }
