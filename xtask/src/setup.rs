@@ -131,7 +131,10 @@ fn install() -> Result<(), String> {
     let codename = codename()?;
     let apt = |args: &[String]| -> Result<(), String> {
         run_shown(
+            // Wait for another apt (cloud-init, unattended-upgrades) instead
+            // of failing on its lock.
             Command::new("apt-get")
+                .args(["-o", "DPkg::Lock::Timeout=900"])
                 .args(args)
                 .env("DEBIAN_FRONTEND", "noninteractive")
                 .stdin(Stdio::null()),
