@@ -54,6 +54,12 @@ fn kernel_name(major: u32, minor: u32) -> Option<String> {
     p.file_name().map(|n| n.to_string_lossy().into_owned())
 }
 
+/// A re-rooted run (`DATAVOL_ROOT`: the tests) reads loop devices only,
+/// so no test ever reads the machine's own disks.
+fn in_scope(name: &str) -> bool {
+    std::env::var_os(crate::record::instance::ROOT_ENV).is_none() || name.starts_with("loop")
+}
+
 /// The node of a device listed in sysfs, checked to be that device.
 fn node_of(name: &str) -> Result<PathBuf, String> {
     let dir = Path::new(CLASS_BLOCK).join(name);
@@ -88,7 +94,7 @@ pub fn with_uuid(uuid: &str, major: u32, minor: u32) -> Twins {
     let mut names: Vec<String> = rd
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !ours.contains(n))
+        .filter(|n| !ours.contains(n) && in_scope(n))
         .collect();
     names.sort();
     for name in names {
