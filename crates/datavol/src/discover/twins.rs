@@ -57,7 +57,7 @@ fn kernel_name(major: u32, minor: u32) -> Option<String> {
 /// A re-rooted run (`DATAVOL_ROOT`: the tests) reads loop devices only,
 /// so no test ever reads the machine's own disks.
 fn in_scope(name: &str) -> bool {
-    std::env::var_os(crate::record::instance::ROOT_ENV).is_none() || name.starts_with("loop")
+    !crate::record::instance::rerooted() || name.starts_with("loop")
 }
 
 /// The node of a device listed in sysfs, checked to be that device.

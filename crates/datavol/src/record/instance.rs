@@ -26,6 +26,12 @@ pub fn root() -> PathBuf {
         .map_or_else(|| PathBuf::from("/"), PathBuf::from)
 }
 
+/// Is this run re-rooted (the tests)? Then scans of "every block device"
+/// look at loop devices only: a test must never read the machine's own disks.
+pub fn rerooted() -> bool {
+    std::env::var_os(ROOT_ENV).is_some()
+}
+
 fn read_id(root: &Path, rel: &str) -> Result<String, String> {
     let path = root.join(rel);
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
