@@ -176,6 +176,30 @@ fn a_record_from_another_instance_is_not_trusted() {
 }
 
 #[test]
+fn a_mount_unit_another_tool_wrote_is_not_shadowed_or_fronted() {
+    // nodeadm's storage.volumes writes /etc/systemd/system/
+    // var-lib-containerd.mount (What=UUID=...): systemd would load it instead
+    // of the generated unit, with datavol's check drop-in in front of it.
+    let r = Root::new(&config(""));
+    r.record("containerd", HERE, &[]);
+    let etc = r.dir.path().join("etc/systemd/system");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(
+        etc.join("var-lib-containerd.mount"),
+        "[Unit]\nDescription=Mount EBS volume on /var/lib/containerd\n\n[Mount]\nWhat=UUID=9f8e7d6c-0000-4000-8000-000000000000\nWhere=/var/lib/containerd\nType=xfs\nOptions=defaults,noatime\n\n[Install]\nWantedBy=multi-user.target\n",
+    )
+    .unwrap();
+    let log = r.generate();
+    assert!(
+        log.contains("left for datavol.service")
+            && log.contains("/etc/systemd/system/var-lib-containerd.mount")
+            && log.contains("UUID=9f8e7d6c"),
+        "{log}"
+    );
+    assert_eq!(listing(&r.out()), "");
+}
+
+#[test]
 fn an_unknown_instance_trusts_no_record() {
     let r = Root::new(&config(""));
     r.record("containerd", HERE, &[]);

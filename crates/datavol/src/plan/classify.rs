@@ -94,6 +94,43 @@ pub fn timeout_reason(
 }
 
 pub fn classify(vol: &Volume, f: &Facts, p: Policy) -> Decision {
+    with_foreign_units(classify_device(vol, f, p), f)
+}
+
+/// A unit of another tool's for one of the volume's paths turns any
+/// action into a refusal: systemd would load it instead of datavol's (the
+/// mount apply starts, the generator's next boot). A timeout or a failure
+/// stays what it is.
+fn with_foreign_units(mut d: Decision, f: &Facts) -> Decision {
+    let extra = f.foreign_units.iter().map(|u| Reason::ForeignUnit {
+        path: u.path.clone(),
+        unit: u.unit.clone(),
+        what: u.what.clone(),
+    });
+    let refusal = match &mut d.verdict {
+        _ if f.foreign_units.is_empty() => return d,
+        Verdict::Refuse { refusal } => {
+            refusal.reasons.extend(extra);
+            refusal.clone()
+        }
+        Verdict::Act { .. } => {
+            let refusal = Refusal {
+                reasons: extra.collect(),
+            };
+            d.verdict = Verdict::Refuse {
+                refusal: refusal.clone(),
+            };
+            d.raid_create = None;
+            d.grow = None;
+            refusal
+        }
+        Verdict::Timeout { .. } | Verdict::Fail { .. } => return d,
+    };
+    d.reason = refusal.to_string();
+    d
+}
+
+fn classify_device(vol: &Volume, f: &Facts, p: Policy) -> Decision {
     match &f.device {
         DeviceFacts::Missing { waited, nvme } => {
             let secs = match p.mode {
@@ -203,6 +240,15 @@ fn classify_disk(vol: &Volume, f: &Facts, d: &Disk, p: Policy, capacity: Option<
     };
     let majmin = (d.dev.major, d.dev.minor);
     let action = match mounted::state(vol, majmin, &f.mounts_at) {
+        // Another device: someone else's mount (nodeadm's, say).
+        Mounted::Other(m) if (m.major, m.minor) != majmin => {
+            v.refuse(Reason::ForeignMount {
+                path: m.mount_point.clone(),
+                source: m.source.clone(),
+                fstype: m.fstype.clone(),
+            });
+            None
+        }
         Mounted::Other(m) => {
             v.refuse(Reason::MountedElsewhere {
                 at: m.mount_point.clone(),

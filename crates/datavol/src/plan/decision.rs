@@ -110,10 +110,26 @@ pub enum Reason {
         recorded: PathBuf,
         configured: PathBuf,
     },
+    /// The device itself is mounted at the path, from another directory of it.
     MountedElsewhere {
         at: PathBuf,
         source: String,
         fstype: String,
+    },
+    /// Another device is mounted at one of the volume's paths: a mount
+    /// datavol did not make (nodeadm's storage.volumes or localStorage, an
+    /// fstab line, a hand mount).
+    ForeignMount {
+        path: PathBuf,
+        source: String,
+        fstype: String,
+    },
+    /// A mount unit datavol did not write, for one of the volume's paths,
+    /// where systemd would load it instead of datavol's.
+    ForeignUnit {
+        path: PathBuf,
+        unit: PathBuf,
+        what: String,
     },
     MountedButProbes {
         at: PathBuf,
@@ -203,6 +219,10 @@ pub enum Reason {
     },
 }
 
+/// Both datavol and nodeadm (or another tool) manage the directory: the
+/// operator keeps one. nodeadm's names, as its NodeConfig spells them.
+const OTHER_TOOL_HINT: &str = "let one tool own the directory: if it is nodeadm's (NodeConfig spec.instance.storage.volumes, or spec.instance.localStorage with its bind mounts), remove that volume's entry (for localStorage add Containerd to disabledMounts) or remove this volume from datavol's config; see \"datavol and nodeadm\" in docs/eks-al2023.md";
+
 const WIPE_HINT: &str = "point device at a blank disk, or `wipefs -a` it if its data is disposable";
 
 impl fmt::Display for Reason {
@@ -226,6 +246,8 @@ impl fmt::Display for Reason {
             NoUuid { fstype } => write!(f, "the {fstype} filesystem has no UUID, so no mount unit can name it; hint: give it one (xfs_admin -U generate, tune2fs -U random)"),
             SeededFrom { recorded, configured } => write!(f, "the volume was seeded from {} but is now configured for {}; mounting it there would hide that directory's own content; hint: set mount_point back to {}, or to move the volume, wipe it (wipefs -a) so datavol seeds it again from {}", recorded.display(), configured.display(), recorded.display(), configured.display()),
             MountedElsewhere { at, source, fstype } => write!(f, "{} is already mounted from {source} ({fstype}); datavol will not stack a mount on top; hint: unmount it, or change mount_point/directories", at.display()),
+            ForeignMount { path, source, fstype } => write!(f, "{} is already mounted from {source} ({fstype}), a mount datavol did not make (nodeadm's storage.volumes or localStorage does this); datavol will neither copy from it nor mount over it; hint: {OTHER_TOOL_HINT}", path.display()),
+            ForeignUnit { path, unit, what } => write!(f, "{} is also mounted by {} ({what}), a unit datavol did not write; systemd loads it instead of datavol's own, so the next boot would mount that in the volume's place; hint: {OTHER_TOOL_HINT}; or, if nothing needs that unit, remove it and run `systemctl daemon-reload`", path.display(), unit.display()),
             MountedButProbes { at, found } => write!(f, "{} is mounted from the device, but the device probes as {found}; hint: unmount it and check the device", at.display()),
             SourceSymlink { path, link } => write!(f, "{} goes through the symlink {}; datavol never follows links to decide what to copy or mount over; hint: configure the real path", path.display(), link.display()),
             SourceNotDirectory { path, kind } => write!(f, "{} is a {kind}, not a directory; hint: remove it, or choose another mount_point", path.display()),

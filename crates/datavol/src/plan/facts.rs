@@ -17,6 +17,7 @@ use crate::sys::fsutil;
 use crate::sys::mountinfo::{self, MountEntry};
 use crate::sys::namespace::TempMount;
 use crate::systemd::bus::Bus;
+use crate::systemd::unit::{self, ForeignUnit};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -54,6 +55,9 @@ pub struct Facts {
     pub same_uuid: Vec<PathBuf>,
     /// What is mounted right at each claimed path now (the top mount).
     pub mounts_at: Vec<MountEntry>,
+    /// Mount units for the volume's mounts that datavol did not write, in
+    /// directories systemd prefers to datavol's (nodeadm writes these).
+    pub foreign_units: Vec<ForeignUnit>,
     /// How long finding the device and looking at it took, for the log.
     pub took: Took,
 }
@@ -563,6 +567,7 @@ pub fn gather_from(vol: &Volume, run: &Run, wait: Duration, record: History) -> 
             .iter()
             .filter_map(|p| mountinfo::mounted_at(&run.mounts, p).cloned())
             .collect(),
+        foreign_units: foreign_units(vol),
     };
     look_underneath(&mut f, &run.mounts);
     if let Some(d) = f.disk() {
@@ -577,6 +582,16 @@ pub fn gather_from(vol: &Volume, run: &Run, wait: Duration, record: History) -> 
         f.same_uuid = twins;
     }
     f
+}
+
+/// The foreign mount units for each mount the volume needs, read under
+/// `DATAVOL_ROOT` (the tests' re-rooted tree) like the generator does.
+fn foreign_units(vol: &Volume) -> Vec<ForeignUnit> {
+    let root = crate::record::instance::root();
+    super::mounted::expected(vol)
+        .iter()
+        .flat_map(|(at, _)| unit::foreign_units(&root, at))
+        .collect()
 }
 
 /// Looks under each path datavol copied (it has a baseline) that nothing

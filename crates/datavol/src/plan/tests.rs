@@ -120,6 +120,7 @@ fn facts_for(v: &Volume, probe: Probe, fs: Option<Result<FsView, String>>) -> Fa
         claimed_by: None,
         same_uuid: vec![],
         mounts_at: vec![],
+        foreign_units: vec![],
         took: Took::default(),
     }
 }
@@ -391,12 +392,166 @@ fn partly_mounted_directories_resume() {
 
 #[test]
 fn something_else_mounted_there_is_refused() {
+    // Another device on the path: nodeadm's storage.volumes mount, say.
     let mut f = facts(Probe::Blank, None);
     f.mounts_at = vec![mount_entry("/var/lib/containerd", "/", (8, 1), "/dev/sdz1")];
     refused_for(
         &vol(""),
         &f,
-        |r| matches!(r, Reason::MountedElsewhere { source, .. } if source == "/dev/sdz1"),
+        |r| matches!(r, Reason::ForeignMount { source, path, .. } if source == "/dev/sdz1" && path == Path::new("/var/lib/containerd")),
+    );
+    let msg = classify(&vol(""), &f, APPLY).reason;
+    assert!(msg.contains("storage.volumes"), "{msg}");
+}
+
+// ---- another tool on the volume's directory (nodeadm, issue #20)
+
+fn nodeadm_unit(path: &str) -> crate::systemd::unit::ForeignUnit {
+    crate::systemd::unit::ForeignUnit {
+        path: path.into(),
+        unit: "/etc/systemd/system/var-lib-containerd.mount".into(),
+        what: "UUID=1234".into(),
+    }
+}
+
+#[test]
+fn a_foreign_mount_on_any_row_is_refused() {
+    // Whatever the device holds, a mount of another device on the path
+    // is refused before anything is formatted, copied or mounted.
+    let v = vol("adopt_existing = true");
+    for probe in [Probe::Blank, xfs(None), xfs(Some("dv-containerd"))] {
+        let fs = match probe {
+            Probe::Blank => None,
+            _ => view(MarkerRead::Absent, true),
+        };
+        let mut f = facts_for(&v, probe.clone(), fs);
+        // localStorage's bind mount from its RAID (setup-local-disks).
+        f.mounts_at = vec![mount_entry(
+            "/var/lib/containerd",
+            "/containerd",
+            (9, 127),
+            "/dev/md127",
+        )];
+        refused_for(
+            &v,
+            &f,
+            |r| matches!(r, Reason::ForeignMount { source, .. } if source == "/dev/md127"),
+        );
+    }
+}
+
+#[test]
+fn the_device_mounted_from_another_directory_is_still_mounted_elsewhere() {
+    let mut f = facts(xfs(None), view(marker(Phase::Committed), false));
+    f.mounts_at = vec![mount_entry(
+        "/var/lib/containerd",
+        "/sub",
+        (259, 1),
+        "/dev/test1",
+    )];
+    let r = reasons(&vol(""), &f);
+    assert!(
+        r.iter()
+            .any(|r| matches!(r, Reason::MountedElsewhere { .. })),
+        "{r:?}"
+    );
+    assert!(
+        !r.iter().any(|r| matches!(r, Reason::ForeignMount { .. })),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_foreign_unit_turns_every_action_into_a_refusal() {
+    let committed = view(marker(Phase::Committed), false);
+    let rows: Vec<(&str, Facts)> = vec![
+        ("format", facts(Probe::Blank, None)),
+        ("mount", facts(xfs(None), committed.clone())),
+        (
+            "resume",
+            facts(xfs(None), view(marker(Phase::Copying), false)),
+        ),
+        ("keep", {
+            let mut f = facts(xfs(None), committed);
+            f.mounts_at = vec![mount_entry(
+                "/var/lib/containerd",
+                "/",
+                (259, 1),
+                "/dev/test1",
+            )];
+            f
+        }),
+    ];
+    for (row, mut f) in rows {
+        assert!(
+            matches!(classify(&vol(""), &f, APPLY).verdict, Verdict::Act { .. }),
+            "{row}: acts without the unit"
+        );
+        f.foreign_units = vec![nodeadm_unit("/var/lib/containerd")];
+        let d = classify(&vol(""), &f, APPLY);
+        assert_eq!(d.action(), None, "{row}");
+        refused_for(
+            &vol(""),
+            &f,
+            |r| matches!(r, Reason::ForeignUnit { unit, what, .. } if unit == Path::new("/etc/systemd/system/var-lib-containerd.mount") && what == "UUID=1234"),
+        );
+        assert!(d.reason.contains("storage.volumes"), "{row}: {}", d.reason);
+    }
+}
+
+#[test]
+fn a_foreign_unit_is_named_beside_the_other_reasons() {
+    let mut f = facts(
+        Probe::Signature {
+            fstype: "ext4".into(),
+            uuid: None,
+            label: None,
+        },
+        None,
+    );
+    f.foreign_units = vec![nodeadm_unit("/var/lib/containerd")];
+    let r = reasons(&vol(""), &f);
+    assert!(
+        r.iter().any(|r| matches!(r, Reason::Foreign { .. })),
+        "{r:?}"
+    );
+    assert!(
+        r.iter().any(|r| matches!(r, Reason::ForeignUnit { .. })),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_foreign_unit_leaves_a_timeout_a_timeout() {
+    let mut f = Facts {
+        device: DeviceFacts::Missing {
+            waited: Duration::from_secs(90),
+            nvme: None,
+        },
+        ..facts(Probe::Blank, None)
+    };
+    f.foreign_units = vec![nodeadm_unit("/var/lib/containerd")];
+    assert!(matches!(
+        classify(&vol(""), &f, APPLY).verdict,
+        Verdict::Timeout { .. }
+    ));
+}
+
+#[test]
+fn a_foreign_unit_stops_a_raid_array_being_created() {
+    let mut f = raid(
+        vec![
+            member(1, Probe::Blank, None, None),
+            member(2, Probe::Blank, None, None),
+        ],
+        None,
+    );
+    f.foreign_units = vec![nodeadm_unit("/var/lib/containerd")];
+    let d = classify(&raid_vol(), &f, APPLY);
+    assert_eq!(d.raid_create, None);
+    assert!(
+        matches!(&d.verdict, Verdict::Refuse { refusal } if refusal.reasons.iter().any(|r| matches!(r, Reason::ForeignUnit { .. }))),
+        "{d:?}"
     );
 }
 

@@ -62,7 +62,10 @@ pub fn generate(root: &Path, normal: &Path) -> Vec<String> {
     let state = under(root, history::DEFAULT_STATE_DIR);
     for vol in &cfg.volumes {
         let Some(here) = &here else { break };
-        match trusted(vol, &state, here).and_then(|c| emit(vol, &c, normal)) {
+        let emitted = trusted(vol, &state, here)
+            .and_then(|c| no_foreign_unit(vol, root).map(|()| c))
+            .and_then(|c| emit(vol, &c, normal));
+        match emitted {
             Ok(()) => log.push(format!(
                 "volume {}: mount generated behind {}",
                 vol.name,
@@ -95,6 +98,25 @@ fn trusted(vol: &Volume, state: &Path, here: &Instance) -> Result<Committed, Str
         return Err("the config changed since the record was made".into());
     }
     Ok(c)
+}
+
+/// Another tool's unit for one of the volume's paths (nodeadm writes
+/// /etc/systemd/system/var-lib-containerd.mount): systemd would load it,
+/// not the generated one, and the generated drop-in and check would be put
+/// in front of the other tool's mount. datavol.service then refuses, naming it.
+fn no_foreign_unit(vol: &Volume, root: &Path) -> Result<(), String> {
+    let found: Vec<String> = crate::plan::mounted::expected(vol)
+        .iter()
+        .flat_map(|(at, _)| unit::foreign_units(root, at))
+        .map(|u| format!("{} ({})", u.unit.display(), u.what))
+        .collect();
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "a mount unit datavol did not write is in its place: {}; it would be loaded instead of the generated one",
+        found.join(", ")
+    ))
 }
 
 /// Writes the volume's units, the drop-ins and the wants links.

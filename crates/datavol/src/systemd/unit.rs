@@ -248,6 +248,59 @@ pub fn remove_legacy(legacy_dir: &Path, spec: &MountSpec) -> Result<bool, UnitEr
     Ok(true)
 }
 
+/// The unit directories systemd prefers to datavol-generator's
+/// (/run/systemd/generator): a unit of the same name in one of them is
+/// loaded instead of datavol's. nodeadm's `storage.volumes` and
+/// setup-local-disks write theirs to /etc/systemd/system.
+pub const SHADOWING_DIRS: [&str; 2] = ["/etc/systemd/system", DEFAULT_UNIT_DIR];
+
+/// A mount unit for a path of datavol's that datavol did not write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignUnit {
+    /// The path the unit mounts (one of the volume's).
+    pub path: PathBuf,
+    /// The unit file.
+    pub unit: PathBuf,
+    /// What it mounts: its What=, "masked", or why it could not be read.
+    pub what: String,
+}
+
+/// The mount units for `mount_point` under `root` (`/`, or the tests'
+/// re-rooted tree) that datavol did not write, in the directories that
+/// shadow its own. datavol's own carry its header, in either directory.
+/// A file that cannot be read counts as foreign: fail closed.
+pub fn foreign_units(root: &Path, mount_point: &Path) -> Vec<ForeignUnit> {
+    let Some(name) = mount_unit_name(mount_point) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for dir in SHADOWING_DIRS {
+        let unit = root.join(dir.trim_start_matches('/')).join(&name);
+        let masked = std::fs::read_link(&unit).is_ok_and(|t| t == Path::new("/dev/null"));
+        let what = match std::fs::read(&unit) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !masked => continue,
+            _ if masked => "masked (a link to /dev/null)".to_string(),
+            Err(e) => format!("unreadable ({e})"),
+            Ok(b) if b.starts_with(HEADER.as_bytes()) => continue,
+            Ok(b) => what_of(&String::from_utf8_lossy(&b)),
+        };
+        found.push(ForeignUnit {
+            path: mount_point.to_path_buf(),
+            unit: Path::new(dir).join(&name),
+            what,
+        });
+    }
+    found
+}
+
+/// The What= of a mount unit's text, for the message.
+fn what_of(text: &str) -> String {
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("What="))
+        .last()
+        .map_or_else(|| "no What=".to_string(), |w| w.trim().to_string())
+}
+
 /// Writes the unit durably; returns whether anything changed.
 pub fn write(unit_dir: &Path, spec: &MountSpec) -> Result<(PathBuf, bool), UnitError> {
     let name = mount_unit_name(&spec.mount_point).ok_or_else(|| UnitError::BadPath {
@@ -293,6 +346,52 @@ mod tests {
         assert!(matches!(render(&s), Err(UnitError::Unsafe { .. })));
         s.device = "vdb".into();
         assert!(matches!(render(&s), Err(UnitError::Unsafe { .. })));
+    }
+
+    #[test]
+    fn a_unit_datavol_did_not_write_is_foreign() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let mp = Path::new("/var/lib/containerd");
+        assert_eq!(foreign_units(root.path(), mp), vec![]);
+        let etc = root.path().join("etc/systemd/system");
+        let run = root.path().join("run/systemd/system");
+        std::fs::create_dir_all(&etc).expect("mkdir");
+        std::fs::create_dir_all(&run).expect("mkdir");
+        // datavol's own, in either directory, is not foreign.
+        let ours = render(&MountSpec {
+            volume: "containerd".into(),
+            uuid: "0b1c2d3e-aaaa-bbbb-cccc-000000000000".into(),
+            device: "/dev/vdb".into(),
+            mount_point: mp.into(),
+            fstype: "xfs".into(),
+            options: vec![],
+            before: vec![],
+            bind_from: None,
+        })
+        .expect("renders");
+        std::fs::write(run.join("var-lib-containerd.mount"), &ours).expect("write");
+        std::fs::write(etc.join("var-lib-containerd.mount"), &ours).expect("write");
+        assert_eq!(foreign_units(root.path(), mp), vec![]);
+        // nodeadm's storage.volumes unit (ebs_storage.go, PR #2759).
+        std::fs::write(
+            etc.join("var-lib-containerd.mount"),
+            "[Unit]\nDescription=Mount EBS volume on /var/lib/containerd\n\n[Mount]\nWhat=UUID=1234\nWhere=/var/lib/containerd\nType=xfs\n",
+        )
+        .expect("write");
+        let f = foreign_units(root.path(), mp);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(
+            f[0].unit,
+            Path::new("/etc/systemd/system/var-lib-containerd.mount")
+        );
+        assert_eq!(f[0].what, "UUID=1234");
+        // A masked unit would stop datavol's mount too.
+        std::fs::remove_file(run.join("var-lib-containerd.mount")).expect("rm");
+        std::os::unix::fs::symlink("/dev/null", run.join("var-lib-containerd.mount"))
+            .expect("symlink");
+        let f = foreign_units(root.path(), mp);
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert!(f[1].what.starts_with("masked"), "{f:?}");
     }
 
     #[test]
