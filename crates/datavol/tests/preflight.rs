@@ -550,3 +550,96 @@ fn an_adopted_filesystem_whose_datavol_is_a_symlink_is_refused() {
     let left: Vec<_> = std::fs::read_dir(&target).expect("read").collect();
     assert!(left.is_empty(), "written at the link's target: {left:?}");
 }
+
+// ---- nodeadm side by side (issue #20)
+
+/// What nodeadm's `spec.instance.storage.volumes` leaves for `path`
+/// (ebs_storage.go, amazon-eks-ami PR #2759): a unit in /etc/systemd/system
+/// that mounts its own disk by UUID.
+fn nodeadm_unit(sb: &Sandbox, path: &Path) -> PathBuf {
+    let name = datavol::config::escape_path(path).expect("escapable path");
+    let dir = sb.root().join("etc/systemd/system");
+    std::fs::create_dir_all(&dir).unwrap();
+    let unit = dir.join(format!("{name}.mount"));
+    std::fs::write(
+        &unit,
+        format!(
+            "[Unit]\nDescription=Mount EBS volume on {p}\n\n[Mount]\nWhat=UUID=9f8e7d6c-0000-4000-8000-000000000000\nWhere={p}\nType=xfs\nOptions=defaults,noatime\n\n[Install]\nWantedBy=multi-user.target\n",
+            p = path.display()
+        ),
+    )
+    .unwrap();
+    unit
+}
+
+#[test]
+fn a_mount_nodeadm_made_on_the_directory_is_refused_and_left_alone() {
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    let theirs = sb.add_loop("nodeadm", 400);
+    let (src, _) = sb.node_tree();
+    // As nodeadm's storage.volumes does: mkfs, `cp -a` through a temporary
+    // mount, then its disk mounted over the directory.
+    sh(&format!("mkfs.xfs -q {theirs}"));
+    let tmp = sb.path("ebs-setup");
+    std::fs::create_dir_all(&tmp).unwrap();
+    sb.in_ns_check(&format!(
+        "mount {theirs} {t} && cp -a {s}/. {t}/ && umount {t} && mount {theirs} {s}",
+        t = tmp.display(),
+        s = src.display()
+    ));
+    sb.write_config(&config(&dev, &src, ""));
+    assert_refused_unchanged(&sb, &src, "foreign_mount");
+    assert_eq!(sb.mount_source(&src).as_deref(), Some(theirs.as_str()));
+    let (code, _, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(3), "{err}");
+    let path = src.display().to_string();
+    for part in ["containerd", &path, &theirs, "storage.volumes", "hint:"] {
+        assert!(err.contains(part), "{part:?} not named: {err}");
+    }
+}
+
+#[test]
+fn a_mount_unit_nodeadm_wrote_for_the_directory_is_refused_before_mkfs() {
+    // Its mount is not up (it failed, or is yet to start): starting
+    // datavol's mount of the same name would start nodeadm's instead.
+    let mut sb = Sandbox::new();
+    let dev = sb.add_loop("data", 400);
+    let (src, _) = sb.node_tree();
+    let unit = nodeadm_unit(&sb, &src);
+    sb.write_config(&config(&dev, &src, ""));
+    assert_refused_unchanged(&sb, &src, "foreign_unit");
+    assert!(unit.exists(), "datavol removed a unit it did not write");
+    let (code, _, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(3), "{err}");
+    let path = src.display().to_string();
+    for part in ["containerd", &path, "/etc/systemd/system/", "UUID=9f8e7d6c", "hint:"] {
+        assert!(err.contains(part), "{part:?} not named: {err}");
+    }
+}
+
+#[test]
+fn a_mount_unit_nodeadm_wrote_after_seeding_stops_the_generator_and_apply() {
+    // The boot after nodeadm wrote its unit for datavol's directory: the
+    // generator must not put datavol's check in front of nodeadm's mount
+    // (its unit in /etc would be loaded instead of the generated one), and
+    // datavol.service refuses, changing nothing. Removing the unit, as the
+    // hint says, lets datavol mount its volume again.
+    let (sb, dev, src, _) = seeded(400);
+    reboot(&sb, &src);
+    assert!(
+        generate(&sb).iter().any(|f| f.ends_with(".mount")),
+        "without the unit the generator emits the mount"
+    );
+    let unit = nodeadm_unit(&sb, &src);
+    assert_eq!(
+        generate(&sb),
+        Vec::<String>::new(),
+        "the generator emitted behind another tool's unit"
+    );
+    assert_refused_unchanged(&sb, &src, "foreign_unit");
+    std::fs::remove_file(&unit).unwrap();
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(sb.mount_source(&src).as_deref(), Some(dev.as_str()), "{err}");
+}
