@@ -180,3 +180,55 @@ fn crash_while_migrating_several_directories_then_recover() {
         assert_eq!(staging.trim(), "", "{fp}: staging left behind");
     }
 }
+
+#[test]
+fn nodeadm_writing_its_unit_during_the_copy_stops_the_mount_not_the_commit() {
+    // nodeadm-run (storage.volumes) is not ordered against datavol.service:
+    // it may write its unit for the directory while datavol copies. datavol
+    // must not start that unit as its own: it refuses before writing or
+    // starting any, and the committed copy waits on the volume.
+    require_failpoints();
+    let mut sb = Sandbox::new();
+    let (_dev, src, _orig) = setup(&mut sb, 400);
+    let log = sb.path("apply.log");
+    let mut child = sb
+        .datavol_cmd(&["apply"])
+        .env("FAILPOINTS", "committed=sleep(3000)")
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("spawn apply");
+    let t = std::time::Instant::now();
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("failpoint committed")
+    {
+        assert!(t.elapsed() < Duration::from_secs(60), "no commit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let name = datavol::config::escape_path(&src).expect("escapable");
+    let etc = sb.root().join("etc/systemd/system");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(
+        etc.join(format!("{name}.mount")),
+        format!(
+            "[Unit]\nDescription=Mount EBS volume on {p}\n\n[Mount]\nWhat=UUID=9f8e7d6c-0000-4000-8000-000000000000\nWhere={p}\nType=xfs\n",
+            p = src.display()
+        ),
+    )
+    .unwrap();
+    let code = child.wait().expect("apply").code();
+    let err = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(code, Some(3), "{err}");
+    assert!(
+        err.contains("UUID=9f8e7d6c") && err.contains("hint:"),
+        "{err}"
+    );
+    assert_eq!(sb.mount_source(&src), None, "{err}");
+    assert!(!sb.calls().contains("StartUnit"), "{}", sb.calls());
+    // The copy is committed: with the unit gone, the next run mounts it
+    // without copying again.
+    std::fs::remove_file(etc.join(format!("{name}.mount"))).unwrap();
+    let (code, out, err) = sb.datavol(&["apply"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(err.contains("migration committed"), "{err}");
+}

@@ -613,7 +613,13 @@ fn a_mount_unit_nodeadm_wrote_for_the_directory_is_refused_before_mkfs() {
     let (code, _, err) = sb.datavol(&["apply"]);
     assert_eq!(code, Some(3), "{err}");
     let path = src.display().to_string();
-    for part in ["containerd", &path, "/etc/systemd/system/", "UUID=9f8e7d6c", "hint:"] {
+    for part in [
+        "containerd",
+        &path,
+        "/etc/systemd/system/",
+        "UUID=9f8e7d6c",
+        "hint:",
+    ] {
         assert!(err.contains(part), "{part:?} not named: {err}");
     }
 }
@@ -641,5 +647,9 @@ fn a_mount_unit_nodeadm_wrote_after_seeding_stops_the_generator_and_apply() {
     std::fs::remove_file(&unit).unwrap();
     let (code, out, err) = sb.datavol(&["apply"]);
     assert_eq!(code, Some(0), "{out}{err}");
-    assert_eq!(sb.mount_source(&src).as_deref(), Some(dev.as_str()), "{err}");
+    assert_eq!(
+        sb.mount_source(&src).as_deref(),
+        Some(dev.as_str()),
+        "{err}"
+    );
 }

@@ -8,7 +8,7 @@ use super::failpoint::failpoint;
 use super::options::Options;
 use super::took::Took;
 use crate::config::Volume;
-use crate::plan::mounted;
+use crate::plan::{mounted, Reason, Refusal};
 use crate::sys::mountinfo;
 use crate::systemd::bus::Bus;
 use crate::systemd::unit::{self, MountSpec};
@@ -142,6 +142,7 @@ pub fn mount(
             .is_some_and(|m| (m.major, m.minor) == majmin && &m.root == root)
     });
     if !in_place {
+        no_other_tool(&specs, majmin, &mounts)?;
         let legacy = remove_legacy(vol, devs, &specs, opts)?;
         if write_units(vol, devs, &specs, opts)? || legacy {
             bus.get()?.reload()?;
@@ -155,6 +156,46 @@ pub fn mount(
     }
     took.mount = t.elapsed();
     Ok(())
+}
+
+/// The pre-flight's foreign_mount and foreign_unit, again just before the
+/// units are written and started: nodeadm-run (storage.volumes,
+/// localStorage) is not ordered against datavol.service and may have
+/// mounted, or written its unit, during the copy. Its unit would be started
+/// in place of datavol's (and then stopped as a mismatch), its file in
+/// /run/systemd/system overwritten. The copy stays committed on the volume.
+fn no_other_tool(
+    specs: &[(MountSpec, PathBuf)],
+    majmin: (u32, u32),
+    mounts: &[mountinfo::MountEntry],
+) -> Result<(), ApplyError> {
+    let root = crate::record::instance::root();
+    let mut reasons = Vec::new();
+    for (spec, _) in specs {
+        if let Some(m) = mountinfo::mounted_at(mounts, &spec.mount_point)
+            .filter(|m| (m.major, m.minor) != majmin)
+        {
+            reasons.push(Reason::ForeignMount {
+                path: m.mount_point.clone(),
+                source: m.source.clone(),
+                fstype: m.fstype.clone(),
+            });
+        }
+        reasons.extend(
+            unit::foreign_units(&root, &spec.mount_point)
+                .into_iter()
+                .map(|u| Reason::ForeignUnit {
+                    path: u.path,
+                    unit: u.unit,
+                    what: u.what,
+                }),
+        );
+    }
+    if reasons.is_empty() {
+        Ok(())
+    } else {
+        Err(Refusal { reasons }.into())
+    }
 }
 
 /// Starts each unit whose mount is not in place, checking after each start

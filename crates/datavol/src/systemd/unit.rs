@@ -297,7 +297,7 @@ pub fn foreign_units(root: &Path, mount_point: &Path) -> Vec<ForeignUnit> {
 fn what_of(text: &str) -> String {
     text.lines()
         .filter_map(|l| l.trim().strip_prefix("What="))
-        .last()
+        .next_back()
         .map_or_else(|| "no What=".to_string(), |w| w.trim().to_string())
 }
 
