@@ -4,6 +4,26 @@
 
 use std::fmt::Write;
 
+/// Every family `render` can write. The alerting rules and the dashboard in
+/// packaging/monitoring/ may name only these: `cargo xtask test` reads this
+/// list from here, and a test below holds it to what `render` writes.
+pub const FAMILIES: &[&str] = &[
+    "datavol_volume_ready",
+    "datavol_volume_info",
+    "datavol_migration_bytes",
+    "datavol_migration_duration_seconds",
+    "datavol_hidden_entries",
+    "datavol_hidden_bytes",
+    "datavol_seeds_total",
+    "datavol_reseeds_total",
+    "datavol_filesystem_grown_total",
+    "datavol_sandbox_image_ready",
+    "datavol_sandbox_image_restored_total",
+    "datavol_sandbox_image_repinned_total",
+    "datavol_last_run_timestamp_seconds",
+    "datavol_last_run_exit_code",
+];
+
 /// What the metrics file says, gathered from the records (see mod.rs).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
@@ -283,6 +303,35 @@ mod tests {
         assert_eq!(Num::Float(f64::INFINITY).to_string(), "+Inf");
         assert_eq!(Num::Float(1.5).to_string(), "1.5");
         assert_eq!(Num::Float(1e21).to_string(), "1000000000000000000000");
+    }
+
+    /// FAMILIES is exactly what a file with every kind of sample holds, in order.
+    #[test]
+    fn families_lists_every_family_written() {
+        let s = Snapshot {
+            volumes: vec![VolumeSample {
+                volume: "containerd".into(),
+                state: "ready".into(),
+                migration: Some((1, 0.5)),
+                ..Default::default()
+            }],
+            images: vec![ImageSample {
+                image: "pause".into(),
+                ready: Some(true),
+                ..Default::default()
+            }],
+            runs: vec![RunSample {
+                verb: "apply".into(),
+                ..Default::default()
+            }],
+        };
+        let text = render(&s);
+        let written: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split(' ').next())
+            .collect();
+        assert_eq!(written, FAMILIES, "{text}");
     }
 
     #[test]
