@@ -4,6 +4,7 @@ use std::process::ExitCode;
 mod bench;
 mod demo;
 mod man;
+mod monitoring;
 mod preflight;
 mod rpm;
 mod setup;
@@ -22,8 +23,9 @@ fn main() -> ExitCode {
         Some("test") => test::run(&rest),
         Some("rpm") => rpm::run(&rest),
         Some("man") => man::run(&rest),
+        Some("monitoring") => monitoring::run(&rest),
         _ => {
-            eprintln!("usage: cargo xtask <setup|demo|test [--no-vm]|vm-test [SCENARIO...]|bench|rpm [--target T] [--check]|man [--check]>");
+            eprintln!("usage: cargo xtask <setup|demo|test [--no-vm]|vm-test [SCENARIO...]|bench|rpm [--target T] [--check]|man [--check]|monitoring>");
             return ExitCode::from(2);
         }
     };

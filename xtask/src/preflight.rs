@@ -59,6 +59,9 @@ pub mod needs {
         // The installed journal catalog, read by journalctl --root.
         "journalctl",
     ];
+    /// `cargo xtask monitoring` (a step of `cargo xtask test`): the alerting
+    /// rules, their unit tests and the dashboard's queries.
+    pub const MONITORING: &[&str] = &["promtool"];
     /// `cargo xtask vm-test`: the image build and the host-side checks.
     pub const VM: &[&str] = &[
         "qemu-system-x86_64",
@@ -143,6 +146,7 @@ mod tests {
         for group in [
             needs::CARGO_TEST,
             needs::RPM_CHECK,
+            needs::MONITORING,
             needs::VM,
             needs::BENCH,
             needs::DEMO,

@@ -104,6 +104,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         &[
             preflight::needs::CARGO_TEST,
             preflight::needs::RPM_CHECK,
+            preflight::needs::MONITORING,
             preflight::needs::VM,
             preflight::needs::BENCH,
             preflight::needs::DEMO,

@@ -1,5 +1,6 @@
-//! `cargo xtask test`: every test, as CI runs them. The Rust tests (with
-//! failpoints compiled in for the crash tests), then the VM boot tests.
+//! `cargo xtask test`: every test, as CI runs them. The monitoring files
+//! (promtool), the RPM, the Rust tests (with failpoints compiled in for the
+//! crash tests), then the VM boot tests.
 //! `--no-vm` skips the VM part, for a quick local loop.
 
 use crate::preflight::needs;
@@ -10,11 +11,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
     require_root("cargo xtask test")?;
     let no_vm = args.iter().any(|a| a == "--no-vm");
     // Everything this run will use, checked before the first build.
-    let mut groups = vec![needs::CARGO_TEST, needs::RPM_CHECK];
+    let mut groups = vec![needs::CARGO_TEST, needs::RPM_CHECK, needs::MONITORING];
     if !no_vm {
         groups.push(needs::VM);
     }
     crate::setup::ensure("cargo xtask test", &groups)?;
+    // Seconds, so first: packaging/monitoring/ against datavol's series.
+    crate::monitoring::check()?;
     crate::rpm::run(&["--check".into()])?; // the RPM and the man pages (packaging/README.md)
     let t = Instant::now();
     run_shown(cargo().args(["test", "--workspace", "--features", "datavol/failpoints"]))?;
