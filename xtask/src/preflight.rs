@@ -58,6 +58,8 @@ pub mod needs {
         "systemctl",
         // The installed journal catalog, read by journalctl --root.
         "journalctl",
+        // The installed alerting rules, tested where they lie.
+        "promtool",
     ];
     /// `cargo xtask monitoring` (a step of `cargo xtask test`): the alerting
     /// rules, their unit tests and the dashboard's queries.

@@ -1,8 +1,8 @@
 //! `cargo xtask rpm [--target TRIPLE] [--release N] [--check]`: builds the
 //! release binary and packs it, the units, the preset, the default config, the
-//! man pages and the docs into `<target-dir>/dist/datavol-V-R.ARCH.rpm` with the
-//! `rpm` crate (no rpmbuild): a v4 package with a zstd payload, which rpm 4.16
-//! (AL2023) reads. The same inputs and SOURCE_DATE_EPOCH (default: the time of
+//! man pages, the docs and the monitoring files into
+//! `<target-dir>/dist/datavol-V-R.ARCH.rpm` with the `rpm` crate (no
+//! rpmbuild): a v4 package with a zstd payload, which rpm 4.16 (AL2023) reads. The same inputs and SOURCE_DATE_EPOCH (default: the time of
 //! the last git commit) give the same bytes.
 //!
 //! `--check` (run by `cargo xtask test`) builds the package twice and compares
@@ -11,9 +11,10 @@
 //! installs it into a scratch root with `rpm --root`, runs the installed
 //! binary, validates the installed config and the examples, renders the
 //! installed man pages with `man -l`, reads the installed journal catalog with
-//! `journalctl --root`, runs each scriptlet with stand-in `systemctl` and
-//! `journalctl` (and with none at all), and erases the package again. It fails
-//! loudly when `rpm`, `rpmlint` or `man` is missing.
+//! `journalctl --root`, runs the installed alerting rules' tests with
+//! `promtool`, runs each scriptlet with stand-in `systemctl` and `journalctl`
+//! (and with none at all), and erases the package again. It fails loudly when
+//! `rpm`, `rpmlint`, `man` or `promtool` is missing.
 
 mod check;
 
@@ -99,6 +100,26 @@ const FILES: &[(&str, &str, u16, Kind)] = &[
         0o644,
         Kind::Config,
     ),
+    // Monitoring: the alerting rules with their promtool tests, and the
+    // dashboard (packaging/README.md, "Monitoring").
+    (
+        "packaging/monitoring/datavol.rules.yml",
+        "/usr/share/datavol/monitoring/datavol.rules.yml",
+        0o644,
+        Kind::Plain,
+    ),
+    (
+        "packaging/monitoring/datavol.rules.test.yml",
+        "/usr/share/datavol/monitoring/datavol.rules.test.yml",
+        0o644,
+        Kind::Plain,
+    ),
+    (
+        "packaging/monitoring/datavol-dashboard.json",
+        "/usr/share/datavol/monitoring/datavol-dashboard.json",
+        0o644,
+        Kind::Plain,
+    ),
     (
         "README.md",
         "/usr/share/doc/datavol/README.md",
@@ -137,6 +158,8 @@ const DIRS: &[&str] = &[
     "/etc/datavol",
     "/etc/datavol/conf.d",
     "/usr/lib/systemd/system/containerd.service.d",
+    "/usr/share/datavol",
+    "/usr/share/datavol/monitoring",
     "/usr/share/doc/datavol",
     "/usr/share/doc/datavol/examples",
     "/usr/share/licenses/datavol",

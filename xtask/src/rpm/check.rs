@@ -183,6 +183,7 @@ fn file_attributes(path: &Path) -> Result<(), String> {
             "-rwxr-xr-x root:root /usr/lib/systemd/system-generators/datavol-generator\n",
             "drwxr-xr-x root:root /etc/datavol/conf.d\n",
             "-rw-r--r-- root:root /usr/lib/systemd/catalog/datavol.catalog\n",
+            "-rw-r--r-- root:root /usr/share/datavol/monitoring/datavol.rules.yml\n",
         ],
     )
 }
@@ -317,6 +318,7 @@ fn install_into_root(a: &Args, path: &Path) -> Result<(), String> {
         man::check_renders(&r.join(page))?;
     }
     catalog(r)?;
+    monitoring(r)?;
     util::run(&mut rpm_root(r, &["-V", "--nodeps", NAME]))
         .map_err(|e| format!("rpm -V in the scratch root: {e}"))?;
     presets(r)?;
@@ -383,6 +385,20 @@ fn catalog(r: &Path) -> Result<(), String> {
         "xtask rpm --check: journalctl reads the installed catalog: {} entries",
         ids.len()
     );
+    Ok(())
+}
+
+/// The installed rules pass their installed tests where they lie, as an
+/// operator runs them after editing a copy.
+fn monitoring(r: &Path) -> Result<(), String> {
+    let dir = r.join("usr/share/datavol/monitoring");
+    util::run(
+        Command::new("promtool")
+            .args(["test", "rules", "datavol.rules.test.yml"])
+            .current_dir(&dir),
+    )
+    .map_err(|e| format!("the installed monitoring files in {}: {e}", dir.display()))?;
+    eprintln!("xtask rpm --check: promtool test rules passes in the installed /usr/share/datavol/monitoring");
     Ok(())
 }
 
