@@ -2,6 +2,7 @@
 use std::process::ExitCode;
 
 mod bench;
+mod cross;
 mod demo;
 mod man;
 mod monitoring;
@@ -25,7 +26,7 @@ fn main() -> ExitCode {
         Some("man") => man::run(&rest),
         Some("monitoring") => monitoring::run(&rest),
         _ => {
-            eprintln!("usage: cargo xtask <setup|demo|test [--no-vm]|vm-test [SCENARIO...]|bench|rpm [--target T] [--check]|man [--check]|monitoring>");
+            eprintln!("usage: cargo xtask <setup [--arch aarch64]|demo|test [--no-vm] [--arch aarch64]|vm-test [SCENARIO...]|bench|rpm [--arch aarch64|--target T] [--check]|man [--check]|monitoring>");
             return ExitCode::from(2);
         }
     };

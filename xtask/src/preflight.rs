@@ -81,25 +81,76 @@ pub mod needs {
     pub const BENCH: &[&str] = &["losetup", "mkfs.xfs", "rsync", "setfattr", "/usr/bin/time"];
     /// `cargo xtask demo`.
     pub const DEMO: &[&str] = &["losetup", "unshare", "findmnt", "mkfs.xfs", "dbus-daemon"];
+    /// `cargo xtask rpm|test --arch aarch64` (xtask/src/cross.rs), on top of
+    /// RPM_CHECK or CARGO_TEST: the `[aarch64]` group of the list.
+    pub const CROSS: &[&str] = &[
+        "/usr/bin/rustc",
+        "/usr/lib/rustlib/aarch64-unknown-linux-gnu/lib",
+        "aarch64-linux-gnu-gcc",
+        "/usr/aarch64-linux-gnu/lib/crt1.o",
+        "aarch64-linux-gnu-strip",
+        "qemu-aarch64-static",
+        "/usr/lib/binfmt.d/qemu-aarch64.conf",
+    ];
 }
 
-/// (package, programs) from the list.
+/// The groups of the list: the default one (above the first `[group]` line),
+/// which `cargo xtask setup` installs, and those only `setup --arch` installs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Group {
+    Default,
+    Aarch64,
+}
+
+impl Group {
+    fn of_header(name: &str) -> Option<Group> {
+        match name {
+            "aarch64" => Some(Group::Aarch64),
+            _ => None,
+        }
+    }
+}
+
+/// (group, package, programs) of every line of the list. A package name may
+/// carry an architecture (`libstd-rust-web-dev:arm64`), as apt-get takes it.
+fn entries() -> Vec<(Group, &'static str, Vec<&'static str>)> {
+    let mut group = Group::Default;
+    let mut v = Vec::new();
+    for l in PACKAGES.lines() {
+        let l = l.split('#').next().unwrap_or_default().trim();
+        if let Some(name) = l.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            // An unknown group fails the unit test below, not a user's run.
+            group = Group::of_header(name).unwrap_or(Group::Aarch64);
+            continue;
+        }
+        let mut w = l.split_whitespace();
+        if let Some(p) = w.next() {
+            v.push((group, p, w.collect()));
+        }
+    }
+    v
+}
+
+/// (package, programs) of the default group: what `cargo xtask setup` installs.
 pub fn packages() -> Vec<(&'static str, Vec<&'static str>)> {
-    PACKAGES
-        .lines()
-        .map(|l| l.split('#').next().unwrap_or_default())
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            w.next().map(|p| (p, w.collect()))
-        })
+    packages_in(Group::Default)
+}
+
+/// (package, programs) of one group.
+pub fn packages_in(group: Group) -> Vec<(&'static str, Vec<&'static str>)> {
+    entries()
+        .into_iter()
+        .filter(|(g, _, _)| *g == group)
+        .map(|(_, p, progs)| (p, progs))
         .collect()
 }
 
+/// The package (of any group) that provides `program`.
 pub fn package_of(program: &str) -> Option<&'static str> {
-    packages()
+    entries()
         .into_iter()
-        .find(|(_, progs)| progs.contains(&program))
-        .map(|(p, _)| p)
+        .find(|(_, _, progs)| progs.contains(&program))
+        .map(|(_, p, _)| p)
 }
 
 /// A program is there if it is an absolute path that exists, or on PATH
@@ -152,6 +203,7 @@ mod tests {
             needs::VM,
             needs::BENCH,
             needs::DEMO,
+            needs::CROSS,
         ] {
             for p in group {
                 assert!(
@@ -159,6 +211,26 @@ mod tests {
                     "{p} is not in xtask/debian-packages.txt"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn the_cross_toolchain_is_a_group_of_its_own() {
+        for line in PACKAGES.lines().filter(|l| l.starts_with('[')) {
+            let name = line.trim().trim_start_matches('[').trim_end_matches(']');
+            assert!(Group::of_header(name).is_some(), "unknown group {line}");
+        }
+        let default: Vec<&str> = packages().into_iter().map(|(p, _)| p).collect();
+        let cross: Vec<&str> = packages_in(Group::Aarch64)
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+        assert!(default.contains(&"rpm") && !default.contains(&"rustc-web"));
+        assert!(cross.contains(&"libstd-rust-web-dev:arm64"), "{cross:?}");
+        assert!(cross.contains(&"qemu-user-static") && !cross.contains(&"rpm"));
+        for p in needs::CROSS {
+            let pkg = package_of(p).unwrap_or_default();
+            assert!(cross.contains(&pkg), "{p} is not in the [aarch64] group");
         }
     }
 

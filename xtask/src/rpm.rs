@@ -185,11 +185,15 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
     while let Some(x) = it.next() {
         match x.as_str() {
             "--target" => a.target = Some(it.next().ok_or("--target needs a TRIPLE")?.clone()),
+            "--arch" => {
+                let arch = it.next().ok_or("--arch needs a name (aarch64)")?;
+                a.target = Some(crate::cross::target_of_arch(arch)?.to_string());
+            }
             "--release" => a.release = it.next().ok_or("--release needs a number")?.clone(),
             "--check" => a.check = true,
             other => {
                 return Err(format!(
-                    "rpm: unknown argument {other:?}; usage: cargo xtask rpm [--target TRIPLE] [--release N] [--check]"
+                    "rpm: unknown argument {other:?}; usage: cargo xtask rpm [--arch aarch64|--target TRIPLE] [--release N] [--check]"
                 ))
             }
         }
@@ -217,8 +221,7 @@ pub fn build_host_package() -> Result<PathBuf, String> {
     build(&parse_args(&[])?).map(|(path, _)| path)
 }
 
-/// The RPM arch for a Rust target triple (or the host), checking that the
-/// target's standard library is installed.
+/// The RPM arch for a Rust target triple (or the host).
 fn arch_for(target: Option<&str>) -> Result<&'static str, String> {
     let arch = match target {
         None => std::env::consts::ARCH,
@@ -233,28 +236,6 @@ fn arch_for(target: Option<&str>) -> Result<&'static str, String> {
             ))
         }
     };
-    if let Some(t) = target {
-        let out = Command::new("rustup")
-            .args(["target", "list", "--installed"])
-            .output();
-        let installed = match out {
-            Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
-            _ => String::new(),
-        };
-        if !installed.lines().any(|l| l.trim() == t) {
-            return Err(format!(
-                "rpm: the Rust target {t} is not installed (installed: {}); \
-                 run `rustup target add {t}`, and for a cross build also install a linker \
-                 (on Debian: apt-get install gcc-aarch64-linux-gnu, then set \
-                 CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc)",
-                if installed.trim().is_empty() {
-                    "unknown: rustup not found".to_string()
-                } else {
-                    installed.split_whitespace().collect::<Vec<_>>().join(", ")
-                }
-            ));
-        }
-    }
     Ok(arch)
 }
 
@@ -263,7 +244,15 @@ fn arch_for(target: Option<&str>) -> Result<&'static str, String> {
 /// build itself uses the plain release profile, so it shares its artifacts
 /// with every other release build of the workspace.
 fn build_binary(target: Option<&str>, arch: &str) -> Result<PathBuf, String> {
-    let mut cmd = cargo();
+    let cross = crate::cross::is_cross(target);
+    let mut cmd = if cross {
+        // Debian's cross toolchain (rustup has no other target here).
+        crate::cross::detect()
+            .map_err(|e| format!("rpm --target {}: {e}", target.unwrap_or("")))?;
+        crate::cross::cargo()
+    } else {
+        cargo()
+    };
     cmd.args(["build", "--release", "-p", NAME]);
     if let Some(t) = target {
         cmd.args(["--target", t]);
@@ -280,8 +269,10 @@ fn build_binary(target: Option<&str>, arch: &str) -> Result<PathBuf, String> {
     }
     let stage = target_dir().join("rpm-stage").join(arch);
     std::fs::create_dir_all(&stage).map_err(|e| format!("{}: {e}", stage.display()))?;
-    let strip = if arch == std::env::consts::ARCH {
+    let strip = if !cross {
         "strip".to_string()
+    } else if arch == crate::cross::ARCH {
+        crate::cross::STRIP.to_string()
     } else {
         format!("{arch}-linux-gnu-strip")
     };
@@ -337,7 +328,8 @@ fn build(a: &Args) -> Result<(PathBuf, Vec<u8>), String> {
     let arch = arch_for(a.target.as_deref())?;
     let sde = source_date_epoch()?;
     let bin = build_binary(a.target.as_deref(), arch)?;
-    let native = arch == std::env::consts::ARCH;
+    // An aarch64 binary runs here through qemu-user (binfmt_misc), when registered.
+    let native = arch == std::env::consts::ARCH || crate::cross::runs_here();
     if native {
         let v = crate::util::run(Command::new(&bin).arg("--version"))?;
         if v.trim() != format!("{NAME} {VERSION}") {

@@ -1,6 +1,14 @@
-//! `cargo xtask setup`: installs every package in xtask/debian-packages.txt
-//! with apt-get, as root. `demo` and `test` do the same first when a program
-//! they need is missing (`ensure`), so a fresh machine needs only them.
+//! `cargo xtask setup`: installs every package of the default group of
+//! xtask/debian-packages.txt with apt-get, as root. `demo` and `test` do the
+//! same first when a program they need is missing (`ensure`), so a fresh
+//! machine needs only them.
+//!
+//! `cargo xtask setup --arch aarch64` installs the `[aarch64]` group too (the
+//! Debian cross toolchain, xtask/src/cross.rs): it adds arm64 to dpkg's
+//! foreign architectures first (for `libstd-rust-web-dev:arm64`; the amd64
+//! packages install as before, apt only gains arm64 lists to choose from), and
+//! registers qemu-aarch64 with binfmt_misc. `rpm|test --arch aarch64` run the
+//! same install when the toolchain is missing.
 //!
 //! Trap it handles: some Debian 12 machine images ship qemu-utils from
 //! bookworm-backports, whose Breaks: stop bookworm's qemu-system-x86 from
@@ -8,7 +16,7 @@
 //! newer than any the release offers, setup asks for the release's own
 //! (`qemu-utils/bookworm`, downgrading); otherwise it leaves it alone.
 
-use crate::preflight;
+use crate::preflight::{self, Group};
 use crate::util::{self, require_root, run_shown};
 use std::process::{Command, Stdio};
 
@@ -65,10 +73,14 @@ fn installed_version(pkg: &str) -> Option<String> {
 
 /// The package arguments for apt-get: `qemu-utils/<codename>` when the
 /// installed one came from outside the release (backports) and is newer.
-fn install_args(codename: &str) -> Result<(Vec<String>, bool), String> {
+fn install_args(codename: &str, cross: bool) -> Result<(Vec<String>, bool), String> {
     let mut args = Vec::new();
     let mut downgrade = false;
-    for (pkg, _) in preflight::packages() {
+    let mut pkgs = preflight::packages();
+    if cross {
+        pkgs.extend(preflight::packages_in(Group::Aarch64));
+    }
+    for (pkg, _) in pkgs {
         let pinned = pkg == "qemu-utils"
             && match installed_version(pkg) {
                 Some(have) => {
@@ -92,13 +104,15 @@ fn install_args(codename: &str) -> Result<(Vec<String>, bool), String> {
 }
 
 pub fn run(args: &[String]) -> Result<(), String> {
-    if let Some(a) = args.first() {
+    let (target, rest) = crate::cross::take_arch(args)?;
+    if let Some(a) = rest.first() {
         return Err(format!(
-            "setup: unknown argument {a:?}; usage: cargo xtask setup"
+            "setup: unknown argument {a:?}; usage: cargo xtask setup [--arch aarch64]"
         ));
     }
+    let cross = target.is_some();
     require_root("cargo xtask setup")?;
-    install()?;
+    install(cross)?;
     preflight::check(
         "cargo xtask setup",
         &[
@@ -110,8 +124,27 @@ pub fn run(args: &[String]) -> Result<(), String> {
             preflight::needs::DEMO,
         ],
     )?;
-    eprintln!("xtask setup: every package in xtask/debian-packages.txt is installed");
+    if cross {
+        crate::cross::detect()?;
+        crate::cross::binfmt()?;
+        eprintln!("xtask setup: the default and the [aarch64] packages of xtask/debian-packages.txt are installed");
+    } else {
+        eprintln!("xtask setup: every package of the default group of xtask/debian-packages.txt is installed");
+    }
     Ok(())
+}
+
+/// For `rpm|test --arch aarch64` (run as root): installs the cross
+/// toolchain as `setup --arch aarch64` does when it is missing, then makes
+/// sure aarch64 binaries run here (binfmt_misc).
+pub fn ensure_cross(task: &str) -> Result<(), String> {
+    if let Err(missing) = crate::cross::detect() {
+        eprintln!("xtask: {task}: {missing}");
+        eprintln!("xtask: {task}: installing the [aarch64] group of xtask/debian-packages.txt with apt-get first");
+        install(true)?;
+        crate::cross::detect()?;
+    }
+    crate::cross::binfmt()
 }
 
 /// For `demo` and `test` (run as root): when a program they need is
@@ -123,13 +156,27 @@ pub fn ensure(task: &str, groups: &[&[&str]]) -> Result<(), String> {
     };
     eprintln!("xtask: {missing}");
     eprintln!("xtask: {task}: installing xtask/debian-packages.txt with apt-get first");
-    install()?;
+    install(false)?;
     preflight::check(task, groups)
 }
 
-/// apt-get update and install of every package in the list.
-fn install() -> Result<(), String> {
+/// dpkg's foreign architectures include arm64 (for `:arm64` packages).
+fn add_arm64() -> Result<(), String> {
+    let foreign = util::run(Command::new("dpkg").arg("--print-foreign-architectures"))?;
+    if foreign.split_whitespace().any(|a| a == "arm64") {
+        return Ok(());
+    }
+    eprintln!("xtask setup: dpkg --add-architecture arm64 (for libstd-rust-web-dev:arm64)");
+    util::run(Command::new("dpkg").args(["--add-architecture", "arm64"])).map(drop)
+}
+
+/// apt-get update and install of every package of the default group (and of
+/// the `[aarch64]` group with `cross`).
+fn install(cross: bool) -> Result<(), String> {
     let codename = codename()?;
+    if cross {
+        add_arm64()?;
+    }
     let apt = |args: &[String]| -> Result<(), String> {
         run_shown(
             // Wait for another apt (cloud-init, unattended-upgrades) instead
@@ -142,7 +189,7 @@ fn install() -> Result<(), String> {
         )
     };
     apt(&["update".into(), "-q".into()])?;
-    let (pkgs, downgrade) = install_args(&codename)?;
+    let (pkgs, downgrade) = install_args(&codename, cross)?;
     let mut cmd: Vec<String> = ["install", "-y", "-q", "--no-install-recommends"]
         .map(String::from)
         .to_vec();
