@@ -23,6 +23,8 @@ pub const ARCH: &str = "aarch64";
 /// Debian's rustc (rustc-web), which has the arm64 standard library beside it.
 /// It compiles the whole build, build scripts included: one rustc per build.
 pub const RUSTC: &str = "/usr/bin/rustc";
+/// Its rustdoc, for the doctests (rustup's has no arm64 standard library).
+const RUSTDOC: &str = "/usr/bin/rustdoc";
 const LINKER: &str = "aarch64-linux-gnu-gcc";
 pub const STRIP: &str = "aarch64-linux-gnu-strip";
 pub const QEMU: &str = "qemu-aarch64-static";
@@ -91,6 +93,7 @@ pub fn detect() -> Result<(), String> {
 pub fn cargo() -> Command {
     let mut cmd = crate::util::cargo();
     cmd.env("RUSTC", RUSTC)
+        .env("RUSTDOC", RUSTDOC)
         .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", LINKER)
         .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER", QEMU);
     cmd

@@ -85,6 +85,7 @@ pub mod needs {
     /// RPM_CHECK or CARGO_TEST: the `[aarch64]` group of the list.
     pub const CROSS: &[&str] = &[
         "/usr/bin/rustc",
+        "/usr/bin/rustdoc",
         "/usr/lib/rustlib/aarch64-unknown-linux-gnu/lib",
         "aarch64-linux-gnu-gcc",
         "/usr/aarch64-linux-gnu/lib/crt1.o",

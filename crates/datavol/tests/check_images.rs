@@ -250,7 +250,7 @@ fn without_sandbox_it_does_nothing() {
     assert_eq!(n.calls(), "", "ctr was called");
     assert!(!n.path("state/runs").exists(), "a record was written");
     assert!(!n.path("textfile/datavol.prom").exists());
-    assert!(secs < 1.0, "took {secs:.2}s");
+    assert!(secs < common::within(1.0), "took {secs:.2}s");
 }
 
 #[test]
@@ -385,7 +385,10 @@ fn a_hung_ctr_is_killed_at_the_timeout() {
     n.set_mode("import", "hang");
     let (code, err, secs) = n.check_images();
     assert_eq!(code, Some(1), "{err}");
-    assert!(secs < 3.0 + 2.5, "took {secs:.1}s with timeout = 3");
+    assert!(
+        secs < 3.0 + common::within(2.5),
+        "took {secs:.1}s with timeout = 3"
+    );
     assert_missing(&n, &err, "did not finish within the 3 s");
     // The whole process group went: nothing of ctr's is left running.
     let sleeper = std::fs::read_to_string(n.path("store/sleeper")).expect("the hang started");
@@ -469,7 +472,7 @@ fn without_ctr_the_error_says_so() {
     let n = node_with("required = true", &[(PAUSE, PINNED)]);
     let (code, err, secs) = n.check_images_with(&n.path("store").display().to_string());
     assert_eq!(code, Some(1), "{err}");
-    assert!(secs < 2.0, "took {secs:.1}s");
+    assert!(secs < common::within(2.0), "took {secs:.1}s");
     assert_missing(&n, &err, "cannot run ctr");
 }
 
@@ -523,7 +526,7 @@ fn refused(what: &str, spoil: impl Fn(&Node) -> PathBuf, needle: &str) {
     n.configure(&eks);
     let (code, err, secs) = n.check_images();
     assert_eq!(code, Some(0), "{what}: {err}");
-    assert!(secs < 2.0, "{what}: took {secs:.1}s");
+    assert!(secs < common::within(2.0), "{what}: took {secs:.1}s");
     assert!(
         !n.calls().contains("import"),
         "{what}: imported: {}",

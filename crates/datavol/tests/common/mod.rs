@@ -576,3 +576,16 @@ impl Sandbox {
         (src, self.path("under/var/lib/containerd"))
     }
 }
+
+/// A bound on how long a step may take, for tests that prove datavol does
+/// not wait (for a deadline, a retry). `cargo xtask test --arch aarch64` runs
+/// everything under qemu-user and sets `DATAVOL_TEST_TIME_SCALE`; the bound
+/// stays far below the deadline it guards against only natively.
+pub fn within(secs: f64) -> f64 {
+    let scale = std::env::var("DATAVOL_TEST_TIME_SCALE")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| *s >= 1.0)
+        .unwrap_or(1.0);
+    secs * scale
+}
