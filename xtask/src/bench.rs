@@ -287,7 +287,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
 fn vm_boots(s: &Scenario) -> Result<Vec<Kv>, String> {
     let rig = Rig::open(false)?;
     let build = Build {
-        package: crate::rpm::build_host_package(),
+        package: crate::rpm::build_host_package("1"),
+        upgrade: Err("not needed".into()),
         datavol: Err("not used by the bench".into()),
         override_bin: false,
     };

@@ -216,9 +216,22 @@ pub fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// The host's package as `cargo xtask rpm` builds it, for the VM rig to install.
-pub fn build_host_package() -> Result<PathBuf, String> {
-    build(&parse_args(&[])?).map(|(path, _)| path)
+/// The host's package as `cargo xtask rpm --release RELEASE` builds it, for the VM
+/// rig to install (release "1", the default) or to upgrade to (a higher one).
+pub fn build_host_package(release: &str) -> Result<PathBuf, String> {
+    build(&parse_args(&[
+        "--release".to_string(),
+        release.to_string(),
+    ])?)
+    .map(|(path, _)| path)
+}
+
+/// Where `cargo xtask rpm --release RELEASE` writes the host's package.
+pub fn host_package_path(release: &str) -> PathBuf {
+    target_dir().join("dist").join(format!(
+        "{NAME}-{VERSION}-{release}.{}.rpm",
+        std::env::consts::ARCH
+    ))
 }
 
 /// The RPM arch for a Rust target triple (or the host).

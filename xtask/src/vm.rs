@@ -114,13 +114,15 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if o.inspect {
         let none = Build {
             package: Err("not needed".into()),
+            upgrade: Err("not needed".into()),
             datavol: Err("not needed".into()),
             override_bin: false,
         };
         let mut ctx = rig.ctx(selected[0].name, none, false, false)?;
         return ctx::inspect(&mut ctx);
     }
-    let b = builds(&o);
+    let upgrades = selected.iter().any(Scenario::upgrades);
+    let b = builds(&o, upgrades);
     let mut lines = vec![];
     let mut failed = 0;
     for s in &selected {
@@ -177,12 +179,18 @@ fn report(ctx: &Ctx, t: Instant) -> (String, bool) {
 
 /// The package first: it is what every scenario installs. Its release build and the
 /// failpoints build share target/release, so the package is built first and keeps its
-/// own stripped copy of the binary.
-fn builds(o: &Opts) -> Build {
+/// own stripped copy of the binary; so is the release-2 package a scenario upgrades to
+/// (`upgrades`), from the same binary.
+fn builds(o: &Opts, upgrades: bool) -> Build {
     let package = if o.no_build {
-        find_package()
+        find_package("1")
     } else {
-        crate::rpm::build_host_package()
+        crate::rpm::build_host_package("1")
+    };
+    let upgrade = match (upgrades, o.no_build) {
+        (false, _) => Err("no scenario upgrades".into()),
+        (true, true) => find_package(UPGRADE_RELEASE),
+        (true, false) => crate::rpm::build_host_package(UPGRADE_RELEASE),
     };
     let datavol = match &o.datavol {
         Some(p) if p.exists() => Ok(p.clone()),
@@ -192,11 +200,15 @@ fn builds(o: &Opts) -> Build {
     if let Err(e) = &package {
         eprintln!("vm-test: datavol package unavailable: {e}");
     }
+    if let (true, Err(e)) = (upgrades, &upgrade) {
+        eprintln!("vm-test: datavol upgrade package unavailable: {e}");
+    }
     if let Err(e) = &datavol {
         eprintln!("vm-test: datavol failpoints binary unavailable: {e}");
     }
     Build {
         package,
+        upgrade,
         datavol,
         override_bin: o.datavol.is_some(),
     }
@@ -258,23 +270,20 @@ fn host_tools() -> Result<(), String> {
     crate::setup::ensure("cargo xtask vm-test", &[crate::preflight::needs::VM])
 }
 
-/// The package `cargo xtask rpm` last wrote for this host (for --no-build).
-fn find_package() -> Result<PathBuf, String> {
-    let dist = crate::util::target_dir().join("dist");
-    let suffix = format!(".{}.rpm", std::env::consts::ARCH);
-    let mut found: Vec<PathBuf> = std::fs::read_dir(&dist)
-        .map_err(|e| format!("{}: {e}; run cargo xtask rpm first", dist.display()))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().ends_with(&suffix))
-        .collect();
-    found.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
-    found.pop().ok_or_else(|| {
-        format!(
-            "no *{suffix} in {}; run cargo xtask rpm first",
-            dist.display()
-        )
-    })
+/// The release the upgrade scenarios move the package to (the rig installs release 1).
+const UPGRADE_RELEASE: &str = "2";
+
+/// The package `cargo xtask rpm --release RELEASE` last wrote for this host (for
+/// --no-build).
+fn find_package(release: &str) -> Result<PathBuf, String> {
+    let p = crate::rpm::host_package_path(release);
+    if p.is_file() {
+        return Ok(p);
+    }
+    Err(format!(
+        "no {}; run cargo xtask rpm --release {release} first",
+        p.display()
+    ))
 }
 
 /// Builds the datavol binary with failpoints, in the shared target dir.

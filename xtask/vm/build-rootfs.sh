@@ -9,6 +9,8 @@ GUEST=$3
 
 PKGS="linux-image-amd64 systemd systemd-sysv dbus udev containerd runc xfsprogs e2fsprogs
       util-linux busybox-static mdadm kmod procps jq rpm dmsetup time rsync"
+# The node-exporter scenario scrapes a real node_exporter (disabled below).
+PKGS="$PKGS prometheus-node-exporter"
 
 debootstrap --variant=minbase bookworm "$R" "$MIRROR"
 
@@ -50,6 +52,8 @@ for u in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.
          systemd-tmpfiles-clean.timer getty@tty1.service; do
   ln -sf /dev/null "$R/etc/systemd/system/$u"
 done
+# node_exporter runs only where a scenario enables it, with its own flags.
+rm -f "$R/etc/systemd/system/multi-user.target.wants/prometheus-node-exporter.service"
 # Guest-side rig files (PID 1 shim, journald forwarding, helpers).
 cp -a "$GUEST/." "$R/"
 chmod 755 "$R/usr/local/sbin/"*

@@ -14,6 +14,9 @@ use std::time::Duration;
 pub struct Build {
     /// The RPM `cargo xtask rpm` built: every scenario installs it with rpm itself.
     pub package: Result<PathBuf, String>,
+    /// The same package with a higher release (`cargo xtask rpm --release 2`), built
+    /// only when a scenario upgrades to it (`Source::Upgrade`).
+    pub upgrade: Result<PathBuf, String>,
     /// datavol built with failpoints (or --datavol), for the scenarios that crash it.
     pub datavol: Result<PathBuf, String>,
     /// --datavol given: that binary replaces the package's in every scenario.

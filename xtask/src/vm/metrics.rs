@@ -76,7 +76,12 @@ fn parse(text: &str) -> Result<Families, String> {
 /// The boot's copy of the metrics file, parsed; a failure when it is missing or
 /// does not parse.
 fn read(ctx: &mut Ctx, label: &str) -> Option<Families> {
-    let path = ctx.path(&format!("{label}-share/out/datavol-{label}.prom"));
+    read_out(ctx, label, &format!("datavol-{label}.prom"))
+}
+
+/// A file of the boot's `out/`, parsed as the exposition format.
+fn read_out(ctx: &mut Ctx, label: &str, file: &str) -> Option<Families> {
+    let path = ctx.path(&format!("{label}-share/out/{file}"));
     let parsed = std::fs::read_to_string(&path)
         .map_err(|e| format!("{}: {e}", path.display()))
         .and_then(|t| parse(&t));
@@ -137,6 +142,29 @@ pub fn after_migration(ctx: &mut Ctx, results: &[Kv]) {
         ctx.notes
             .push(format!("boot1: datavol_migration_bytes {b}"));
     }
+}
+
+/// What node_exporter served (the guest's `out/scrape.txt`, node-exporter scenario):
+/// the whole page parses, the textfile collector read datavol.prom without an error,
+/// and datavol's series carry the seeding run's values.
+pub fn scraped(ctx: &mut Ctx, results: &[Kv]) {
+    let label = "boot";
+    let Some(f) = read_out(ctx, label, "scrape.txt") else {
+        return;
+    };
+    expect_value(ctx, label, &f, "node_textfile_scrape_error", &[], 0.0);
+    let c = [("volume", "containerd")];
+    expect_value(ctx, label, &f, "datavol_volume_ready", &c, 1.0);
+    expect_value(ctx, label, &f, "datavol_seeds_total", &c, 1.0);
+    let bytes = f.value("datavol_migration_bytes", &c).unwrap_or_default();
+    ctx.expect(
+        bytes > f64::from(24u32 << 20),
+        format!("{label}: host: scraped datavol_migration_bytes is {bytes}, the canary alone has 24 MiB"),
+    );
+    ran_ok(ctx, label, &f, results, "apply");
+    ctx.notes.push(format!(
+        "{label}: node_exporter served datavol_migration_bytes {bytes}"
+    ));
 }
 
 /// After the restore: counted once, the image ready, the volume still ready.

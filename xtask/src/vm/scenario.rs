@@ -181,6 +181,9 @@ pub enum Source {
     Text(String),
     /// A file under xtask/vm.
     Recipe(&'static str),
+    /// The package with a higher release (`cargo xtask rpm --release 2`), for a
+    /// checker to upgrade to; vm-test builds it only when a selected scenario has one.
+    Upgrade,
 }
 
 impl GuestFile {
@@ -198,6 +201,24 @@ impl GuestFile {
             from: Source::Recipe(recipe),
             mode,
         }
+    }
+
+    /// The upgrade package (release 2) at `path`.
+    pub fn upgrade_package(path: &'static str) -> GuestFile {
+        GuestFile {
+            path,
+            from: Source::Upgrade,
+            mode: 0o644,
+        }
+    }
+}
+
+impl Scenario {
+    /// Whether a boot brings the upgrade package (so vm-test must build it).
+    pub fn upgrades(&self) -> bool {
+        self.boots
+            .iter()
+            .any(|b| b.files.iter().any(|f| matches!(f.from, Source::Upgrade)))
     }
 }
 
@@ -348,6 +369,14 @@ fn payload(
                 p.file(f.path, t, f.mode)?
             }
             Source::Recipe(r) => p.copy(&recipe_dir().join(r), f.path, f.mode)?,
+            Source::Upgrade => {
+                let rpm = ctx
+                    .build
+                    .upgrade
+                    .as_ref()
+                    .map_err(|e| format!("datavol upgrade package: {e}"))?;
+                p.copy(rpm, f.path, f.mode)?
+            }
         }
     }
     for (path, text) in &b.units {

@@ -17,6 +17,7 @@ pub fn all() -> Vec<Scenario> {
         new_disks_and_devices(),
         lifecycle(),
         signals(),
+        fleet(),
     ];
     groups.into_iter().flatten().collect()
 }
@@ -425,6 +426,68 @@ fn signals() -> Vec<Scenario> {
         },
     ]
 }
+
+/// What a fleet runs around datavol (issue #20): a real node_exporter scraping its
+/// metrics file, and the package upgraded and erased on a running node.
+fn fleet() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "node-exporter",
+            about: "Debian's prometheus-node-exporter, as its own user, reads datavol.prom with its textfile collector: the seeding boot's series scraped over HTTP with the run's values, no scrape error",
+            disks: vec![data0()],
+            boots: vec![Boot {
+                datavol: Some(format!("{}{METRICS}", containerd(30, false))),
+                // The Debian unit with the directory datavol writes to instead of
+                // Debian's default (/var/lib/prometheus/node-exporter); the image
+                // leaves the service disabled.
+                files: vec![GuestFile::text(
+                    "/etc/systemd/system/prometheus-node-exporter.service.d/50-vmtest.conf",
+                    format!(
+                        "[Service]\nExecStart=\nExecStart=/usr/bin/prometheus-node-exporter \
+                         --web.listen-address=127.0.0.1:9100 --collector.textfile.directory={TEXTFILE_DIR}\n"
+                    ),
+                    0o644,
+                )],
+                run: vec!["systemctl --no-reload enable prometheus-node-exporter.service".into()],
+                after: vec!["prometheus-node-exporter.service"],
+                host: vec![Host::Check(metrics::scraped)],
+                ..Boot::new("boot", "node-exporter")
+            }],
+            ..Scenario::default()
+        },
+        Scenario {
+            name: "rpm-upgrade",
+            about: "the package upgraded (rpm -U to release 2) after the seeding boot and erased (rpm -e) on a generator reboot: volume mounted, containerd not restarted, no failed unit, the operator's datavol.toml kept; after erase a reboot leaves the disk alone and containerd runs from the root disk; installed again, the volume comes back",
+            disks: vec![data0()],
+            boots: vec![
+                Boot {
+                    files: vec![GuestFile::upgrade_package("/var/tmp/datavol-upgrade.rpm")],
+                    ..Boot::eks("boot1", "rpm-upgrade-1")
+                },
+                Boot {
+                    host: vec![Host::Migrated],
+                    ..Boot::new("boot2", "rpm-upgrade-2")
+                },
+                Boot {
+                    // The disk as datavol left it: its filesystem, marker and canary.
+                    host: vec![Host::Migrated],
+                    ..Boot::new("boot3", "rpm-upgrade-3")
+                },
+                // Installed again: the volume comes back.
+                Boot {
+                    host: vec![Host::Migrated],
+                    ..Boot::eks("boot4", "rpm-upgrade-4")
+                },
+            ],
+            expect_kept: vec![("data.uuid", "data disk UUID")],
+            ..Scenario::default()
+        },
+    ]
+}
+
+/// node_exporter's usual textfile directory.
+const TEXTFILE_DIR: &str = "/var/lib/node_exporter/textfile_collector";
+const METRICS: &str = "[metrics]\ntextfile_dir = \"/var/lib/node_exporter/textfile_collector\"\n";
 
 /// The EKS AL2023 values of [sandbox], and node_exporter's usual textfile directory.
 const SANDBOX_AND_METRICS: &str = "[sandbox]\nimages = [\"localhost/kubernetes/pause:latest\"]\n\

@@ -173,6 +173,8 @@ rpm_verify() {
   local out
   out=$(rpm -V --nodeps datavol 2>&1)
   [ -e /usr/local/lib/vmtest/binary-replaced ] && out=$(printf '%s\n' "$out" | grep -v -e ' /usr/bin/datavol$' -e ' /usr/lib/systemd/system-generators/datavol-generator$')
+  # rpm-upgrade: the operator edited the packaged config on purpose.
+  [ -e /usr/local/lib/vmtest/config-edited ] && out=$(printf '%s\n' "$out" | grep -v ' c /etc/datavol/datavol.toml$')
   [ -z "$out" ] || { echo "rpm -V: $out"; return 1; }
 }
 check_package() {
@@ -273,4 +275,37 @@ boot_cost() {
   ce=$(prop datavol-check@containerd.service ExecMainExitTimestampMonotonic)
   if [ "${cs:-0}" -gt 0 ] && [ "${ce:-0}" -ge "$cs" ]; then kv boot.check_took "$(((ce - cs) / 1000)) ms"; else kv boot.check_took -; fi
   kv boot.late_took "$(journalctl -b -o cat -u datavol.service | sed -n 's/.*ready on [^ ]* (\(.*\))$/\1/p' | tail -1)"
+}
+
+# A package step on a running node (rpm-upgrade): what must not change across it.
+# pkg_before records the node; pkg_after checks it against the record.
+no_failed_units() {
+  local f
+  f=$(systemctl --failed --no-legend --plain)
+  [ -z "$f" ] || { echo "failed: $f"; return 1; }
+}
+pkg_before() {
+  mkdir -p /run/vmtest-pkg
+  prop containerd.service MainPID >/run/vmtest-pkg/containerd.pid
+  findmnt -n -o SOURCE,FSTYPE /var/lib/containerd >/run/vmtest-pkg/mount
+  check "$1_before_no_failed_units" no_failed_units
+}
+same_containerd() {
+  local was now
+  was=$(cat /run/vmtest-pkg/containerd.pid); now=$(prop containerd.service MainPID)
+  [ "$now" != 0 ] && [ "$now" = "$was" ] || { echo "containerd MainPID $was before, $now after"; return 1; }
+}
+same_mount() {
+  local now
+  now=$(findmnt -n -o SOURCE,FSTYPE /var/lib/containerd)
+  [ -n "$now" ] && [ "$now" = "$(cat /run/vmtest-pkg/mount)" ] || { echo "mount '$(cat /run/vmtest-pkg/mount)' before, '$now' after"; return 1; }
+}
+pkg_after() {
+  check "$1_still_mounted" same_mount
+  check "$1_mount_unit_active" systemctl is-active var-lib-containerd.mount
+  check "$1_containerd_same_pid" same_containerd
+  check "$1_containerd_active" systemctl is-active containerd.service
+  check "$1_no_failed_units" no_failed_units
+  check "$1_container_runs" container_runs
+  check "$1_canary" diff -u /usr/local/lib/vmtest/canary.content <(manifest_content /var/lib/containerd/vmtest-canary)
 }
