@@ -26,7 +26,13 @@ value_is() {
 read_by_collector() { grep -E '^node_textfile_mtime_seconds\{file="[^"]*datavol\.prom"\} ' "$SCRAPE" || { grep '^node_textfile' "$SCRAPE"; return 1; }; }
 check datavol_succeeded prop_is datavol.service Result success
 check mounted mounted_from /var/lib/containerd /dev/disk/by-id/virtio-data0
-check exporter_user sh -c '[ "$(ps -o user= -p "$(systemctl show -P MainPID prometheus-node-exporter)")" = prometheus ]'
+exporter_user() {
+  local pid u
+  pid=$(prop prometheus-node-exporter.service MainPID)
+  u=$(stat -c %U "/proc/$pid" 2>&1)
+  [ "$pid" != 0 ] && [ "$u" = prometheus ] || { echo "MainPID $pid runs as $u"; return 1; }
+}
+check exporter_user exporter_user
 check scraped scrape
 kv guest.now "$(date +%s)"
 check textfile_read read_by_collector
