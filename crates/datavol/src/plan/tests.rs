@@ -19,6 +19,13 @@ use std::time::Duration;
 const UUID: &str = "0b1c2d3e-aaaa-bbbb-cccc-000000000000";
 const GIB: u64 = 1 << 30;
 
+/// Asserts that one of the reasons `r` matches the pattern.
+macro_rules! has {
+    ($r:expr, $p:pat) => {
+        assert!($r.iter().any(|x| matches!(x, $p)), "{:?}", $r)
+    };
+}
+
 fn vol(extra: &str) -> Volume {
     let text = format!(
         "[volume.containerd]\ndevice = \"/dev/xvdb\"\nfilesystem = \"xfs\"\nmount_point = \"/var/lib/containerd\"\n{extra}\n"
@@ -450,11 +457,7 @@ fn the_device_mounted_from_another_directory_is_still_mounted_elsewhere() {
         "/dev/test1",
     )];
     let r = reasons(&vol(""), &f);
-    assert!(
-        r.iter()
-            .any(|r| matches!(r, Reason::MountedElsewhere { .. })),
-        "{r:?}"
-    );
+    has!(r, Reason::MountedElsewhere { .. });
     assert!(
         !r.iter().any(|r| matches!(r, Reason::ForeignMount { .. })),
         "{r:?}"
@@ -511,14 +514,8 @@ fn a_foreign_unit_is_named_beside_the_other_reasons() {
     );
     f.foreign_units = vec![nodeadm_unit("/var/lib/containerd")];
     let r = reasons(&vol(""), &f);
-    assert!(
-        r.iter().any(|r| matches!(r, Reason::Foreign { .. })),
-        "{r:?}"
-    );
-    assert!(
-        r.iter().any(|r| matches!(r, Reason::ForeignUnit { .. })),
-        "{r:?}"
-    );
+    has!(r, Reason::Foreign { .. });
+    has!(r, Reason::ForeignUnit { .. });
 }
 
 #[test]
@@ -769,19 +766,9 @@ fn every_reason_is_named() {
     f.services = Some(Ok(vec![("containerd.service".into(), "active".into())]));
     f.paths[0].kind = PathKind::Symlink("/var/lib/containerd".into());
     let r = reasons(&vol(""), &f);
-    assert!(
-        r.iter().any(|r| matches!(r, Reason::PartitionTable { .. })),
-        "{r:?}"
-    );
-    assert!(
-        r.iter()
-            .any(|r| matches!(r, Reason::ServicesRunning { .. })),
-        "{r:?}"
-    );
-    assert!(
-        r.iter().any(|r| matches!(r, Reason::SourceSymlink { .. })),
-        "{r:?}"
-    );
+    has!(r, Reason::PartitionTable { .. });
+    has!(r, Reason::ServicesRunning { .. });
+    has!(r, Reason::SourceSymlink { .. });
     assert_eq!(r.len(), 3, "{r:?}");
 }
 
@@ -1113,14 +1100,8 @@ fn a_refusal_for_another_reason_also_names_a_missing_dtype() {
     let mut f = facts(xfs(None), view(MarkerRead::Absent, false));
     superblock_mut(&mut f).dtype = false;
     let r = reasons(&vol(""), &f);
-    assert!(
-        r.iter().any(|r| matches!(r, Reason::NoMarker { .. })),
-        "{r:?}"
-    );
-    assert!(
-        r.iter().any(|r| matches!(r, Reason::NoDtype { .. })),
-        "{r:?}"
-    );
+    has!(r, Reason::NoMarker { .. });
+    has!(r, Reason::NoDtype { .. });
 }
 
 #[test]
