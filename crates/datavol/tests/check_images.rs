@@ -148,8 +148,9 @@ impl Node {
     /// The EKS values, with a short timeout and `extra` keys.
     fn eks(&self, extra: &str) -> String {
         format!(
-            "images = [\"{PAUSE}\"]\narchive = \"{}\"\nnamespace = \"k8s.io\"\ntimeout = 3\n{extra}",
-            self.path("pause.tar").display()
+            "images = [\"{PAUSE}\"]\narchive = \"{}\"\nnamespace = \"k8s.io\"\ntimeout = {}\n{extra}",
+            self.path("pause.tar").display(),
+            timeout()
         )
     }
 
@@ -237,6 +238,12 @@ fn node_with(extra: &str, images: &[(&str, &str)]) -> Node {
     let n = Node::new(images);
     n.configure(&n.eks(extra));
     n
+}
+
+/// check-images' `timeout` in the tests' config: 3 s, scaled like every bound
+/// under emulation (tests/common `within`).
+fn timeout() -> u64 {
+    common::within(3.0).round() as u64
 }
 
 const PINNED: &str = "io.cri-containerd.image=managed,io.cri-containerd.pinned=pinned";
@@ -386,10 +393,15 @@ fn a_hung_ctr_is_killed_at_the_timeout() {
     let (code, err, secs) = n.check_images();
     assert_eq!(code, Some(1), "{err}");
     assert!(
-        secs < 3.0 + common::within(2.5),
-        "took {secs:.1}s with timeout = 3"
+        secs < timeout() as f64 + common::within(2.5),
+        "took {secs:.1}s with timeout = {}",
+        timeout()
     );
-    assert_missing(&n, &err, "did not finish within the 3 s");
+    assert_missing(
+        &n,
+        &err,
+        &format!("did not finish within the {} s", timeout()),
+    );
     // The whole process group went: nothing of ctr's is left running.
     let sleeper = std::fs::read_to_string(n.path("store/sleeper")).expect("the hang started");
     let pid = sleeper.trim().parse::<i32>().expect("pid");
@@ -407,8 +419,9 @@ fn containerd_that_never_answers_costs_at_most_the_timeout() {
     let (code, err, secs) = n.check_images();
     assert_eq!(code, Some(1), "{err}");
     assert!(
-        (2.0..6.0).contains(&secs),
-        "took {secs:.1}s with timeout = 3"
+        (timeout() as f64 - 1.0..2.0 * timeout() as f64).contains(&secs),
+        "took {secs:.1}s with timeout = {}",
+        timeout()
     );
     assert_missing(&n, &err, "containerd did not answer");
     assert!(
