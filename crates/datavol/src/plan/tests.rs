@@ -536,13 +536,7 @@ fn a_foreign_unit_leaves_a_timeout_a_timeout() {
 
 #[test]
 fn a_foreign_unit_stops_a_raid_array_being_created() {
-    let mut f = raid(
-        vec![
-            member(1, Probe::Blank, None, None),
-            member(2, Probe::Blank, None, None),
-        ],
-        None,
-    );
+    let mut f = blank_pair();
     f.foreign_units = vec![nodeadm_unit("/var/lib/containerd")];
     let d = classify(&raid_vol(), &f, APPLY);
     assert_eq!(d.raid_create, None);
@@ -848,6 +842,17 @@ fn raid_member(minor: u32, name: &str, holder: Option<&str>) -> Member {
     member(minor, p, Some((name, "u1")), holder)
 }
 
+/// Two blank members and no running array: the row that creates one.
+fn blank_pair() -> Facts {
+    raid(
+        vec![
+            member(1, Probe::Blank, None, None),
+            member(2, Probe::Blank, None, None),
+        ],
+        None,
+    )
+}
+
 fn raid(members: Vec<Member>, running: Option<RunningArray>) -> Facts {
     Facts {
         device: DeviceFacts::Raid(RaidFacts { members, running }),
@@ -857,13 +862,7 @@ fn raid(members: Vec<Member>, running: Option<RunningArray>) -> Facts {
 
 #[test]
 fn raid_all_blank_creates_then_formats() {
-    let f = raid(
-        vec![
-            member(1, Probe::Blank, None, None),
-            member(2, Probe::Blank, None, None),
-        ],
-        None,
-    );
+    let f = blank_pair();
     let d = classify(&raid_vol(), &f, APPLY);
     assert_eq!(d.action(), Some(&Action::Format { migrate: true }), "{d:?}");
     assert_eq!(d.raid_create.as_ref().map(Vec::len), Some(2));
@@ -970,13 +969,7 @@ fn raid_refusals() {
 
 #[test]
 fn raid_create_counts_every_members_capacity() {
-    let mut f = raid(
-        vec![
-            member(1, Probe::Blank, None, None),
-            member(2, Probe::Blank, None, None),
-        ],
-        None,
-    );
+    let mut f = blank_pair();
     // 150 GiB fits two 100 GiB members, not one.
     f.paths[0].usage = Some(Ok(datavol_copy::TreeUsage {
         allocated_bytes: 150 * GIB,
