@@ -67,7 +67,11 @@ fn parse(args: &[String]) -> Result<Option<Opts>, String> {
                     } else {
                         ""
                     };
-                    println!("{:<22} {}{st}", s.name, s.about);
+                    let on = match s.containerd {
+                        Containerd::V1 => "",
+                        Containerd::V2 => " [containerd 2]",
+                    };
+                    println!("{:<22} {}{on}{st}", s.name, s.about);
                 }
                 return Ok(None);
             }

@@ -84,7 +84,8 @@ def run():
     logs = f"/var/log/pods/{ns}_{name}_{uid}"
     os.makedirs(logs, exist_ok=True)
     # As kubelet asks for a hostNetwork pod: node network, the pod's own IPC, the
-    # container's PID namespace; DNS from the host's settings.
+    # container's PID namespace; DNS from the host's settings; with the systemd cgroup
+    # driver (nodeadm's SystemdCgroup = true) a pod slice (systemd makes it on demand).
     cfg = api.PodSandboxConfig(
         metadata=api.PodSandboxMetadata(name=name, uid=uid, namespace=ns, attempt=0),
         hostname="vmtest",
@@ -93,6 +94,7 @@ def run():
         labels={"io.kubernetes.pod.name": name, "io.kubernetes.pod.namespace": ns,
                 "io.kubernetes.pod.uid": uid},
         linux=api.LinuxPodSandboxConfig(
+            cgroup_parent=f"kubepods-besteffort-pod{uid}.slice",
             security_context=api.LinuxSandboxSecurityContext(
                 namespace_options=api.NamespaceOption(
                     network=api.NODE, pid=api.CONTAINER, ipc=api.POD))),
