@@ -2,8 +2,10 @@
 """The kubelet's calls to containerd's CRI (runtime.v1) for a host-network pod, with
 the stubs baked into the image (Debian has no crictl).
 
-  cri.py info   facts as key=value lines: runtime, sandbox image (and where it was
-                read), whether the CRI image service has it and reports it pinned
+  cri.py info [IMAGE]
+                facts as key=value lines: runtime, sandbox image (and where it was
+                read), whether the CRI image service has it (or IMAGE) and reports
+                it pinned
   cri.py run    RunPodSandbox, PodSandboxStatus (must be READY), StopPodSandbox,
                 RemovePodSandbox; exit 1 with the error's text otherwise
 """
@@ -65,13 +67,14 @@ def sandbox_image(rt):
     return v3.get("sandbox") or v2.get("sandbox_image"), "config"
 
 
-def info():
+def info(other=None):
     rt, im = connect()
     v = rt.Version(api.VersionRequest(), timeout=TIMEOUT)
     print(f"cri.runtime={v.runtime_name} {v.runtime_version} ({v.runtime_api_version})")
     image, source = sandbox_image(rt)
     print(f"cri.sandbox_image={image}")
     print(f"cri.sandbox_from={source}")
+    image = other or image
     st = im.ImageStatus(api.ImageStatusRequest(image=api.ImageSpec(image=image)), timeout=TIMEOUT)
     # pinned is what kubelet's image garbage collection obeys.
     print(f"cri.image_pinned={str(st.image.pinned).lower() if st.image.id else 'absent'}")
@@ -84,11 +87,12 @@ def run():
     logs = f"/var/log/pods/{ns}_{name}_{uid}"
     os.makedirs(logs, exist_ok=True)
     # As kubelet asks for a hostNetwork pod: node network, the pod's own IPC, the
-    # container's PID namespace; DNS from the host's settings; with the systemd cgroup
-    # driver (nodeadm's SystemdCgroup = true) a pod slice (systemd makes it on demand).
+    # container's PID namespace; no hostname (the node's UTS namespace: kubelet sets one
+    # only for pods with their own network); DNS from the host's settings; with the
+    # systemd cgroup driver (nodeadm's SystemdCgroup = true) a pod slice, which systemd
+    # makes on demand.
     cfg = api.PodSandboxConfig(
         metadata=api.PodSandboxMetadata(name=name, uid=uid, namespace=ns, attempt=0),
-        hostname="vmtest",
         log_directory=logs,
         dns_config=api.DNSConfig(servers=["127.0.0.1"]),
         labels={"io.kubernetes.pod.name": name, "io.kubernetes.pod.namespace": ns,
@@ -120,8 +124,8 @@ def run():
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["info"]:
-        info()
+    if sys.argv[1:2] == ["info"] and len(sys.argv) <= 3:
+        info(*sys.argv[2:])
     elif sys.argv[1:] == ["run"]:
         sys.exit(run())
     else:
