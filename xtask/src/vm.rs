@@ -31,7 +31,8 @@ options:
   --inspect         boot the disks the last run of ONE scenario left behind, interactively
   --rebuild-image   rebuild the cached image even if its recipe did not change
   --image-only      build (or find) the images, then stop
-  --containerd V    only the scenarios on containerd V: 1.6 or 2
+  --containerd V    the scenarios on containerd V: 1.6, 2 (the *-ctrd2 set) or all
+                    (the default; cargo xtask test runs 1.6 unless told otherwise)
   --no-build        do not build; use the package in target/dist and the binary in
                     target/release
   --datavol PATH    install this binary over the package's /usr/bin/datavol in every
@@ -81,11 +82,12 @@ fn parse(args: &[String]) -> Result<Option<Opts>, String> {
             "--image-only" => o.image_only = true,
             "--no-build" => o.no_build = true,
             "--containerd" => {
-                o.containerd = Some(match it.next().map(String::as_str) {
-                    Some("1.6") => Containerd::V1,
-                    Some("2") => Containerd::V2,
-                    _ => return Err("--containerd needs 1.6 or 2".into()),
-                });
+                o.containerd = match it.next().map(String::as_str) {
+                    Some("1.6") => Some(Containerd::V1),
+                    Some("2") => Some(Containerd::V2),
+                    Some("all") => None,
+                    _ => return Err("--containerd needs 1.6, 2 or all".into()),
+                };
             }
             "--datavol" => {
                 let p = it.next().ok_or("--datavol needs a path")?;
