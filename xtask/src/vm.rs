@@ -285,14 +285,7 @@ impl Rig {
             util::remove_dir_all(&dir)?;
         }
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        Ok(Ctx::new(
-            name,
-            image,
-            self.accel.clone(),
-            build,
-            dir,
-            shell,
-        ))
+        Ok(Ctx::new(name, image, self.accel.clone(), build, dir, shell))
     }
 }
 
