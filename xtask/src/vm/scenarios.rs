@@ -678,6 +678,16 @@ mod tests {
     use super::*;
     use crate::vm::image::recipe_dir;
 
+    /// A name in ON_CONTAINERD2 that the table lacks would drop its variant silently.
+    #[test]
+    fn every_containerd2_variant_exists() {
+        let all = all();
+        for n in ON_CONTAINERD2 {
+            let v = all.iter().find(|s| s.name == format!("{n}-ctrd2"));
+            assert!(v.is_some_and(|s| s.containerd == Containerd::V2), "{n}");
+        }
+    }
+
     /// What the runner would only find out in a VM: a missing checker, a duplicate name
     /// or label, a remake or a migration check without its disk.
     #[test]
