@@ -285,14 +285,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
 /// rpm` builds for this host; a failed boot or checker is an error. Returns each boot's
 /// results.
 fn vm_boots(s: &Scenario) -> Result<Vec<Kv>, String> {
-    let rig = Rig::open(false)?;
+    let rig = Rig::open(false, &[s.containerd])?;
     let build = Build {
         package: crate::rpm::build_host_package("1"),
         upgrade: Err("not needed".into()),
         datavol: Err("not used by the bench".into()),
         override_bin: false,
     };
-    let mut ctx = rig.ctx(s.name, build, false, true)?;
+    let mut ctx = rig.ctx(s, build, false, true)?;
     let results = scenario::run(&mut ctx, s)?;
     if !ctx.failures.is_empty() {
         return Err(format!(

@@ -26,7 +26,7 @@ fn main() -> ExitCode {
         Some("man") => man::run(&rest),
         Some("monitoring") => monitoring::run(&rest),
         _ => {
-            eprintln!("usage: cargo xtask <setup [--arch aarch64]|demo|test [--no-vm] [--arch aarch64]|vm-test [SCENARIO...]|bench|rpm [--arch aarch64|--target T] [--check]|man [--check]|monitoring>");
+            eprintln!("usage: cargo xtask <setup [--arch aarch64]|demo|test [--no-vm] [--containerd 1.6|2|all] [--arch aarch64]|vm-test [SCENARIO...]|bench|rpm [--arch aarch64|--target T] [--check]|man [--check]|monitoring>");
             return ExitCode::from(2);
         }
     };

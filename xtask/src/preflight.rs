@@ -76,6 +76,9 @@ pub mod needs {
         // The metrics file copied out of the guest is parsed on the host.
         PYTHON,
         PROMETHEUS_PARSER,
+        // The images' extras: sid's signed lists, the CRI client's stubs.
+        "/usr/share/keyrings/debian-archive-keyring.gpg",
+        "/usr/lib/python3/dist-packages/grpc_tools/protoc.py",
     ];
     /// `cargo xtask bench` (its VM part needs [`VM`] as well).
     pub const BENCH: &[&str] = &["losetup", "mkfs.xfs", "rsync", "setfattr", "/usr/bin/time"];

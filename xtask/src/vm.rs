@@ -12,6 +12,7 @@ mod scenarios;
 mod util;
 
 pub use ctx::{Build, Ctx};
+pub use image::Containerd;
 use scenario::Scenario;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -29,7 +30,9 @@ options:
                     the serial console, checker installed but not run); Ctrl-A X quits
   --inspect         boot the disks the last run of ONE scenario left behind, interactively
   --rebuild-image   rebuild the cached image even if its recipe did not change
-  --image-only      build (or find) the image, then stop
+  --image-only      build (or find) the images, then stop
+  --containerd V    the scenarios on containerd V: 1.6, 2 (the *-ctrd2 set) or all
+                    (the default; cargo xtask test runs 1.6 unless told otherwise)
   --no-build        do not build; use the package in target/dist and the binary in
                     target/release
   --datavol PATH    install this binary over the package's /usr/bin/datavol in every
@@ -49,6 +52,7 @@ struct Opts {
     image_only: bool,
     no_build: bool,
     datavol: Option<PathBuf>,
+    containerd: Option<Containerd>,
 }
 
 /// The options, or None when the answer was printed (--list, --help).
@@ -64,7 +68,11 @@ fn parse(args: &[String]) -> Result<Option<Opts>, String> {
                     } else {
                         ""
                     };
-                    println!("{:<22} {}{st}", s.name, s.about);
+                    let on = match s.containerd {
+                        Containerd::V1 => "",
+                        Containerd::V2 => " [containerd 2]",
+                    };
+                    println!("{:<22} {}{on}{st}", s.name, s.about);
                 }
                 return Ok(None);
             }
@@ -73,6 +81,14 @@ fn parse(args: &[String]) -> Result<Option<Opts>, String> {
             "--rebuild-image" => o.rebuild = true,
             "--image-only" => o.image_only = true,
             "--no-build" => o.no_build = true,
+            "--containerd" => {
+                o.containerd = match it.next().map(String::as_str) {
+                    Some("1.6") => Some(Containerd::V1),
+                    Some("2") => Some(Containerd::V2),
+                    Some("all") => None,
+                    _ => return Err("--containerd needs 1.6, 2 or all".into()),
+                };
+            }
             "--datavol" => {
                 let p = it.next().ok_or("--datavol needs a path")?;
                 o.datavol = Some(PathBuf::from(p));
@@ -102,15 +118,22 @@ pub fn run(args: &[String]) -> Result<(), String> {
         return Ok(());
     };
     let started = Instant::now();
-    let rig = Rig::open(o.rebuild)?;
-    if o.image_only {
-        println!("image: {}", rig.image.dir.display());
-        return Ok(());
-    }
     let selected: Vec<Scenario> = scenarios::all()
         .into_iter()
         .filter(|s| o.names.is_empty() || o.names.iter().any(|n| n == s.name))
+        .filter(|s| o.containerd.is_none_or(|c| c == s.containerd))
         .collect();
+    // Only the images the selected scenarios boot (--image-only: those of --containerd).
+    let mut versions: Vec<Containerd> = selected.iter().map(|s| s.containerd).collect();
+    versions.sort_by_key(|c| c.version());
+    versions.dedup();
+    let rig = Rig::open(o.rebuild, &versions)?;
+    if o.image_only {
+        for (c, i) in &rig.images {
+            println!("image (containerd {}): {}", c.version(), i.dir.display());
+        }
+        return Ok(());
+    }
     if o.inspect {
         let none = Build {
             package: Err("not needed".into()),
@@ -118,7 +141,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             datavol: Err("not needed".into()),
             override_bin: false,
         };
-        let mut ctx = rig.ctx(selected[0].name, none, false, false)?;
+        let mut ctx = rig.ctx(&selected[0], none, false, false)?;
         return ctx::inspect(&mut ctx);
     }
     let upgrades = selected.iter().any(Scenario::upgrades);
@@ -132,7 +155,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             lines.push(line);
             continue;
         }
-        let mut ctx = rig.ctx(s.name, b.clone(), o.shell, true)?;
+        let mut ctx = rig.ctx(s, b.clone(), o.shell, true)?;
         let t = Instant::now();
         let r = scenario::run(&mut ctx, s);
         if o.shell {
@@ -215,44 +238,54 @@ fn builds(o: &Opts, upgrades: bool) -> Build {
 }
 
 /// What every VM run needs: root and the host tools, the cache dir held by this run's
-/// lock, the image and the accelerator. The bench boots its fixture through it too.
+/// lock, the images and the accelerator. The bench boots its fixture through it too.
 pub struct Rig {
     cache: PathBuf,
-    image: image::Image,
+    images: Vec<(Containerd, image::Image)>,
     accel: String,
     _lock: Lock,
 }
 
 impl Rig {
-    pub fn open(rebuild_image: bool) -> Result<Rig, String> {
+    /// The rig with the image of each of `versions` (1.6's when none is named).
+    pub fn open(rebuild_image: bool, versions: &[Containerd]) -> Result<Rig, String> {
         host_tools()?;
         let cache = cache_dir()?;
         let lock = Lock::take(&cache.join("lock"))?;
-        let image = image::ensure(&cache, rebuild_image)?;
-        let accel = qemu::accel(&cache.join("accel"), &image.kernel);
+        let versions = if versions.is_empty() {
+            &[Containerd::V1][..]
+        } else {
+            versions
+        };
+        let mut images = vec![];
+        for c in versions {
+            images.push((*c, image::ensure(&cache, *c, rebuild_image)?));
+        }
+        let accel = qemu::accel(&cache.join("accel"), &images[0].1.kernel);
         Ok(Rig {
             cache,
-            image,
+            images,
             accel,
             _lock: lock,
         })
     }
 
-    /// A run of `name` in `runs/<name>/`, emptied first when `fresh`.
-    pub fn ctx(&self, name: &str, build: Build, shell: bool, fresh: bool) -> Result<Ctx, String> {
+    /// A run of `s` in `runs/<name>/` on its containerd's image, emptied first when
+    /// `fresh`.
+    pub fn ctx(&self, s: &Scenario, build: Build, shell: bool, fresh: bool) -> Result<Ctx, String> {
+        let name = s.name;
+        let image = self
+            .images
+            .iter()
+            .find(|(c, _)| *c == s.containerd)
+            .map(|(_, i)| i.clone())
+            .ok_or_else(|| format!("{name}: no image of containerd {}", s.containerd.version()))?;
         let dir = self.cache.join("runs").join(name);
         if fresh {
             util::remove_dir_all(&dir)?;
         }
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        Ok(Ctx::new(
-            name,
-            self.image.clone(),
-            self.accel.clone(),
-            build,
-            dir,
-            shell,
-        ))
+        Ok(Ctx::new(name, image, self.accel.clone(), build, dir, shell))
     }
 }
 

@@ -17,7 +17,8 @@ blob() { # FILE -> moves into blobs, prints digest hex
 size() { stat -c %s "$W/oci/blobs/sha256/$1"; }
 
 L=$(blob "$W/layer.tar")
-printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin"],"Cmd":["/bin/sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$L" > "$W/config.json"
+# Like pause, it stays up until killed: a CRI sandbox whose process exits is NOTREADY.
+printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin"],"Cmd":["/bin/sleep","2147483647"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$L" > "$W/config.json"
 C=$(blob "$W/config.json")
 printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%s}]}' \
   "$C" "$(size "$C")" "$L" "$(size "$L")" > "$W/manifest.json"

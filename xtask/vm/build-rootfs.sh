@@ -1,14 +1,19 @@
 #!/bin/bash
 # Builds the Debian 12 root filesystem tree for the VM test rig.
-# Usage: build-rootfs.sh ROOTFS MIRROR GUEST_FILES_DIR
+# Usage: build-rootfs.sh ROOTFS MIRROR GUEST_FILES_DIR EXTRAS CONTAINERD_CONFIG
+# EXTRAS is what fetch-extras.sh made: the CRI stubs, and sid's containerd package for
+# the containerd 2 image (installed over bookworm's 1.6 when it is there).
 # Part of the image recipe: any change to this file rebuilds the cached image.
 set -euo pipefail
 R=$1
 MIRROR=$2
 GUEST=$3
+EXTRAS=$4
+CONFIG=$5
 
 PKGS="linux-image-amd64 systemd systemd-sysv dbus udev containerd runc xfsprogs e2fsprogs
-      util-linux busybox-static mdadm kmod procps jq rpm dmsetup time rsync"
+      util-linux busybox-static mdadm kmod procps jq rpm dmsetup time rsync
+      python3-minimal python3-grpcio python3-protobuf"
 # The node-exporter scenario scrapes a real node_exporter (disabled below).
 PKGS="$PKGS prometheus-node-exporter"
 
@@ -28,6 +33,21 @@ unshare --mount --propagation private /bin/bash -euo pipefail -c '
   chroot "$R" apt-get install -y -q --no-install-recommends "$@"
   chroot "$R" apt-get clean
 ' _ "$R" $PKGS
+# containerd 2: sid's package over bookworm's, by dpkg alone (its dependencies, runc and
+# libc6, are bookworm's). bookworm's goes first: its unit is under /lib, sid's under
+# /usr/lib, and on a merged /usr an upgrade would delete the new file with the old path.
+for deb in "$EXTRAS"/debs/containerd_*.deb; do
+  [ -e "$deb" ] || continue
+  cp "$deb" "$R/tmp/containerd.deb"
+  unshare --mount --propagation private /bin/bash -euo pipefail -c '
+    mount -t proc proc "$1/proc"
+    export DEBIAN_FRONTEND=noninteractive
+    chroot "$1" dpkg --purge containerd
+    chroot "$1" dpkg -i /tmp/containerd.deb
+  ' _ "$R"
+  rm -f "$R/tmp/containerd.deb"
+done
+chroot "$R" containerd --version
 
 # A small initramfs (only what mounting root needs) unpacks and boots faster under TCG;
 # everything else (9p, xfs, nvme, md) loads from the root fs via udev/modprobe.
@@ -56,6 +76,10 @@ done
 rm -f "$R/etc/systemd/system/multi-user.target.wants/prometheus-node-exporter.service"
 # Guest-side rig files (PID 1 shim, journald forwarding, helpers).
 cp -a "$GUEST/." "$R/"
+# containerd configured as nodeadm configures it; the CRI client's stubs.
+install -m 0644 "$CONFIG" "$R/etc/containerd/config.toml"
+mkdir -p "$R/usr/local/lib/vmtest/cri"
+cp "$EXTRAS"/cri/api_pb2.py "$EXTRAS"/cri/api_pb2_grpc.py "$R/usr/local/lib/vmtest/cri/"
 chmod 755 "$R/usr/local/sbin/"*
 mkdir -p "$R/mnt/vmtest" "$R/var/log/journal"
 

@@ -1,8 +1,10 @@
-//! The cached Debian 12 test image: built once, rebuilt only when its recipe changes.
+//! The cached Debian 12 test images, one per containerd version: built once, rebuilt
+//! only when their recipe changes.
 //!
-//! Recipe = xtask/vm/build-rootfs.sh, build-oci.sh, guest/** (files baked into the image),
-//! payload/checks/bake.sh (the baking boot), the mirror URL and
-//! RECIPE_VERSION below. Their hash names the cache directory.
+//! Recipe = xtask/vm/build-rootfs.sh, fetch-extras.sh, build-oci.sh, guest/** (files
+//! baked into the image), containerd/<version>/** (its config), payload/checks/bake.sh
+//! (the baking boot), the mirror URL, the containerd version and RECIPE_VERSION below.
+//! Their hash names the cache directory.
 use super::payload::Payload;
 use super::qemu::{self, Exit, Machine};
 use super::util::{remove_dir_all, secs, sha256_bytes, Kv};
@@ -15,6 +17,43 @@ use std::time::{Duration, Instant};
 /// Bump when the Rust side of the image build changes in a way that matters.
 const RECIPE_VERSION: &str = "1";
 pub const PAUSE_IMAGE: &str = "localhost/kubernetes/pause:latest";
+
+/// The containerd a guest runs. Each has its own image, configured as nodeadm
+/// configures that version on EKS AL2023.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Containerd {
+    /// bookworm's 1.6 (CRI config version 2, `sandbox_image`).
+    #[default]
+    V1,
+    /// sid's 2.x over bookworm (CRI config version 3, `pinned_images`).
+    V2,
+}
+
+impl Containerd {
+    /// As the recipe names it (`xtask/vm/containerd/<this>/`, fetch-extras.sh).
+    pub fn version(self) -> &'static str {
+        match self {
+            Containerd::V1 => "1.6",
+            Containerd::V2 => "2",
+        }
+    }
+
+    /// The cache dir's prefix: `image-<key>` stays the 1.6 image's name.
+    fn prefix(self) -> &'static str {
+        match self {
+            Containerd::V1 => "image-",
+            Containerd::V2 => "image-c2-",
+        }
+    }
+
+    /// Whether a cache entry is an image of this version.
+    fn owns(self, name: &str) -> bool {
+        match self {
+            Containerd::V1 => name.starts_with("image-") && !Containerd::V2.owns(name),
+            Containerd::V2 => name.starts_with(Containerd::V2.prefix()),
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct Image {
@@ -75,15 +114,22 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-pub fn cache_key() -> Result<String, String> {
+pub fn cache_key(c: Containerd) -> Result<String, String> {
     let r = recipe_dir();
     let mut files = vec![
         r.join("build-rootfs.sh"),
+        r.join("fetch-extras.sh"),
         r.join("build-oci.sh"),
         r.join("payload/checks/bake.sh"),
     ];
     walk(&r.join("guest"), &mut files);
-    let mut buf = format!("version={RECIPE_VERSION}\nmirror={}\n", mirror()).into_bytes();
+    walk(&r.join("containerd").join(c.version()), &mut files);
+    let mut buf = format!(
+        "version={RECIPE_VERSION}\nmirror={}\ncontainerd={}\n",
+        mirror(),
+        c.version()
+    )
+    .into_bytes();
     for f in files {
         let data = fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?;
         let rel = f.strip_prefix(&r).unwrap_or(&f);
@@ -93,26 +139,38 @@ pub fn cache_key() -> Result<String, String> {
     Ok(sha256_bytes(&buf)?[..16].to_string())
 }
 
-/// Returns the cached image for the current recipe, building it if needed.
-pub fn ensure(cache: &Path, force: bool) -> Result<Image, String> {
-    let key = cache_key()?;
-    let dir = cache.join(format!("image-{key}"));
+/// Returns the cached image of containerd `c` for the current recipe, building it if
+/// needed.
+pub fn ensure(cache: &Path, c: Containerd, force: bool) -> Result<Image, String> {
+    let key = cache_key(c)?;
+    let dir = cache.join(format!("{}{key}", c.prefix()));
     if !force && dir.join("ok").exists() {
         return Ok(Image::at(dir));
     }
     eprintln!(
-        "vm-test: building image {key} in {} (mirror {})",
+        "vm-test: building image {key} (containerd {}) in {} (mirror {})",
+        c.version(),
         dir.display(),
         mirror()
     );
     let start = Instant::now();
-    let tmp = cache.join("image-build.tmp");
+    let tmp = cache.join(format!("{}build.tmp", c.prefix()));
     remove_dir_all(&tmp)?;
     fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
     let log = tmp.join("build.log");
     let rootfs = tmp.join("rootfs");
+    let extras = tmp.join("extras");
     let r = recipe_dir();
 
+    run_logged(
+        Command::new("timeout")
+            .args(["--kill-after=10", "300", "bash"])
+            .arg(r.join("fetch-extras.sh"))
+            .arg(&extras)
+            .arg(mirror())
+            .arg(c.version()),
+        &log,
+    )?;
     run_logged(
         // A stuck mirror must not eat CI's whole budget.
         Command::new("timeout")
@@ -120,9 +178,12 @@ pub fn ensure(cache: &Path, force: bool) -> Result<Image, String> {
             .arg(r.join("build-rootfs.sh"))
             .arg(&rootfs)
             .arg(mirror())
-            .arg(r.join("guest")),
+            .arg(r.join("guest"))
+            .arg(&extras)
+            .arg(r.join("containerd").join(c.version()).join("config.toml")),
         &log,
     )?;
+    remove_dir_all(&extras)?;
     eprintln!("vm-test:   rootfs done after {}", secs(start.elapsed()));
     run_logged(
         Command::new("bash")
@@ -162,10 +223,10 @@ pub fn ensure(cache: &Path, force: bool) -> Result<Image, String> {
     )
     .map_err(|e| e.to_string())?;
 
-    // Replace any older image.
+    // Replace any older image of this containerd (and any half-built one).
     if let Ok(rd) = fs::read_dir(cache) {
         for e in rd.flatten() {
-            if e.file_name().to_string_lossy().starts_with("image-") && e.path() != tmp {
+            if c.owns(&e.file_name().to_string_lossy()) && e.path() != tmp {
                 remove_dir_all(&e.path())?;
             }
         }
@@ -224,7 +285,8 @@ fn bake(img: &Image, cache: &Path, work: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Installs lib.sh, the scenario's check script and the checker unit into a payload.
+/// Installs lib.sh, the CRI client, the scenario's check script and the checker unit
+/// into a payload.
 /// The checker runs after `multi-user.target` and the units in `after`, then powers off.
 pub fn install_checker(p: &mut Payload, script: &str, after: &[&str]) -> Result<(), String> {
     let r = recipe_dir();
@@ -232,6 +294,11 @@ pub fn install_checker(p: &mut Payload, script: &str, after: &[&str]) -> Result<
         &r.join("payload/lib.sh"),
         "/usr/local/lib/vmtest/lib.sh",
         0o644,
+    )?;
+    p.copy(
+        &r.join("payload/cri.py"),
+        "/usr/local/lib/vmtest/cri.py",
+        0o755,
     )?;
     p.file("/usr/local/lib/vmtest/check.sh", script, 0o755)?;
     let unit = format!(

@@ -6,7 +6,7 @@
 //! afterwards. `expect_kept` lists the facts that every boot must report unchanged.
 use super::ctx::Ctx;
 use super::host;
-use super::image::recipe_dir;
+use super::image::{recipe_dir, Containerd};
 use super::payload::Payload;
 use super::qemu::{blank_disk, Bus, Disk};
 use super::util::Kv;
@@ -37,6 +37,8 @@ pub struct Scenario {
     /// A prefix for a value unique to this run ("PREFIX-PID"): `TOKEN` in every
     /// checker's env, and `{TOKEN}` in guest files.
     pub token: Option<&'static str>,
+    /// The containerd the guest runs (its own image).
+    pub containerd: Containerd,
 }
 
 impl Default for Scenario {
@@ -50,6 +52,7 @@ impl Default for Scenario {
             expect_kept: vec![],
             timeout: Duration::from_secs(300),
             token: None,
+            containerd: Containerd::V1,
         }
     }
 }

@@ -2,15 +2,37 @@
 //! checker under xtask/vm/payload/checks, the host's checks after it) and the facts that
 //! must survive a reboot. scenario::run executes an entry; host.rs holds the host side.
 use super::host;
+use super::image::Containerd;
 use super::metrics;
 use super::scenario::{
     containerd, Boot, DiskSpec, GuestFile, Host, Make, Scenario, Throttle, Until,
 };
 use std::time::Duration;
 
-/// Every scenario, in the order `cargo xtask vm-test` runs them. Add a scenario as one
-/// entry in the group it belongs to (plus its checker script).
+/// The scenarios that run on containerd 2 as well, as `<name>-ctrd2`: the control, a
+/// migration's boots, the sandbox guard and a refusal (EKS AL2023 ships 2.x for
+/// Kubernetes 1.30 and later).
+const ON_CONTAINERD2: &[&str] = &[
+    "blank-mount",
+    "seed",
+    "reboot",
+    "power-cut",
+    "sandbox-restore",
+    "refused-reason",
+];
+
+/// Every scenario, in the order `cargo xtask vm-test` runs them: the table on
+/// containerd 1.6, then the containerd 2 set. Add a scenario as one entry in the group
+/// it belongs to (plus its checker script).
 pub fn all() -> Vec<Scenario> {
+    let ctrd2 = table()
+        .into_iter()
+        .filter(|s| ON_CONTAINERD2.contains(&s.name))
+        .map(on_containerd2);
+    table().into_iter().chain(ctrd2).collect()
+}
+
+fn table() -> Vec<Scenario> {
     let groups = [
         controls_and_migration(),
         refusals_and_crashes(),
@@ -20,6 +42,17 @@ pub fn all() -> Vec<Scenario> {
         fleet(),
     ];
     groups.into_iter().flatten().collect()
+}
+
+/// The same entry on the containerd 2 image: same disks, boots and checkers.
+fn on_containerd2(s: Scenario) -> Scenario {
+    // A name made once per process, for the life of the process.
+    let name: &'static str = Box::leak(format!("{}-ctrd2", s.name).into_boxed_str());
+    Scenario {
+        name,
+        containerd: Containerd::V2,
+        ..s
+    }
 }
 
 /// The controls (the EKS bug reproduces, so checks can fail), then a migration: first
@@ -644,6 +677,16 @@ fn raid0_multi_dir() -> Scenario {
 mod tests {
     use super::*;
     use crate::vm::image::recipe_dir;
+
+    /// A name in ON_CONTAINERD2 that the table lacks would drop its variant silently.
+    #[test]
+    fn every_containerd2_variant_exists() {
+        let all = all();
+        for n in ON_CONTAINERD2 {
+            let v = all.iter().find(|s| s.name == format!("{n}-ctrd2"));
+            assert!(v.is_some_and(|s| s.containerd == Containerd::V2), "{n}");
+        }
+    }
 
     /// What the runner would only find out in a VM: a missing checker, a duplicate name
     /// or label, a remake or a migration check without its disk.

@@ -74,6 +74,25 @@ container_runs() { containerd_up && timeout 120 ctr -n k8s.io run --rm localhost
 container_writes() { containerd_up && timeout 120 ctr -n k8s.io run localhost/kubernetes/pause:latest keep /bin/sh -c "echo $1 > /token"; }
 # What container_writes "$TOKEN" left in its container's layer is still there.
 token_kept() { grep -rqx "$TOKEN" /var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/*/fs/token; }
+# The kubelet's call (issue #19): containerd's CRI (runtime.v1) runs a host-network pod
+# sandbox from the sandbox image its config names, as kubelet's first pod on a node does.
+# ctr run above proves the image; this proves what kubelet needs of it.
+CRI=/usr/local/lib/vmtest/cri.py
+# Facts: cri.runtime, cri.sandbox_image (and where it was read), cri.image_pinned.
+cri_facts() { containerd_up && timeout 60 python3 "$CRI" info >>"$RES" 2>>"$OUT/cri.err"; }
+cri_pod() { containerd_up && timeout 300 python3 "$CRI" run; }
+check_cri() {
+  cri_facts
+  check cri cri_pod
+}
+# Where the sandbox image is gone (the controls, a lost image): the pod fails, and the
+# reason is the pull a node without a registry cannot do (cri.error says it).
+cri_pull_fails() {
+  local o
+  o=$(cri_pod 2>&1) && { echo "the pod sandbox ran: $o"; return 1; }
+  kv cri.error "$(printf '%s' "$o" | tr '\n' ' ' | cut -c1-400)"
+  printf '%s' "$o" | grep -q 'failed to pull' || { echo "not an image pull error: $o"; return 1; }
+}
 # journal_has UNIT TEXT: a line of this boot under UNIT (journalctl -u) holds TEXT.
 journal_has() {
   journalctl -b -u "$1" -o cat --no-pager | grep -qF -- "$2" ||
@@ -151,10 +170,11 @@ fstype_is() { [ "$(findmnt -n -o FSTYPE "$1")" = "$2" ] || { echo "fstype $(find
 has_option() { findmnt -n -o OPTIONS "$1" | tr ',' '\n' | grep -qx "$2" || { echo "options $(findmnt -n -o OPTIONS "$1")"; return 1; }; }
 committed() { grep -Eq '"(state|phase)" *: *"committed"' "$1/.datavol/state.json" || { cat "$1/.datavol/state.json"; return 1; }; }
 prop_is() { local v; v=$(prop "$1" "$2"); [ "$v" = "$3" ] || { echo "$1 $2=$v, want $3"; return 1; }; }
-# Top-level entries of the migrated dir that the original dir does not have (besides .datavol).
+# Top-level entries of the migrated dir that the original dir does not have (besides
+# .datavol, and the CRI plugin's state, made by check_cri's pods after the migration).
 no_stray() {
   local extra
-  extra=$(comm -13 <(ls -A "$(lower)" | sort) <(ls -A "$1" | grep -vx '.datavol' | sort))
+  extra=$(comm -13 <(ls -A "$(lower)" | sort) <(ls -A "$1" | grep -vx -e '.datavol' -e 'io.containerd.grpc.v1.cri' | sort))
   [ -z "$extra" ] || { echo "unexpected entries: $extra"; return 1; }
 }
 containerd_on_root() {
@@ -163,6 +183,7 @@ containerd_on_root() {
   check image_listed image_listed
   check image_pinned image_pinned
   check container_runs container_runs
+  check_cri
   check_canary /var/lib/containerd
   check no_mount_unit test ! -e /run/systemd/system/var-lib-containerd.mount
 }
@@ -207,6 +228,7 @@ check_migrated() {
   check image_listed image_listed
   check image_pinned image_pinned
   check container_runs container_runs
+  check_cri
   check state_committed committed /var/lib/containerd
   check_canary /var/lib/containerd
   check blobs_intact blobs_intact /var/lib/containerd
@@ -240,6 +262,7 @@ check_raid_multi_dir() {
   check image_listed image_listed
   check image_pinned image_pinned
   check container_runs container_runs
+  check_cri
   check_canary /var/lib/containerd
   check blobs_intact blobs_intact /var/lib/containerd
   check no_stray_entries no_stray /var/lib/containerd

@@ -255,6 +255,32 @@ localhost/kubernetes/pause:gone   application/vnd.oci.image.index.v1+json sha256
         assert_eq!(listed_with(other, "a", pin), Some(false));
     }
 
+    // As containerd 2.1 prints them (the VM rig's containerd 2 image): the same
+    // columns, plus the ID reference the CRI plugin keeps, with the same labels.
+    const LS_2: &str = "\
+REF                                                                     TYPE                                       DIGEST                                                                  SIZE    PLATFORMS   LABELS                                                          
+localhost/kubernetes/pause:latest                                       application/vnd.oci.image.manifest.v1+json sha256:9a7fb92dc1352daea73c0d29cd0e0fa197363a905986604e348ade13e7d023fc 1.9 MiB linux/amd64 io.cri-containerd.image=managed,io.cri-containerd.pinned=pinned 
+sha256:d5b2aa7a517401c67a1cc3fe60874753ca5d4aa5661ae098de35f7dc270b23f0 application/vnd.oci.image.manifest.v1+json sha256:9a7fb92dc1352daea73c0d29cd0e0fa197363a905986604e348ade13e7d023fc 1.9 MiB linux/amd64 io.cri-containerd.image=managed,io.cri-containerd.pinned=pinned 
+";
+
+    #[test]
+    fn reads_the_list_of_containerd_2() {
+        let pin = "io.cri-containerd.pinned=pinned";
+        assert_eq!(
+            listed_with(LS_2, "localhost/kubernetes/pause:latest", pin),
+            Some(true)
+        );
+        assert_eq!(
+            listed_with(
+                LS_2,
+                "sha256:d5b2aa7a517401c67a1cc3fe60874753ca5d4aa5661ae098de35f7dc270b23f0",
+                pin
+            ),
+            Some(true)
+        );
+        assert_eq!(listed_with(LS_2, "localhost/kubernetes/pause", pin), None);
+    }
+
     #[test]
     fn reads_the_check() {
         assert!(complete(CHECK, "localhost/kubernetes/pause:latest"));

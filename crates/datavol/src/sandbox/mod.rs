@@ -5,6 +5,12 @@
 //!
 //! What is found decides, per image: nothing to do, pin it, or import the
 //! archive (once for all images that need it) and pin what it brought.
+//!
+//! The pin is the label on containerd 1.6/1.7 and 2.x alike: CRI reports an
+//! image pinned from it. containerd 2 also re-adds it by itself to the name its
+//! `pinned_images` config names, whenever that image changes (seen in the VM
+//! rig), so there pinning that name again is a no-op; any other name, and
+//! every name on 1.6/1.7, is pinned only by the label set here.
 
 pub mod archive;
 pub mod ctr;

@@ -1,11 +1,13 @@
 # Baking boot (part of the image recipe, self-contained): import the pause stand-in into
-# containerd's k8s.io namespace, as the EKS AMI build does, and record the canary tree.
+# containerd's k8s.io namespace, as the EKS AMI build does (cache-pause-container: the
+# image, its pin label and its archive in /etc/eks/pause.tar), and record the canary tree.
 . /usr/local/lib/vmtest/manifest.sh
 OUT=/mnt/vmtest/out
 IMG=localhost/kubernetes/pause:latest
 set -x
 {
-  ctr -n k8s.io images import /mnt/vmtest/pause.tar &&
+  mkdir -p /etc/eks && cp /mnt/vmtest/pause.tar /etc/eks/pause.tar &&
+  ctr -n k8s.io images import /etc/eks/pause.tar &&
   ctr -n k8s.io images label $IMG io.cri-containerd.pinned=pinned &&
   ctr -n k8s.io images ls | grep "^$IMG .*io.cri-containerd.pinned=pinned" &&
   timeout 120 ctr -n k8s.io run --rm $IMG bake /bin/true &&
@@ -14,6 +16,7 @@ set -x
   test -s /usr/local/lib/vmtest/canary.content &&
   cp /usr/local/lib/vmtest/canary.* "$OUT/" &&
   ls -la /var/lib/containerd &&
+  containerd --version &&
   echo check.bake=ok >>"$OUT/result.txt"
 } >"$OUT/bake.log" 2>&1 || echo "check.bake=FAIL: see bake.log" >>"$OUT/result.txt"
 journalctl -b -o short-monotonic --no-pager >"$OUT/journal.txt" 2>&1

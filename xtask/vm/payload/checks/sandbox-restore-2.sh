@@ -11,6 +11,7 @@ check containerd_active systemctl is-active containerd.service
 check image_listed image_listed
 check image_pinned image_pinned
 check container_runs container_runs
+check_cri
 check restore_logged journal_has containerd.service "sandbox image $IMG was missing from containerd's store (namespace k8s.io); imported it from /etc/eks/pause.tar and pinned it"
 check restore_names_unit entry_has "MESSAGE_ID=$RESTORED" OBJECT_SYSTEMD_UNIT=containerd.service
 check restore_names_image entry_has "MESSAGE_ID=$RESTORED" "DATAVOL_IMAGE=$IMG"

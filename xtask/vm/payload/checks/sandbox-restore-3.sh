@@ -11,6 +11,8 @@ check missing_logged journal_has containerd.service "sandbox image $IMG is not u
 check missing_names_unit entry_has "MESSAGE_ID=$MISSING" OBJECT_SYSTEMD_UNIT=containerd.service
 check missing_explained explained containerd.service "Subject: datavol: sandbox image $IMG is missing"
 check status_missing sh -c "datavol status | grep -F '$IMG: MISSING'"
+cri_facts
+check cri_pull_fails cri_pull_fails
 cp "$PROM" "$OUT/datavol-boot3.prom"
 kv guest.now "$(date +%s)"
 collect
