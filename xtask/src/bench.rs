@@ -285,7 +285,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
 /// rpm` builds for this host; a failed boot or checker is an error. Returns each boot's
 /// results.
 fn vm_boots(s: &Scenario) -> Result<Vec<Kv>, String> {
-    let rig = Rig::open(false)?;
+    let rig = Rig::open(false, Default::default())?;
     let build = Build {
         package: crate::rpm::build_host_package("1"),
         upgrade: Err("not needed".into()),

@@ -2,7 +2,10 @@
 //!
 //! Recipe = xtask/vm/build-rootfs.sh, build-oci.sh, guest/** (files baked into the image),
 //! payload/checks/bake.sh (the baking boot), the mirror URL and
-//! RECIPE_VERSION below. Their hash names the cache directory.
+//! RECIPE_VERSION below. Their hash names the cache directory. A guest of another arch
+//! (arch.rs) adds its wrapper script and its name to the hash, and keeps its images
+//! in directories of its own prefix; x86_64's key is what it always was.
+use super::arch::Arch;
 use super::payload::Payload;
 use super::qemu::{self, Exit, Machine};
 use super::util::{remove_dir_all, secs, sha256_bytes, Kv};
@@ -18,6 +21,7 @@ pub const PAUSE_IMAGE: &str = "localhost/kubernetes/pause:latest";
 
 #[derive(Clone)]
 pub struct Image {
+    pub arch: Arch,
     pub dir: PathBuf,
     pub raw: PathBuf,
     pub kernel: PathBuf,
@@ -25,8 +29,9 @@ pub struct Image {
 }
 
 impl Image {
-    fn at(dir: PathBuf) -> Image {
+    fn at(arch: Arch, dir: PathBuf) -> Image {
         Image {
+            arch,
             raw: dir.join("image.raw"),
             kernel: dir.join("vmlinuz"),
             initrd: dir.join("initrd.img"),
@@ -75,7 +80,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-pub fn cache_key() -> Result<String, String> {
+pub fn cache_key(arch: Arch) -> Result<String, String> {
     let r = recipe_dir();
     let mut files = vec![
         r.join("build-rootfs.sh"),
@@ -84,6 +89,10 @@ pub fn cache_key() -> Result<String, String> {
     ];
     walk(&r.join("guest"), &mut files);
     let mut buf = format!("version={RECIPE_VERSION}\nmirror={}\n", mirror()).into_bytes();
+    if let Some(w) = arch.recipe_wrapper() {
+        buf.extend_from_slice(format!("arch={}\n", arch.name()).as_bytes());
+        files.push(r.join(w));
+    }
     for f in files {
         let data = fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?;
         let rel = f.strip_prefix(&r).unwrap_or(&f);
@@ -94,30 +103,41 @@ pub fn cache_key() -> Result<String, String> {
 }
 
 /// Returns the cached image for the current recipe, building it if needed.
-pub fn ensure(cache: &Path, force: bool) -> Result<Image, String> {
-    let key = cache_key()?;
-    let dir = cache.join(format!("image-{key}"));
+pub fn ensure(cache: &Path, force: bool, arch: Arch) -> Result<Image, String> {
+    let key = cache_key(arch)?;
+    let prefix = arch.image_prefix();
+    let dir = cache.join(format!("{prefix}{key}"));
     if !force && dir.join("ok").exists() {
-        return Ok(Image::at(dir));
+        return Ok(Image::at(arch, dir));
     }
     eprintln!(
-        "vm-test: building image {key} in {} (mirror {})",
+        "vm-test: building {} image {key} in {} (mirror {})",
+        arch.name(),
         dir.display(),
         mirror()
     );
     let start = Instant::now();
-    let tmp = cache.join("image-build.tmp");
+    let tmp = cache.join(format!("{prefix}build.tmp"));
     remove_dir_all(&tmp)?;
     fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
     let log = tmp.join("build.log");
     let rootfs = tmp.join("rootfs");
     let r = recipe_dir();
+    // The generic scripts, or this arch's wrapper around them (its first argument: which).
+    let script = |generic: &str, mode: &str| -> Vec<PathBuf> {
+        match arch.recipe_wrapper() {
+            None => vec![r.join(generic)],
+            Some(w) => vec![r.join(w), PathBuf::from(mode)],
+        }
+    };
+    // Under qemu-user, debootstrap's second stage and apt take several times longer.
+    let limit = if arch.may_use_kvm() { "900" } else { "2700" };
 
     run_logged(
         // A stuck mirror must not eat CI's whole budget.
         Command::new("timeout")
-            .args(["--kill-after=10", "900", "bash"])
-            .arg(r.join("build-rootfs.sh"))
+            .args(["--kill-after=10", limit, "bash"])
+            .args(script("build-rootfs.sh", "rootfs"))
             .arg(&rootfs)
             .arg(mirror())
             .arg(r.join("guest")),
@@ -126,13 +146,13 @@ pub fn ensure(cache: &Path, force: bool) -> Result<Image, String> {
     eprintln!("vm-test:   rootfs done after {}", secs(start.elapsed()));
     run_logged(
         Command::new("bash")
-            .arg(r.join("build-oci.sh"))
+            .args(script("build-oci.sh", "oci"))
             .arg(rootfs.join("bin/busybox"))
             .arg(tmp.join("pause.tar"))
             .arg(PAUSE_IMAGE),
         &log,
     )?;
-    let img = Image::at(tmp.clone());
+    let img = Image::at(arch, tmp.clone());
     for (pat, dst) in [("vmlinuz-", &img.kernel), ("initrd.img-", &img.initrd)] {
         let src = fs::read_dir(rootfs.join("boot"))
             .map_err(|e| e.to_string())?
@@ -165,14 +185,14 @@ pub fn ensure(cache: &Path, force: bool) -> Result<Image, String> {
     // Replace any older image.
     if let Ok(rd) = fs::read_dir(cache) {
         for e in rd.flatten() {
-            if e.file_name().to_string_lossy().starts_with("image-") && e.path() != tmp {
+            if arch.owns_image_dir(&e.file_name().to_string_lossy()) && e.path() != tmp {
                 remove_dir_all(&e.path())?;
             }
         }
     }
     fs::rename(&tmp, &dir).map_err(|e| e.to_string())?;
     eprintln!("vm-test: image {key} built in {}", secs(start.elapsed()));
-    Ok(Image::at(dir))
+    Ok(Image::at(arch, dir))
 }
 
 /// The baking boot: imports the pause stand-in into containerd (k8s.io namespace) and
@@ -188,9 +208,10 @@ fn bake(img: &Image, cache: &Path, work: &Path) -> Result<(), String> {
     )?;
     p.finish()?;
     let m = Machine {
+        arch: img.arch,
         kernel: img.kernel.clone(),
         initrd: img.initrd.clone(),
-        accel: qemu::accel(&cache.join("accel"), &img.kernel),
+        accel: accel(cache, img),
         root: img.raw.clone(),
         disks: vec![],
         share: p.dir.clone(),
@@ -222,6 +243,15 @@ fn bake(img: &Image, cache: &Path, work: &Path) -> Result<(), String> {
     }
     eprintln!("vm-test:   baking boot took {}", secs(o.took));
     Ok(())
+}
+
+/// The accelerator for booting `img`: KVM is probed (once) only for the host's arch.
+pub fn accel(cache: &Path, img: &Image) -> String {
+    if img.arch.may_use_kvm() {
+        qemu::accel(&cache.join("accel"), &img.kernel)
+    } else {
+        "tcg".into()
+    }
 }
 
 /// Installs lib.sh, the scenario's check script and the checker unit into a payload.
