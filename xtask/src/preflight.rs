@@ -98,6 +98,7 @@ pub mod needs {
     /// debootstrap's second stage and the image's chroot.
     pub const VM_AARCH64: &[&str] = &[
         "qemu-system-aarch64",
+        "/usr/share/AAVMF/AAVMF_CODE.fd",
         "qemu-aarch64-static",
         "/usr/lib/binfmt.d/qemu-aarch64.conf",
     ];

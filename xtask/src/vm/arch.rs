@@ -3,6 +3,9 @@
 //! the default suite boots; `vm-test --arch aarch64` selects the other, which
 //! runs under `qemu-system-aarch64 -M virt` with TCG on this x86_64 host.
 
+/// qemu-efi-aarch64's firmware image.
+pub const AAVMF: &str = "/usr/share/AAVMF/AAVMF_CODE.fd";
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Arch {
     #[default]
@@ -40,6 +43,16 @@ impl Arch {
         match self {
             Arch::X86_64 => &[],
             Arch::Aarch64 => &["-machine", "virt"],
+        }
+    }
+
+    /// Firmware for `-bios`. The arm64 guest boots -kernel through UEFI (AAVMF), which
+    /// is what publishes qemu's SMBIOS tables: without it the guest has no
+    /// /sys/class/dmi/id/product_uuid, and datavol trusts no record on a reboot.
+    pub fn firmware(self) -> Option<&'static str> {
+        match self {
+            Arch::X86_64 => None,
+            Arch::Aarch64 => Some(AAVMF),
         }
     }
 

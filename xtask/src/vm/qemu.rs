@@ -100,6 +100,9 @@ impl Machine {
             .iter()
             .map(|s| s.to_string())
             .collect();
+        if let Some(fw) = self.arch.firmware() {
+            a.extend(["-bios".into(), fw.into()]);
+        }
         let common: Vec<String> = vec![
             "-nodefaults".into(),
             "-display".into(),
