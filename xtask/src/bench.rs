@@ -42,7 +42,7 @@ mod tree;
 
 use crate::util::{self, cargo, run_shown, target_dir};
 use crate::vm::scenario::{self, Scenario};
-use crate::vm::{Build, Kv, Rig};
+use crate::vm::{Arch, Build, Kv, Rig};
 use loopfs::{allocated, drop_caches, LoopFs, WorkDir};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -285,7 +285,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
 /// rpm` builds for this host; a failed boot or checker is an error. Returns each boot's
 /// results.
 fn vm_boots(s: &Scenario) -> Result<Vec<Kv>, String> {
-    let rig = Rig::open(false, &[s.containerd])?;
+    let rig = Rig::open(false, Arch::default(), &[s.containerd])?;
     let build = Build {
         package: crate::rpm::build_host_package("1"),
         upgrade: Err("not needed".into()),

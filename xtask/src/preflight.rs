@@ -96,6 +96,15 @@ pub mod needs {
         "qemu-aarch64-static",
         "/usr/lib/binfmt.d/qemu-aarch64.conf",
     ];
+    /// `cargo xtask vm-test --arch aarch64`, on top of [`VM`] and [`CROSS`] (the
+    /// package is cross-built): the arm64 guest's machine, and qemu-user for
+    /// debootstrap's second stage and the image's chroot.
+    pub const VM_AARCH64: &[&str] = &[
+        "qemu-system-aarch64",
+        "/usr/share/AAVMF/AAVMF_CODE.fd",
+        "qemu-aarch64-static",
+        "/usr/lib/binfmt.d/qemu-aarch64.conf",
+    ];
 }
 
 /// The groups of the list: the default one (above the first `[group]` line),
@@ -208,6 +217,7 @@ mod tests {
             needs::BENCH,
             needs::DEMO,
             needs::CROSS,
+            needs::VM_AARCH64,
         ] {
             for p in group {
                 assert!(
@@ -232,10 +242,11 @@ mod tests {
         assert!(default.contains(&"rpm") && !default.contains(&"rustc-web"));
         assert!(cross.contains(&"libstd-rust-web-dev:arm64"), "{cross:?}");
         assert!(cross.contains(&"qemu-user-static") && !cross.contains(&"rpm"));
-        for p in needs::CROSS {
+        for p in needs::CROSS.iter().chain(needs::VM_AARCH64) {
             let pkg = package_of(p).unwrap_or_default();
             assert!(cross.contains(&pkg), "{p} is not in the [aarch64] group");
         }
+        assert!(!default.contains(&"qemu-system-arm"));
     }
 
     #[test]

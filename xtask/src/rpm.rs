@@ -226,12 +226,26 @@ pub fn build_host_package(release: &str) -> Result<PathBuf, String> {
     .map(|(path, _)| path)
 }
 
-/// Where `cargo xtask rpm --release RELEASE` writes the host's package.
-pub fn host_package_path(release: &str) -> PathBuf {
-    target_dir().join("dist").join(format!(
-        "{NAME}-{VERSION}-{release}.{}.rpm",
-        std::env::consts::ARCH
-    ))
+/// Where `cargo xtask rpm [--arch ARCH] --release RELEASE` writes its package.
+pub fn package_path(arch: &str, release: &str) -> PathBuf {
+    target_dir()
+        .join("dist")
+        .join(format!("{NAME}-{VERSION}-{release}.{arch}.rpm"))
+}
+
+/// `cargo xtask rpm --arch ARCH --release RELEASE` (the host's package when ARCH
+/// is the host's), for the VM rig's guests of that arch.
+pub fn build_package(arch: &str, release: &str) -> Result<PathBuf, String> {
+    if arch == std::env::consts::ARCH {
+        return build_host_package(release);
+    }
+    build(&parse_args(&[
+        "--arch".to_string(),
+        arch.to_string(),
+        "--release".to_string(),
+        release.to_string(),
+    ])?)
+    .map(|(path, _)| path)
 }
 
 /// The RPM arch for a Rust target triple (or the host).

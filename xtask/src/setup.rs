@@ -160,6 +160,18 @@ pub fn ensure(task: &str, groups: &[&[&str]]) -> Result<(), String> {
     preflight::check(task, groups)
 }
 
+/// As [`ensure`], for programs of the `[aarch64]` group (the arm64 VM guest's):
+/// installs that group when one is missing.
+pub fn ensure_aarch64(task: &str, groups: &[&[&str]]) -> Result<(), String> {
+    let Err(missing) = preflight::check(task, groups) else {
+        return Ok(());
+    };
+    eprintln!("xtask: {missing}");
+    eprintln!("xtask: {task}: installing the [aarch64] group of xtask/debian-packages.txt with apt-get first");
+    install(true)?;
+    preflight::check(task, groups)
+}
+
 /// dpkg's foreign architectures include arm64 (for `:arm64` packages).
 fn add_arm64() -> Result<(), String> {
     let foreign = util::run(Command::new("dpkg").arg("--print-foreign-architectures"))?;

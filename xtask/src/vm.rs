@@ -1,6 +1,7 @@
 //! `cargo xtask vm-test [OPTIONS] [SCENARIO...]`: boots datavol in real Debian 12 VMs
 //! (qemu, TCG) and asserts what it did, from inside the guest and from the host.
 //! See docs/testing.md. Guest-side files live in xtask/vm/.
+mod arch;
 mod ctx;
 mod host;
 mod image;
@@ -11,6 +12,7 @@ pub mod scenario;
 mod scenarios;
 mod util;
 
+pub use arch::Arch;
 pub use ctx::{Build, Ctx};
 pub use image::Containerd;
 use scenario::Scenario;
@@ -37,6 +39,9 @@ options:
                     target/release
   --datavol PATH    install this binary over the package's /usr/bin/datavol in every
                     scenario (and use it for the failpoint scenarios)
+  --arch aarch64    boot an arm64 guest (qemu-system-aarch64 -M virt, TCG) with the
+                    aarch64 package, from an image of its own; not part of the default
+                    suite (see docs/testing.md)
 
 environment:
   DATAVOL_VM_CACHE  cache and work dir (default /var/cache/datavol-vm)
@@ -53,6 +58,7 @@ struct Opts {
     no_build: bool,
     datavol: Option<PathBuf>,
     containerd: Option<Containerd>,
+    arch: Arch,
 }
 
 /// The options, or None when the answer was printed (--list, --help).
@@ -93,6 +99,8 @@ fn parse(args: &[String]) -> Result<Option<Opts>, String> {
                 let p = it.next().ok_or("--datavol needs a path")?;
                 o.datavol = Some(PathBuf::from(p));
             }
+            "--arch" => o.arch = Arch::parse(it.next().ok_or("--arch needs a name (aarch64)")?)?,
+            s if s.starts_with("--arch=") => o.arch = Arch::parse(&s["--arch=".len()..])?,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(None);
@@ -106,6 +114,10 @@ fn parse(args: &[String]) -> Result<Option<Opts>, String> {
         if !all.iter().any(|s| s.name == n) {
             return Err(format!("no scenario {n:?} (see --list)"));
         }
+    }
+    // The arm64 guest has only a containerd 1.6 image (Rig::open says why).
+    if o.arch != Arch::X86_64 && o.containerd.is_none() {
+        o.containerd = Some(Containerd::V1);
     }
     if (o.shell || o.inspect) && o.names.len() != 1 {
         return Err("--shell and --inspect take exactly one scenario".into());
@@ -127,7 +139,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let mut versions: Vec<Containerd> = selected.iter().map(|s| s.containerd).collect();
     versions.sort_by_key(|c| c.version());
     versions.dedup();
-    let rig = Rig::open(o.rebuild, &versions)?;
+    let rig = Rig::open(o.rebuild, o.arch, &versions)?;
     if o.image_only {
         for (c, i) in &rig.images {
             println!("image (containerd {}): {}", c.version(), i.dir.display());
@@ -205,19 +217,24 @@ fn report(ctx: &Ctx, t: Instant) -> (String, bool) {
 /// own stripped copy of the binary; so is the release-2 package a scenario upgrades to
 /// (`upgrades`), from the same binary.
 fn builds(o: &Opts, upgrades: bool) -> Build {
+    let arch = o.arch.name();
     let package = if o.no_build {
-        find_package("1")
+        find_package(arch, "1")
     } else {
-        crate::rpm::build_host_package("1")
+        crate::rpm::build_package(arch, "1")
     };
     let upgrade = match (upgrades, o.no_build) {
         (false, _) => Err("no scenario upgrades".into()),
-        (true, true) => find_package(UPGRADE_RELEASE),
-        (true, false) => crate::rpm::build_host_package(UPGRADE_RELEASE),
+        (true, true) => find_package(arch, UPGRADE_RELEASE),
+        (true, false) => crate::rpm::build_package(arch, UPGRADE_RELEASE),
     };
     let datavol = match &o.datavol {
         Some(p) if p.exists() => Ok(p.clone()),
         Some(p) => Err(format!("{} does not exist", p.display())),
+        // The failpoints build is the host's; an aarch64 one is not wired up yet.
+        None if o.arch != Arch::default() => {
+            Err(format!("no failpoints build for {arch} (use --datavol)"))
+        }
         None => build_datavol(o.no_build),
     };
     if let Err(e) = &package {
@@ -247,9 +264,16 @@ pub struct Rig {
 }
 
 impl Rig {
-    /// The rig with the image of each of `versions` (1.6's when none is named).
-    pub fn open(rebuild_image: bool, versions: &[Containerd]) -> Result<Rig, String> {
-        host_tools()?;
+    /// The rig with the `arch` image of each of `versions` (1.6's when none is named).
+    pub fn open(rebuild_image: bool, arch: Arch, versions: &[Containerd]) -> Result<Rig, String> {
+        host_tools(arch)?;
+        // Only x86_64 guests get sid's containerd 2 (fetch-extras.sh takes the host's arch).
+        if arch != Arch::X86_64 && versions.contains(&Containerd::V2) {
+            return Err(format!(
+                "the {} guest runs containerd 1.6 only (use --containerd 1.6)",
+                arch.name()
+            ));
+        }
         let cache = cache_dir()?;
         let lock = Lock::take(&cache.join("lock"))?;
         let versions = if versions.is_empty() {
@@ -259,9 +283,9 @@ impl Rig {
         };
         let mut images = vec![];
         for c in versions {
-            images.push((*c, image::ensure(&cache, *c, rebuild_image)?));
+            images.push((*c, image::ensure(&cache, arch, *c, rebuild_image)?));
         }
-        let accel = qemu::accel(&cache.join("accel"), &images[0].1.kernel);
+        let accel = image::accel(&cache, &images[0].1);
         Ok(Rig {
             cache,
             images,
@@ -298,23 +322,30 @@ fn cache_dir() -> Result<PathBuf, String> {
 }
 
 /// Root, and every host program the rig runs (installed when missing).
-fn host_tools() -> Result<(), String> {
+fn host_tools(arch: Arch) -> Result<(), String> {
     crate::util::require_root("cargo xtask vm-test")?;
-    crate::setup::ensure("cargo xtask vm-test", &[crate::preflight::needs::VM])
+    crate::setup::ensure("cargo xtask vm-test", &[crate::preflight::needs::VM])?;
+    if arch == Arch::Aarch64 {
+        let task = "cargo xtask vm-test --arch aarch64";
+        // The cross toolchain builds the package; binfmt runs the image's chroot.
+        crate::setup::ensure_cross(task)?;
+        crate::setup::ensure_aarch64(task, &[crate::preflight::needs::VM_AARCH64])?;
+    }
+    Ok(())
 }
 
 /// The release the upgrade scenarios move the package to (the rig installs release 1).
 const UPGRADE_RELEASE: &str = "2";
 
-/// The package `cargo xtask rpm --release RELEASE` last wrote for this host (for
+/// The package `cargo xtask rpm [--arch ARCH] --release RELEASE` last wrote (for
 /// --no-build).
-fn find_package(release: &str) -> Result<PathBuf, String> {
-    let p = crate::rpm::host_package_path(release);
+fn find_package(arch: &str, release: &str) -> Result<PathBuf, String> {
+    let p = crate::rpm::package_path(arch, release);
     if p.is_file() {
         return Ok(p);
     }
     Err(format!(
-        "no {}; run cargo xtask rpm --release {release} first",
+        "no {}; run cargo xtask rpm --arch {arch} --release {release} first",
         p.display()
     ))
 }

@@ -162,6 +162,7 @@ impl Ctx {
 
     fn machine(&self, label: &str, root: &Path, disks: &[Disk], share: &Path) -> Machine {
         Machine {
+            arch: self.image.arch,
             kernel: self.image.kernel.clone(),
             initrd: self.image.initrd.clone(),
             accel: self.accel.clone(),
@@ -203,7 +204,7 @@ impl Ctx {
     ) -> Result<Kv, String> {
         save_boot(&self.dir, root, disks)?;
         if self.shell {
-            shell_extras(&mut p)?;
+            shell_extras(&mut p, self.image.arch.console())?;
             p.finish()?;
             eprintln!(
                 "vm-test: {}: interactive boot '{label}' (root autologin; Ctrl-A X quits qemu).",
@@ -251,9 +252,9 @@ impl Ctx {
 }
 
 /// Adds root autologin on the serial console, a quiet console, and disables the checker.
-fn shell_extras(p: &mut Payload) -> Result<(), String> {
+fn shell_extras(p: &mut Payload, console: &str) -> Result<(), String> {
     p.file(
-        "/etc/systemd/system/serial-getty@ttyS0.service.d/autologin.conf",
+        &format!("/etc/systemd/system/serial-getty@{console}.service.d/autologin.conf"),
         "[Service]\nExecStart=\nExecStart=-/sbin/agetty -o '-p -f -- \\\\u' --noclear --autologin root --keep-baud 115200,57600,38400,9600 - $TERM\n",
         0o644,
     )?;
@@ -308,7 +309,7 @@ pub fn inspect(ctx: &mut Ctx) -> Result<(), String> {
     }
     let root = root.ok_or("last-boot.txt has no root")?;
     let mut p = ctx.payload("inspect")?;
-    shell_extras(&mut p)?;
+    shell_extras(&mut p, ctx.image.arch.console())?;
     p.finish()?;
     eprintln!(
         "vm-test: {}: booting the disks of the last run (root autologin; Ctrl-A X quits qemu)",

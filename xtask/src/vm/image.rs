@@ -4,7 +4,10 @@
 //! Recipe = xtask/vm/build-rootfs.sh, fetch-extras.sh, build-oci.sh, guest/** (files
 //! baked into the image), containerd/<version>/** (its config), payload/checks/bake.sh
 //! (the baking boot), the mirror URL, the containerd version and RECIPE_VERSION below.
-//! Their hash names the cache directory.
+//! Their hash names the cache directory. A guest of another arch (arch.rs) adds its
+//! wrapper script and its name to the hash, and keeps its images in directories of its
+//! own prefix; x86_64's keys are what they always were.
+use super::arch::Arch;
 use super::payload::Payload;
 use super::qemu::{self, Exit, Machine};
 use super::util::{remove_dir_all, secs, sha256_bytes, Kv};
@@ -37,26 +40,28 @@ impl Containerd {
             Containerd::V2 => "2",
         }
     }
+}
 
-    /// The cache dir's prefix: `image-<key>` stays the 1.6 image's name.
-    fn prefix(self) -> &'static str {
-        match self {
-            Containerd::V1 => "image-",
-            Containerd::V2 => "image-c2-",
-        }
-    }
+/// The cache dir's prefix of an image: the arch's (`image-` for x86_64, so the 1.6
+/// image keeps its old name), then `c2-` for containerd 2.
+fn dir_prefix(arch: Arch, c: Containerd) -> String {
+    let v = match c {
+        Containerd::V1 => "",
+        Containerd::V2 => "c2-",
+    };
+    format!("{}{v}", arch.image_prefix())
+}
 
-    /// Whether a cache entry is an image of this version.
-    fn owns(self, name: &str) -> bool {
-        match self {
-            Containerd::V1 => name.starts_with("image-") && !Containerd::V2.owns(name),
-            Containerd::V2 => name.starts_with(Containerd::V2.prefix()),
-        }
-    }
+/// Whether a cache entry is (or is being built as) an image of `arch` and `c`: its
+/// prefix, then a key with no `-` (the longer prefixes of the others have one more).
+fn owns(arch: Arch, c: Containerd, name: &str) -> bool {
+    name.strip_prefix(&dir_prefix(arch, c))
+        .is_some_and(|rest| !rest.contains('-'))
 }
 
 #[derive(Clone)]
 pub struct Image {
+    pub arch: Arch,
     pub dir: PathBuf,
     pub raw: PathBuf,
     pub kernel: PathBuf,
@@ -64,8 +69,9 @@ pub struct Image {
 }
 
 impl Image {
-    fn at(dir: PathBuf) -> Image {
+    fn at(arch: Arch, dir: PathBuf) -> Image {
         Image {
+            arch,
             raw: dir.join("image.raw"),
             kernel: dir.join("vmlinuz"),
             initrd: dir.join("initrd.img"),
@@ -114,7 +120,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-pub fn cache_key(c: Containerd) -> Result<String, String> {
+pub fn cache_key(arch: Arch, c: Containerd) -> Result<String, String> {
     let r = recipe_dir();
     let mut files = vec![
         r.join("build-rootfs.sh"),
@@ -130,6 +136,10 @@ pub fn cache_key(c: Containerd) -> Result<String, String> {
         c.version()
     )
     .into_bytes();
+    if let Some(w) = arch.recipe_wrapper() {
+        buf.extend_from_slice(format!("arch={}\n", arch.name()).as_bytes());
+        files.push(r.join(w));
+    }
     for f in files {
         let data = fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?;
         let rel = f.strip_prefix(&r).unwrap_or(&f);
@@ -139,28 +149,39 @@ pub fn cache_key(c: Containerd) -> Result<String, String> {
     Ok(sha256_bytes(&buf)?[..16].to_string())
 }
 
-/// Returns the cached image of containerd `c` for the current recipe, building it if
-/// needed.
-pub fn ensure(cache: &Path, c: Containerd, force: bool) -> Result<Image, String> {
-    let key = cache_key(c)?;
-    let dir = cache.join(format!("{}{key}", c.prefix()));
+/// Returns the cached image of containerd `c` for `arch` and the current recipe,
+/// building it if needed.
+pub fn ensure(cache: &Path, arch: Arch, c: Containerd, force: bool) -> Result<Image, String> {
+    let key = cache_key(arch, c)?;
+    let prefix = dir_prefix(arch, c);
+    let dir = cache.join(format!("{prefix}{key}"));
     if !force && dir.join("ok").exists() {
-        return Ok(Image::at(dir));
+        return Ok(Image::at(arch, dir));
     }
     eprintln!(
-        "vm-test: building image {key} (containerd {}) in {} (mirror {})",
+        "vm-test: building {} image {key} (containerd {}) in {} (mirror {})",
+        arch.name(),
         c.version(),
         dir.display(),
         mirror()
     );
     let start = Instant::now();
-    let tmp = cache.join(format!("{}build.tmp", c.prefix()));
+    let tmp = cache.join(format!("{prefix}build.tmp"));
     remove_dir_all(&tmp)?;
     fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
     let log = tmp.join("build.log");
     let rootfs = tmp.join("rootfs");
     let extras = tmp.join("extras");
     let r = recipe_dir();
+    // The generic scripts, or this arch's wrapper around them (its first argument: which).
+    let script = |generic: &str, mode: &str| -> Vec<PathBuf> {
+        match arch.recipe_wrapper() {
+            None => vec![r.join(generic)],
+            Some(w) => vec![r.join(w), PathBuf::from(mode)],
+        }
+    };
+    // Under qemu-user, debootstrap's second stage and apt take several times longer.
+    let limit = if arch.may_use_kvm() { "900" } else { "2700" };
 
     run_logged(
         Command::new("timeout")
@@ -174,8 +195,8 @@ pub fn ensure(cache: &Path, c: Containerd, force: bool) -> Result<Image, String>
     run_logged(
         // A stuck mirror must not eat CI's whole budget.
         Command::new("timeout")
-            .args(["--kill-after=10", "900", "bash"])
-            .arg(r.join("build-rootfs.sh"))
+            .args(["--kill-after=10", limit, "bash"])
+            .args(script("build-rootfs.sh", "rootfs"))
             .arg(&rootfs)
             .arg(mirror())
             .arg(r.join("guest"))
@@ -187,13 +208,13 @@ pub fn ensure(cache: &Path, c: Containerd, force: bool) -> Result<Image, String>
     eprintln!("vm-test:   rootfs done after {}", secs(start.elapsed()));
     run_logged(
         Command::new("bash")
-            .arg(r.join("build-oci.sh"))
+            .args(script("build-oci.sh", "oci"))
             .arg(rootfs.join("bin/busybox"))
             .arg(tmp.join("pause.tar"))
             .arg(PAUSE_IMAGE),
         &log,
     )?;
-    let img = Image::at(tmp.clone());
+    let img = Image::at(arch, tmp.clone());
     for (pat, dst) in [("vmlinuz-", &img.kernel), ("initrd.img-", &img.initrd)] {
         let src = fs::read_dir(rootfs.join("boot"))
             .map_err(|e| e.to_string())?
@@ -226,14 +247,14 @@ pub fn ensure(cache: &Path, c: Containerd, force: bool) -> Result<Image, String>
     // Replace any older image of this containerd (and any half-built one).
     if let Ok(rd) = fs::read_dir(cache) {
         for e in rd.flatten() {
-            if c.owns(&e.file_name().to_string_lossy()) && e.path() != tmp {
+            if owns(arch, c, &e.file_name().to_string_lossy()) && e.path() != tmp {
                 remove_dir_all(&e.path())?;
             }
         }
     }
     fs::rename(&tmp, &dir).map_err(|e| e.to_string())?;
     eprintln!("vm-test: image {key} built in {}", secs(start.elapsed()));
-    Ok(Image::at(dir))
+    Ok(Image::at(arch, dir))
 }
 
 /// The baking boot: imports the pause stand-in into containerd (k8s.io namespace) and
@@ -249,9 +270,10 @@ fn bake(img: &Image, cache: &Path, work: &Path) -> Result<(), String> {
     )?;
     p.finish()?;
     let m = Machine {
+        arch: img.arch,
         kernel: img.kernel.clone(),
         initrd: img.initrd.clone(),
-        accel: qemu::accel(&cache.join("accel"), &img.kernel),
+        accel: accel(cache, img),
         root: img.raw.clone(),
         disks: vec![],
         share: p.dir.clone(),
@@ -285,6 +307,15 @@ fn bake(img: &Image, cache: &Path, work: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The accelerator for booting `img`: KVM is probed (once) only for the host's arch.
+pub fn accel(cache: &Path, img: &Image) -> String {
+    if img.arch.may_use_kvm() {
+        qemu::accel(&cache.join("accel"), &img.kernel)
+    } else {
+        "tcg".into()
+    }
+}
+
 /// Installs lib.sh, the CRI client, the scenario's check script and the checker unit
 /// into a payload.
 /// The checker runs after `multi-user.target` and the units in `after`, then powers off.
@@ -310,4 +341,25 @@ pub fn install_checker(p: &mut Payload, script: &str, after: &[&str]) -> Result<
     );
     p.file("/etc/systemd/system/vmtest-check.service", &unit, 0o644)?;
     p.enable("/etc/systemd/system/vmtest-check.service", &unit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_dirs_do_not_overlap() {
+        let all = [
+            (Arch::X86_64, Containerd::V1, "image-0123abcd"),
+            (Arch::X86_64, Containerd::V2, "image-c2-0123abcd"),
+            (Arch::Aarch64, Containerd::V1, "image-aarch64-0123abcd"),
+            (Arch::Aarch64, Containerd::V2, "image-aarch64-c2-0123abcd"),
+        ];
+        for (a, c, mine) in all {
+            assert_eq!(format!("{}0123abcd", dir_prefix(a, c)), mine);
+            for (_, _, name) in all {
+                assert_eq!(owns(a, c, name), name == mine, "{a:?} {c:?} {name}");
+            }
+        }
+    }
 }

@@ -1,4 +1,5 @@
 //! Booting the test image under qemu: overlays, extra disks, the 9p share, timeouts.
+use super::arch::Arch;
 use super::util::secs;
 use crate::util::run;
 use std::fs;
@@ -9,8 +10,12 @@ use std::time::{Duration, Instant};
 
 /// Kernel command line of every boot. `init=` is the rig's PID 1 shim, which installs
 /// the run's payload from the 9p share before it execs systemd.
-pub const CMDLINE: &str =
-    "root=/dev/vda rw console=ttyS0 loglevel=4 systemd.show_status=0 init=/usr/local/sbin/vmtest-init";
+pub fn cmdline(arch: Arch) -> String {
+    format!(
+        "root=/dev/vda rw console={} loglevel=4 systemd.show_status=0 init=/usr/local/sbin/vmtest-init",
+        arch.console()
+    )
+}
 
 #[derive(Clone, Debug)]
 pub enum Bus {
@@ -28,6 +33,7 @@ pub struct Disk {
 }
 
 pub struct Machine {
+    pub arch: Arch,
     pub kernel: PathBuf,
     pub initrd: PathBuf,
     pub accel: String,
@@ -88,7 +94,16 @@ impl Machine {
                 "raw"
             }
         };
-        let mut a: Vec<String> = vec![
+        let mut a: Vec<String> = self
+            .arch
+            .machine_args()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        if let Some(fw) = self.arch.firmware() {
+            a.extend(["-bios".into(), fw.into()]);
+        }
+        let common: Vec<String> = vec![
             "-nodefaults".into(),
             "-display".into(),
             "none".into(),
@@ -100,10 +115,11 @@ impl Machine {
                 "tcg,thread=multi".into()
             },
             "-cpu".into(),
-            if self.accel == "kvm" {
-                "host".into()
-            } else {
-                "max".into()
+            match (self.accel == "kvm", self.arch) {
+                (true, _) => "host".into(),
+                (false, Arch::X86_64) => "max".into(),
+                // max has pointer authentication, which TCG emulates slowly.
+                (false, Arch::Aarch64) => "cortex-a57".into(),
             },
             "-smp".into(),
             "2".into(),
@@ -114,7 +130,7 @@ impl Machine {
             "-initrd".into(),
             self.initrd.display().to_string(),
             "-append".into(),
-            CMDLINE.into(),
+            cmdline(self.arch),
             "-drive".into(),
             format!(
                 "file={},if=none,id=root,format={},cache=writeback",
@@ -129,6 +145,7 @@ impl Machine {
                 self.share.display()
             ),
         ];
+        a.extend(common);
         for (i, d) in self.disks.iter().enumerate() {
             // cache=writeback: what the guest wrote out survives a qemu kill (the host page
             // cache keeps it), what it had only in its own page cache does not: a power cut.
@@ -167,7 +184,8 @@ impl Machine {
 
     fn spawn(&self, interactive: bool) -> Result<Child, String> {
         let _ = fs::remove_file(&self.console);
-        let mut cmd = Command::new("qemu-system-x86_64");
+        let qemu = self.arch.qemu();
+        let mut cmd = Command::new(qemu);
         cmd.args(self.args(interactive));
         if !interactive {
             cmd.stdin(Stdio::null()).stdout(Stdio::null());
@@ -176,14 +194,14 @@ impl Machine {
             cmd.stderr(log);
         }
         // Kept next to the console log, so a failed boot can be repeated by hand.
-        let line: Vec<String> = std::iter::once("qemu-system-x86_64".to_string())
+        let line: Vec<String> = std::iter::once(qemu.to_string())
             .chain(self.args(true).into_iter().map(|a| format!("'{a}'")))
             .collect();
         let _ = fs::write(
             self.console.with_extension("cmdline.sh"),
             line.join(" ") + "\n",
         );
-        cmd.spawn().map_err(|e| format!("qemu-system-x86_64: {e}"))
+        cmd.spawn().map_err(|e| format!("{qemu}: {e}"))
     }
 
     /// Boots and waits for poweroff, the timeout, or (if given) `marker` on the console,

@@ -2,7 +2,9 @@
 # Installed per run as /usr/local/lib/vmtest/lib.sh; results go to the 9p share.
 OUT=/mnt/vmtest/out
 RES=$OUT/result.txt
-CONSOLE=/dev/ttyS0
+# The kernel's console= (ttyS0 on x86_64, ttyAMA0 on the arm64 guest's virt machine).
+CONSOLE=/dev/$(sed -n 's/.*console=\([^ ,]*\).*/\1/p' /proc/cmdline)
+[ "$CONSOLE" != /dev/ ] || CONSOLE=/dev/ttyS0
 mkdir -p "$OUT"
 
 kv() { printf '%s=%s\n' "$1" "$2" >>"$RES"; }
