@@ -231,11 +231,7 @@ fn builds(o: &Opts, upgrades: bool) -> Build {
     let datavol = match &o.datavol {
         Some(p) if p.exists() => Ok(p.clone()),
         Some(p) => Err(format!("{} does not exist", p.display())),
-        // The failpoints build is the host's; an aarch64 one is not wired up yet.
-        None if o.arch != Arch::default() => {
-            Err(format!("no failpoints build for {arch} (use --datavol)"))
-        }
-        None => build_datavol(o.no_build),
+        None => build_datavol(o.arch, o.no_build),
     };
     if let Err(e) = &package {
         eprintln!("vm-test: datavol package unavailable: {e}");
@@ -351,19 +347,43 @@ fn find_package(arch: &str, release: &str) -> Result<PathBuf, String> {
 }
 
 /// Builds the datavol binary with failpoints, in the shared target dir.
-fn build_datavol(no_build: bool) -> Result<PathBuf, String> {
+fn build_datavol(arch: Arch, no_build: bool) -> Result<PathBuf, String> {
+    // Another arch's binary is cross-built, as `cargo xtask rpm --arch` builds its package.
+    let target = if arch.may_use_kvm() {
+        None
+    } else {
+        crate::cross::detect()?;
+        Some(crate::cross::target_of_arch(arch.name())?)
+    };
     if !no_build {
-        eprintln!("vm-test: cargo build --release -p datavol --features datavol/failpoints");
-        crate::util::run_shown(crate::util::cargo().args([
-            "build",
+        eprintln!(
+            "vm-test: cargo build --release -p datavol --features datavol/failpoints ({})",
+            arch.name()
+        );
+        let mut cargo = match target {
+            Some(t) => {
+                let mut c = crate::cross::cargo();
+                c.args(["build", "--target", t]);
+                c
+            }
+            None => {
+                let mut c = crate::util::cargo();
+                c.arg("build");
+                c
+            }
+        };
+        cargo.args([
             "--release",
             "-p",
             "datavol",
             "--features",
             "datavol/failpoints",
-        ]))?;
+        ]);
+        crate::util::run_shown(&mut cargo)?;
     }
-    let bin = crate::util::target_dir().join("release/datavol");
+    let bin = crate::util::target_dir()
+        .join(target.unwrap_or(""))
+        .join("release/datavol");
     if !bin.exists() {
         return Err(format!("{} does not exist", bin.display()));
     }
