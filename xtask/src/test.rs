@@ -36,13 +36,42 @@ pub const QEMU_USER_GAPS: &[&str] = &[
     "an_xfs_grows_with_its_disk_while_mounted",
 ];
 
+const USAGE: &str = "usage: cargo xtask test [--no-vm] [--containerd 1.6|2|all] [--arch aarch64]
+
+  --no-vm            skip the VM boot tests (a quick local loop)
+  --containerd V     the VM boot tests on containerd V (default 1.6; all adds the
+                     containerd 2 set, see docs/testing.md)
+  --arch aarch64     the Rust tests cross-built and run under qemu-user, nothing else";
+
+/// `--no-vm` and `--containerd V` (after `--arch` was taken), or None for `--help`.
+/// Anything else is an error: a typo must not start an hour of tests.
+fn parse(args: &[String]) -> Result<Option<(bool, String)>, String> {
+    let (mut no_vm, mut containerd) = (false, "1.6".to_string());
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--no-vm" => no_vm = true,
+            "--containerd" => match it.next().map(String::as_str) {
+                Some(v @ ("1.6" | "2" | "all")) => containerd = v.to_string(),
+                _ => return Err(format!("test: --containerd needs 1.6, 2 or all\n{USAGE}")),
+            },
+            "-h" | "--help" => return Ok(None),
+            other => return Err(format!("test: unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    Ok(Some((no_vm, containerd)))
+}
+
 pub fn run(args: &[String]) -> Result<(), String> {
-    require_root("cargo xtask test")?;
     let (target, args) = crate::cross::take_arch(args)?;
+    let Some((no_vm, containerd)) = parse(&args)? else {
+        println!("{USAGE}");
+        return Ok(());
+    };
+    require_root("cargo xtask test")?;
     if let Some(target) = target {
         return cross(target, &args);
     }
-    let no_vm = args.iter().any(|a| a == "--no-vm");
     // Everything this run will use, checked before the first build.
     let mut groups = vec![needs::CARGO_TEST, needs::RPM_CHECK, needs::MONITORING];
     if !no_vm {
@@ -63,12 +92,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         eprintln!("xtask test: --no-vm given: the VM boot tests did NOT run");
         return Ok(());
     }
-    let containerd = args
-        .iter()
-        .position(|a| a == "--containerd")
-        .and_then(|i| args.get(i + 1))
-        .map_or("1.6", String::as_str);
-    crate::vm::run(&["--containerd".into(), containerd.into()])
+    crate::vm::run(&["--containerd".into(), containerd])
 }
 
 /// `cargo test` of the workspace cross-built for `target` and run under
@@ -77,7 +101,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
 fn cross(target: &str, args: &[String]) -> Result<(), String> {
     if let Some(a) = args.iter().find(|a| *a != "--no-vm") {
         return Err(format!(
-            "test: unknown argument {a:?}; usage: cargo xtask test [--no-vm] [--arch aarch64]"
+            "test: {a:?} does not go with --arch (it runs no VM boots)\n{USAGE}"
         ));
     }
     crate::setup::ensure("cargo xtask test --arch aarch64", &[needs::CARGO_TEST])?;
