@@ -381,12 +381,22 @@ fn build_datavol(arch: Arch, no_build: bool) -> Result<PathBuf, String> {
         ]);
         crate::util::run_shown(&mut cargo)?;
     }
-    let bin = crate::util::target_dir()
+    let built = crate::util::target_dir()
         .join(target.unwrap_or(""))
         .join("release/datavol");
-    if !bin.exists() {
-        return Err(format!("{} does not exist", bin.display()));
+    if !built.exists() {
+        return Err(format!("{} does not exist", built.display()));
     }
+    // A copy of its own: any later `cargo build --release` (an rpm build beside this
+    // run) relinks target/release/datavol to the build without failpoints.
+    let bin = crate::util::target_dir().join(format!("vm-test/datavol-failpoints-{}", arch.name()));
+    let copy = || -> std::io::Result<()> {
+        std::fs::create_dir_all(bin.parent().unwrap_or(Path::new(".")))?;
+        let tmp = bin.with_extension("tmp");
+        std::fs::copy(&built, &tmp)?;
+        std::fs::rename(&tmp, &bin)
+    };
+    copy().map_err(|e| format!("{} to {}: {e}", built.display(), bin.display()))?;
     Ok(bin)
 }
 
