@@ -151,24 +151,27 @@ pub fn ensure_cross(task: &str) -> Result<(), String> {
 /// missing, installs the package list as `setup` does, then checks again.
 /// A fresh machine needs no command before them.
 pub fn ensure(task: &str, groups: &[&[&str]]) -> Result<(), String> {
-    let Err(missing) = preflight::check(task, groups) else {
-        return Ok(());
-    };
-    eprintln!("xtask: {missing}");
-    eprintln!("xtask: {task}: installing xtask/debian-packages.txt with apt-get first");
-    install(false)?;
-    preflight::check(task, groups)
+    ensure_from(task, groups, false)
 }
 
 /// As [`ensure`], for programs of the `[aarch64]` group (the arm64 VM guest's):
 /// installs that group when one is missing.
 pub fn ensure_aarch64(task: &str, groups: &[&[&str]]) -> Result<(), String> {
+    ensure_from(task, groups, true)
+}
+
+fn ensure_from(task: &str, groups: &[&[&str]], aarch64: bool) -> Result<(), String> {
     let Err(missing) = preflight::check(task, groups) else {
         return Ok(());
     };
+    let what = if aarch64 {
+        "the [aarch64] group of xtask/debian-packages.txt"
+    } else {
+        "xtask/debian-packages.txt"
+    };
     eprintln!("xtask: {missing}");
-    eprintln!("xtask: {task}: installing the [aarch64] group of xtask/debian-packages.txt with apt-get first");
-    install(true)?;
+    eprintln!("xtask: {task}: installing {what} with apt-get first");
+    install(aarch64)?;
     preflight::check(task, groups)
 }
 
