@@ -115,8 +115,15 @@ fn parse(args: &[String]) -> Result<Option<Opts>, String> {
             return Err(format!("no scenario {n:?} (see --list)"));
         }
     }
-    // The arm64 guest has only a containerd 1.6 image (Rig::open says why).
-    if o.arch != Arch::X86_64 && o.containerd.is_none() {
+    // The arm64 guest has only a containerd 1.6 image (fetch-extras.sh takes sid's
+    // containerd 2 for the host's arch).
+    if o.arch != Arch::X86_64 {
+        if o.containerd == Some(Containerd::V2) {
+            return Err(format!(
+                "the {} guest runs containerd 1.6 only (use --containerd 1.6)",
+                o.arch.name()
+            ));
+        }
         o.containerd = Some(Containerd::V1);
     }
     if (o.shell || o.inspect) && o.names.len() != 1 {
@@ -135,6 +142,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .filter(|s| o.names.is_empty() || o.names.iter().any(|n| n == s.name))
         .filter(|s| o.containerd.is_none_or(|c| c == s.containerd))
         .collect();
+    if selected.is_empty() {
+        return Err("no scenario of the ones named runs on that containerd (see --list)".into());
+    }
     // Only the images the selected scenarios boot (--image-only: those of --containerd).
     let mut versions: Vec<Containerd> = selected.iter().map(|s| s.containerd).collect();
     versions.sort_by_key(|c| c.version());
@@ -263,13 +273,6 @@ impl Rig {
     /// The rig with the `arch` image of each of `versions` (1.6's when none is named).
     pub fn open(rebuild_image: bool, arch: Arch, versions: &[Containerd]) -> Result<Rig, String> {
         host_tools(arch)?;
-        // Only x86_64 guests get sid's containerd 2 (fetch-extras.sh takes the host's arch).
-        if arch != Arch::X86_64 && versions.contains(&Containerd::V2) {
-            return Err(format!(
-                "the {} guest runs containerd 1.6 only (use --containerd 1.6)",
-                arch.name()
-            ));
-        }
         let cache = cache_dir()?;
         let lock = Lock::take(&cache.join("lock"))?;
         let versions = if versions.is_empty() {
